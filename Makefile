@@ -1,0 +1,57 @@
+# cookiecutter-modelops: the template's own commands. `make demo` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+DEMO_DIR := build/demo
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-fast lint lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: no $(PYTHON) — install Python 3.11+ or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ needed, found %d.%d — run make PYTHON=/path/to/python3.11" % sys.version_info[:2])'
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the pinned template tooling
+
+demo: $(VENV)/.installed ## Generate a project with default answers and run its lifecycle end to end
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	project=$$(ls -d $(DEMO_DIR)/*/ | grep -v dvc-storage | head -n 1)
+	echo "==> generated $$project"
+	$(MAKE) -C $$project install
+	$(MAKE) -C $$project pipeline
+	$(MAKE) -C $$project lint
+	$(MAKE) -C $$project test
+	$(MAKE) -C $$project push
+	echo "==> demo done: see $$project/docs/evaluation_report.md"
+
+test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed ## Run only the fast tests
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## Run the template's own pre-commit hooks
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+lock: $(VENV)/.installed ## Re-lock the template's and the generated project's requirements
+	cd '{{cookiecutter.project}}' && $(BIN)/uv pip compile requirements.in --universal --python-version 3.11 -q -o requirements.lock
+	cd '{{cookiecutter.project}}' && $(BIN)/uv pip compile requirements-dev.in --universal --python-version 3.11 -q -o requirements-dev.lock
+	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 -q -o requirements.lock
+
+clean: ## Remove .venv and build/
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,100 @@
+"""Finish the generated repo: drop what the answers exclude, bring in the data, init git and DVC, commit.
+
+Runs inside the new project folder. Each set-up step says what to run by hand when a tool is missing.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# Answers arrive as one JSON document in a raw string, so this file stays valid Python before
+# rendering and quotes or backslashes in an answer cannot break it.
+CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')
+
+# Option → the paths it removes when its answer is not the one named.
+REMOVE_WHEN = {
+    ("task", "classification"): ["tests/model/test_regression.py"],
+    ("task", "regression"): ["tests/model/test_classification.py"],
+}
+LICENCE_DIR = Path(".licenses")
+SOURCE_CSV = Path("data/external/source.csv")
+REMOTE_URL = f"../{CONTEXT['project']}-dvc-storage"  # a sibling folder of the repo
+
+
+def remove_excluded() -> None:
+    """Delete the files the answers do not keep."""
+    for (option, value), paths in REMOVE_WHEN.items():
+        if CONTEXT[option] == value:
+            for path in map(Path, paths):
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def choose_licence() -> None:
+    """Keep the chosen licence text as LICENSE."""
+    (LICENCE_DIR / CONTEXT["license"]).rename("LICENSE")
+    shutil.rmtree(LICENCE_DIR)
+
+
+def copy_csv() -> None:
+    """Copy a bring-your-own CSV into data/external/ (tracked by DVC, not git)."""
+    source = Path(CONTEXT["_output_dir"]) / Path(CONTEXT["csv_path"]).expanduser()
+    SOURCE_CSV.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, SOURCE_CSV)
+    print(f"copied {source} to {SOURCE_CSV}")
+
+
+def write_answers() -> None:
+    """The answers file, so the project can take template updates later."""
+    answers = {k: v for k, v in CONTEXT.items() if not k.startswith("_") or k == "_template"}
+    Path(".cookiecutter.json").write_text(json.dumps(answers, indent=2, sort_keys=True) + "\n")
+
+
+def find_tool(name: str) -> str | None:
+    """A tool on PATH, or beside the Python running cookiecutter (its venv)."""
+    beside = Path(sys.executable).parent / name
+    return shutil.which(name) or (str(beside) if beside.exists() else None)
+
+
+def run(*command: str, fix: str) -> bool:
+    """Run one set-up command; when it cannot run, say what to run by hand and go on."""
+    tool = find_tool(command[0])
+    if tool is None:
+        print(f"warning: {command[0]} not found — {fix}", file=sys.stderr)
+        return False
+    result = subprocess.run([tool, *command[1:]], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"warning: `{' '.join(command)}` failed: {result.stderr.strip()} — {fix}", file=sys.stderr)
+        return False
+    return True
+
+
+def git_identity() -> list[str]:
+    """Author flags for the first commit when git has no identity configured."""
+    configured = subprocess.run(["git", "config", "user.email"], capture_output=True).returncode == 0
+    return [] if configured else ["-c", "user.name=cookiecutter-modelops", "-c", "user.email=modelops@localhost"]
+
+
+def main() -> None:
+    remove_excluded()
+    choose_licence()
+    write_answers()
+    if CONTEXT["dataset"] == "csv":
+        copy_csv()
+    if not run("git", "init", "--quiet", "--initial-branch=main", fix="install git, then run `git init`"):
+        return
+    dvc_fix = "run `make install`, then `.venv/bin/dvc init` and `.venv/bin/dvc remote add -d storage <folder>`"
+    if run("dvc", "init", "--quiet", fix=dvc_fix):
+        run("dvc", "config", "core.autostage", "true", fix=dvc_fix)
+        run("dvc", "remote", "add", "--default", "storage", REMOTE_URL, fix=dvc_fix)
+        if CONTEXT["dataset"] == "csv":
+            run("dvc", "add", "--quiet", str(SOURCE_CSV), fix=f"run `.venv/bin/dvc add {SOURCE_CSV}`")
+    run("git", "add", "--all", fix="run `git add --all`")
+    message = "chore: generate project from cookiecutter-modelops"
+    if run("git", *git_identity(), "commit", "--quiet", "-m", message, fix="run `git commit`"):
+        print(f"created {Path.cwd()} — next: cd {CONTEXT['project']} && make install pipeline")
+
+
+if __name__ == "__main__":
+    main()

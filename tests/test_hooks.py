@@ -1,0 +1,127 @@
+"""The hooks: answers that must be rejected with a readable reason, and hostile answers that must work."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+import yaml
+from slugify import slugify
+from support import git_files
+
+# id -> (answers, fragments the one-line reason must contain). {csv:...} placeholders are
+# filled from the csv_tables fixture at test time.
+REJECTED = {
+    "package-is-keyword": ({"project_name": "class"}, ["'class'", "keyword"]),
+    "package-starts-with-digit": ({"project_name": "123 model"}, ["'123_model'"]),
+    "package-override-not-identifier": ({"package": "my-pkg"}, ["'my-pkg'", "identifier"]),
+    "package-override-keyword": ({"package": "import"}, ["'import'", "keyword"]),
+    "empty-slug": ({"project_name": "!!! ???"}, ["project", "slug"]),
+    "classification-with-diabetes": ({"task": "classification", "dataset": "diabetes"}, ["diabetes", "classification"]),
+    "regression-with-breast-cancer": ({"task": "regression", "dataset": "breast_cancer"}, ["breast_cancer", "regression"]),
+    "regression-with-wine": ({"task": "regression", "dataset": "wine"}, ["wine", "regression"]),
+    "csv-without-path": ({"dataset": "csv", "csv_path": ""}, ["csv_path"]),
+    "csv-path-does-not-exist": ({"dataset": "csv", "csv_path": "{missing}"}, ["{missing}"]),
+    "csv-target-not-in-header": (
+        {"dataset": "csv", "csv_path": "{csv:classification}", "target_column": "no_such_column"},
+        ["no_such_column"],
+    ),
+}
+
+
+def _fill(value: str, csv_tables, tmp_path) -> str:
+    if value == "{missing}":
+        return str(tmp_path / "nowhere" / "data.csv")
+    if value.startswith("{csv:"):
+        return str(csv_tables[value[5:-1]].path)
+    return value
+
+
+@pytest.mark.parametrize("case", list(REJECTED), ids=list(REJECTED))
+def test_rejected_answers_abort_with_a_reason(case, cookies, template, csv_tables, tmp_path, capfd):
+    answers, fragments = REJECTED[case]
+    answers = {k: _fill(v, csv_tables, tmp_path) for k, v in answers.items()}
+    fragments = [_fill(f, csv_tables, tmp_path) for f in fragments]
+
+    result = cookies.bake(extra_context=answers, template=template)
+    err = capfd.readouterr().err
+    # cookiecutter's FailedHookException only says "Hook script failed (exit status: 1)": the
+    # reason is what the hook printed on stderr. A failure before the hook runs is in the exception.
+    said = f"{err}\n{result.exception}"
+
+    assert result.exit_code != 0, f"{answers} was accepted"
+    assert result.exception is not None
+    assert "Traceback" not in err, f"the hook crashed instead of rejecting:\n{err}"
+    reason_lines = [line for line in said.splitlines() if all(f.lower() in line.lower() for f in fragments)]
+    assert reason_lines, f"no line of the error names {fragments}; stderr and exception were:\n{said}"
+
+
+def test_csv_path_is_ignored_for_a_builtin_dataset(bake, tmp_path):
+    """A csv_path left over from another answer set must not matter when dataset is not csv."""
+    project = bake({"project_name": "Wine Leftover", "task": "classification", "dataset": "wine",
+                    "csv_path": str(tmp_path / "does-not-exist.csv")})
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["ingest"]["source"] == "sklearn:wine"
+    assert not any(p.startswith("data/external/") for p in git_files(project))
+    assert not (project / "data" / "external" / "source.csv").exists()
+
+
+HOSTILE = {
+    "quotes-and-backslashes": {
+        "project_name": 'Bob\'s "Quoted" Model',
+        "author": 'O\'Brien & "Sons" \\ Ltd',
+        "description": 'Says "hi", it\'s a \\back\\slash\\ path C:\\new\\table # not a comment: key: value [x] %s $HOME',
+    },
+    "unicode": {
+        "project_name": "Modèle Ünïcode 模型",
+        "author": "Zoë Łukasz 山田",
+        "description": "Prédire la «qualité» — ✓ 模型 ñ",
+    },
+    "extra-spaces": {
+        "project_name": "   Spaced    Out   Name  ",
+        "author": "  Team  Blue ",
+        "description": "  leading,   inner   and trailing spaces  ",
+    },
+    "yaml-and-toml-specials": {
+        "project_name": "no: yes # true",
+        "author": "null",
+        "description": "- [a, b]: {c: d} | > & * ! % @ `tick` '''\"\"\" \\u0041 \\n",
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
+def test_hostile_but_valid_answers_render_parseable_files(case, bake):
+    answers = HOSTILE[case]
+    project = bake(answers)
+    slug = slugify(answers["project_name"])
+    package = slug.replace("-", "_")
+
+    assert project.name == slug
+    assert (project / "src" / package / "__init__.py").is_file()
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == slug
+    assert pyproject["project"]["description"] == answers["description"]
+    assert [a["name"] for a in pyproject["project"]["authors"]] == [answers["author"]]
+
+    for name in ("params.yaml", "docs/criteria.yaml"):
+        assert isinstance(yaml.safe_load((project / name).read_text(encoding="utf-8")), dict), name
+
+    tracked = sorted(git_files(project))
+    for rel in tracked:
+        path = project / rel
+        if path.suffix in {".yaml", ".yml"} or path.name == "dvc.lock":
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".py":
+            compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+    recorded = json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+    for key, value in answers.items():
+        assert recorded[key] == value, key
+    assert recorded["package"] == package

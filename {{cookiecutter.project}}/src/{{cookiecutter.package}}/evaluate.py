@@ -1,0 +1,198 @@
+"""Evaluate: score the model on the test set, compare it with the criteria gate, write the report.
+
+The gate is `gate` in docs/criteria.yaml: `<metric>: {min: x}` or `{max: x}`. Below a
+threshold the report says FAIL and the command exits non-zero naming metric, value and
+threshold, after writing every record, so the failure can be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.dummy import DummyClassifier, DummyRegressor
+
+from . import cli, paths
+from .records import read_json, read_table, write_json, write_table
+from .train import load_model, split_xy
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def classification_metrics(y_true, y_pred, proba, classes) -> dict:
+    """Accuracy, macro precision/recall/F1 and ROC AUC (one-vs-rest when multi-class)."""
+    result = {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "precision_macro": skm.precision_score(y_true, y_pred, average="macro", zero_division=0),
+        "recall_macro": skm.recall_score(y_true, y_pred, average="macro", zero_division=0),
+        "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+    }
+    if proba is not None and len(classes) == 2:
+        result["roc_auc"] = skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+    elif proba is not None and len(np.unique(y_true)) == len(classes):
+        result["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+    return {k: round(float(v), 6) for k, v in result.items()}
+
+
+def regression_metrics(y_true, y_pred, baseline_pred) -> dict:
+    """RMSE, MAE, R² and the model's RMSE as a fraction of the mean-predicting baseline's."""
+    rmse = skm.root_mean_squared_error(y_true, y_pred)
+    baseline = skm.root_mean_squared_error(y_true, baseline_pred)
+    result = {
+        "rmse": rmse,
+        "mae": skm.mean_absolute_error(y_true, y_pred),
+        "r2": skm.r2_score(y_true, y_pred),
+        "rmse_vs_baseline": rmse / baseline if baseline else float("inf"),
+    }
+    return {k: round(float(v), 6) for k, v in result.items()}
+
+
+def score(task: str, model, x_train, y_train, x_test, y_test) -> tuple[dict, dict, np.ndarray]:
+    """Model metrics, trivial-baseline metrics and the model's test predictions."""
+    x_train, x_test = x_train.to_numpy(), x_test.to_numpy()
+    if task == "classification":
+        baseline = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
+        classes = list(model.classes_)
+        pred = model.predict(x_test)
+        proba = model.predict_proba(x_test) if hasattr(model, "predict_proba") else None
+        ours = classification_metrics(y_test, pred, proba, classes)
+        base = classification_metrics(y_test, baseline.predict(x_test), baseline.predict_proba(x_test), classes)
+        return ours, base, pred
+    baseline = DummyRegressor(strategy="mean").fit(x_train, y_train)
+    pred = model.predict(x_test)
+    base_pred = baseline.predict(x_test)
+    return regression_metrics(y_test, pred, base_pred), regression_metrics(y_test, base_pred, base_pred), pred
+
+
+def check_gate(metrics: dict, gate: dict) -> list[dict]:
+    """One check per gate entry: metric, value, rule, threshold, passed."""
+    checks = []
+    for metric, rule in gate.items():
+        value = metrics.get(metric)
+        if value is None:
+            raise SystemExit(
+                f"error: criteria gate names {metric!r}, which evaluate does not compute ({', '.join(metrics)})"
+            )
+        for op, threshold in rule.items():
+            if op not in ("min", "max"):
+                raise SystemExit(f"error: criteria gate {metric}: use 'min' or 'max', not {op!r}")
+            passed = value >= threshold if op == "min" else value <= threshold
+            checks.append({"metric": metric, "value": value, "rule": op, "threshold": threshold, "passed": passed})
+    return checks
+
+
+def plot(task: str, y_true, y_pred, classes) -> str:
+    """Confusion matrix (classification) or predicted-vs-actual and residuals (regression) as a PNG."""
+    paths.PLOTS.mkdir(parents=True, exist_ok=True)
+    if task == "classification":
+        path = paths.PLOTS / "confusion_matrix.png"
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        skm.ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=classes, ax=ax, colorbar=False)
+        ax.set_title("Confusion matrix (test set)")
+    else:
+        path = paths.PLOTS / "residuals.png"
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+        left.scatter(y_true, y_pred, s=12, alpha=0.7)
+        lims = [min(np.min(y_true), np.min(y_pred)), max(np.max(y_true), np.max(y_pred))]
+        left.plot(lims, lims, color="grey", linestyle="--")
+        left.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (test set)")
+        right.hist(np.asarray(y_true) - np.asarray(y_pred), bins=20)
+        right.set(xlabel="actual − predicted", ylabel="rows", title="Residuals")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    log.info("wrote %s", path)
+    return path.name
+
+
+def code_version() -> str:
+    """Short git commit of the code, with '-dirty' when the work tree has changes."""
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--exclude", "*"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def report(task: str, result: dict, image: str, versions: dict) -> str:
+    """The evaluation report: verdict, metrics against thresholds and baseline, plot, versions."""
+    verdict = "PASS" if result["gate"]["passed"] else "FAIL"
+    rules = {c["metric"]: c for c in result["gate"]["checks"]}
+    lines = [
+        "# Evaluation report",
+        "",
+        "Generated by `dvc repro evaluate` — do not edit by hand.",
+        "",
+        f"**Verdict: {verdict}** against the gate in `{paths.CRITERIA}`.",
+        "",
+        "| metric | model | baseline | threshold | result |",
+        "|---|---|---|---|---|",
+    ]
+    for metric, value in result["metrics"].items():
+        check = rules.get(metric)
+        threshold = f"{check['rule']} {check['threshold']}" if check else "—"
+        outcome = ("PASS" if check["passed"] else "FAIL") if check else "—"
+        lines.append(f"| {metric} | {value:.4f} | {result['baseline'][metric]:.4f} | {threshold} | {outcome} |")
+    caption = "Confusion matrix" if task == "classification" else "Predicted vs actual, residuals"
+    lines += ["", f"![{caption}](../{paths.PLOTS}/{image})", "", "## Versions", "", "| what | version |", "|---|---|"]
+    lines += [f"| {k} | `{v}` |" for k, v in versions.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli.parser(__doc__).parse_args(argv)
+    cli.start(args)
+    params = cli.load_params(args.params)
+    task, target = params["task"], params["ingest"]["target"]
+    criteria = cli.load_criteria(params["evaluate"]["criteria"])
+    model = load_model()
+    x_train, y_train = split_xy(read_table(paths.FEATURES_TRAIN, "featurize"), target)
+    x_test, y_test = split_xy(read_table(paths.FEATURES_TEST, "featurize"), target)
+    log.info("scoring %s on %d test rows", type(model).__name__, len(x_test))
+    ours, base, pred = score(task, model, x_train, y_train, x_test, y_test)
+    checks = check_gate(ours, criteria.get("gate", {}))
+    result = {
+        "task": task,
+        "metrics": ours,
+        "baseline": base,
+        "gate": {"passed": all(c["passed"] for c in checks), "checks": checks},
+    }
+    classes = list(model.classes_) if task == "classification" else None
+    write_json(paths.METRICS, result)
+    write_table(paths.PREDICTIONS, pd.DataFrame({"actual": y_test.to_numpy(), "predicted": pred}))
+    image = plot(task, y_test.to_numpy(), pred, classes)
+    prepare = read_json(paths.PREPARE_RECORD, "prepare")
+    trained = read_json(paths.TRAIN_RECORD, "train")
+    versions = {
+        "code (git)": code_version(),
+        "train data sha256": prepare["train"]["sha256"][:16],
+        "test data sha256": prepare["test"]["sha256"][:16],
+        "model sha256": trained["model_sha256"][:16],
+        "model": f"{trained['estimator']} ({trained['model']})",
+        "evaluated at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    paths.EVALUATION_REPORT.write_text(report(task, result, image, versions))
+    log.info("wrote %s", paths.EVALUATION_REPORT)
+    failed = [c for c in checks if not c["passed"]]
+    for c in failed:
+        print(
+            f"gate FAILED: {c['metric']} = {c['value']:.4f}, {c['rule']} threshold {c['threshold']} ({paths.CRITERIA})",
+            file=sys.stderr,
+        )
+    if failed:
+        raise SystemExit(1)
+    log.info("gate passed: %s", ", ".join(f"{c['metric']}={c['value']:.4f}" for c in checks))
+
+
+if __name__ == "__main__":
+    main()

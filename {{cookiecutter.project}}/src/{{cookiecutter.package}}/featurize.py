@@ -1,0 +1,114 @@
+"""Featurize: fit the feature transformer on the train set, transform both sets, record the features.
+
+Numeric columns are imputed and scaled, categorical columns imputed and one-hot encoded
+(unknown categories are ignored at prediction time). The per-feature statistics of the
+train set are the reference distribution that drift checks compare live data with.
+`transform` is the one code path from raw records to model inputs: training, evaluation
+and the service all call it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from . import cli, paths
+from .prepare import coerce
+from .records import read_json, read_table, sha256_file, write_json, write_table
+
+log = logging.getLogger(__name__)
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def build_transformer(schema: dict, params: dict) -> ColumnTransformer:
+    """The unfitted transformer the schema and the featurize parameters describe."""
+    numeric = [f["name"] for f in schema["features"] if f["kind"] == "numeric"]
+    categorical = [f["name"] for f in schema["features"] if f["kind"] == "categorical"]
+    numeric_steps = [("impute", SimpleImputer(strategy=params["numeric_impute"]))]
+    if params.get("scale", True):
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical_steps = [
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ]
+    return ColumnTransformer(
+        [("numeric", Pipeline(numeric_steps), numeric), ("categorical", Pipeline(categorical_steps), categorical)],
+        verbose_feature_names_out=False,
+    )
+
+
+def transform(transformer: ColumnTransformer, records: pd.DataFrame, schema: dict) -> np.ndarray:
+    """Raw records (any column order, schema types or strings) to the model's input matrix."""
+    return transformer.transform(coerce(records, schema))
+
+
+def reference_stats(frame: pd.DataFrame, schema: dict, bins: int) -> dict:
+    """Per-feature distribution of the train set: the reference for drift checks."""
+    stats = {}
+    for feature in schema["features"]:
+        column = frame[feature["name"]]
+        present = column.dropna()
+        entry = {"kind": feature["kind"], "count": int(present.size), "missing": int(column.isna().sum())}
+        if feature["kind"] == "numeric":
+            values = present.to_numpy(dtype=float)
+            counts, edges = np.histogram(values, bins=bins)
+            entry.update(
+                mean=float(values.mean()),
+                std=float(values.std()),
+                min=float(values.min()),
+                max=float(values.max()),
+                quantiles={f"p{int(q * 100):02d}": float(np.quantile(values, q)) for q in QUANTILES},
+                histogram={"edges": edges.tolist(), "counts": counts.tolist()},
+            )
+        else:
+            entry["frequencies"] = {str(k): int(v) for k, v in present.value_counts().sort_index().items()}
+        stats[feature["name"]] = entry
+    return stats
+
+
+def load_transformer():
+    """The fitted transformer, or say which stage makes it."""
+    if not paths.TRANSFORMER.exists():
+        raise SystemExit(f"error: no {paths.TRANSFORMER} — run `dvc repro featurize` (or `make pipeline`)")
+    return joblib.load(paths.TRANSFORMER)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli.parser(__doc__).parse_args(argv)
+    cli.start(args)
+    params = cli.load_params(args.params)
+    target, feat = params["ingest"]["target"], params["featurize"]
+    schema = read_json(paths.SCHEMA, "prepare")
+    train, test = read_table(paths.TRAIN, "prepare"), read_table(paths.TEST, "prepare")
+    transformer = build_transformer(schema, feat)
+    log.info("fitting the transformer on %d train rows", len(train))
+    transformer.fit(coerce(train, schema))
+    names = [str(n) for n in transformer.get_feature_names_out()]
+    for path, frame in ((paths.FEATURES_TRAIN, train), (paths.FEATURES_TEST, test)):
+        matrix = pd.DataFrame(transform(transformer, frame, schema), columns=names)
+        matrix[target] = frame[target].to_numpy()
+        write_table(path, matrix)
+    paths.TRANSFORMER.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(transformer, paths.TRANSFORMER)
+    write_json(
+        paths.FEATURE_LIST,
+        {
+            "inputs": [f["name"] for f in schema["features"]],
+            "outputs": names,
+            "transformer": str(paths.TRANSFORMER),
+            "transformer_sha256": sha256_file(paths.TRANSFORMER),
+        },
+    )
+    write_json(paths.FEATURE_STATS, reference_stats(coerce(train, schema), schema, feat["histogram_bins"]))
+
+
+if __name__ == "__main__":
+    main()

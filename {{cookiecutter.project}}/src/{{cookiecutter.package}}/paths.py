@@ -1,0 +1,31 @@
+"""Where every artifact of the pipeline lives, relative to the repository root."""
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+CRITERIA = Path("docs/criteria.yaml")
+
+SOURCE_CSV = Path("data/external/source.csv")
+RAW = Path("data/raw/dataset.csv")
+CLEAN = Path("data/interim/clean.csv")
+TRAIN = Path("data/processed/train.csv")
+TEST = Path("data/processed/test.csv")
+SCHEMA = Path("data/processed/schema.json")
+
+TRANSFORMER = Path("features/transformer.joblib")
+FEATURES_TRAIN = Path("features/train.csv")
+FEATURES_TEST = Path("features/test.csv")
+FEATURE_LIST = Path("features/features.json")
+FEATURE_STATS = Path("features/stats.json")
+
+MODEL = Path("models/model.joblib")
+
+INGEST_RECORD = Path("reports/data/ingest.json")
+PREPARE_RECORD = Path("reports/data/prepare.json")
+TRAIN_RECORD = Path("reports/train.json")
+METRICS = Path("reports/metrics.json")
+PLOTS = Path("reports/plots")
+PREDICTIONS = PLOTS / "predictions.csv"
+
+DOCS = Path("docs")
+EVALUATION_REPORT = DOCS / "evaluation_report.md"

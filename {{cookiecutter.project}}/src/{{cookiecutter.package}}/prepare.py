@@ -1,0 +1,128 @@
+"""Prepare: clean the raw snapshot, infer its schema and split it into train and test sets.
+
+Rows whose target is missing are dropped and counted; missing feature values are kept
+(the featurize stage imputes them) and counted per column. The split is stratified for
+classification when every class has at least two rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from . import cli, paths
+from .records import read_table, sha256_file, write_json, write_table
+
+log = logging.getLogger(__name__)
+
+
+def infer_schema(frame: pd.DataFrame, target: str, task: str) -> dict:
+    """Name, kind (numeric/categorical), range or categories and missing count of every column."""
+    features = []
+    for name in frame.columns.drop(target):
+        column = frame[name]
+        entry = {"name": str(name), "missing": int(column.isna().sum())}
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            entry.update(kind="numeric", dtype=str(column.dtype), min=_plain(column.min()), max=_plain(column.max()))
+        else:
+            entry.update(kind="categorical", dtype="string", categories=sorted(map(str, column.dropna().unique())))
+        features.append(entry)
+    y = frame[target]
+    target_entry = {"name": target, "kind": "categorical" if task == "classification" else "numeric"}
+    if task == "classification":
+        target_entry["classes"] = sorted(_plain(v) for v in y.unique())
+    return {"task": task, "target": target_entry, "features": features}
+
+
+def coerce(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
+    """Give every feature column the type the schema says, in schema order; missing stays NaN."""
+    out = pd.DataFrame(index=frame.index)
+    for feature in schema["features"]:
+        column = frame[feature["name"]]
+        if feature["kind"] == "numeric":
+            out[feature["name"]] = pd.to_numeric(column, errors="coerce").astype(float)
+        else:
+            out[feature["name"]] = (
+                column.astype(object)
+                .where(column.notna(), np.nan)
+                .map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
+            )
+    return out
+
+
+def split(frame: pd.DataFrame, target: str, task: str, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Seeded train/test split; stratified for classification when the classes allow it."""
+    stratify = None
+    method = "random"
+    if task == "classification" and params.get("stratify", True):
+        counts = frame[target].value_counts()
+        n_test = int(np.ceil(len(frame) * params["test_size"]))
+        if counts.min() >= 2 and n_test >= len(counts):
+            stratify, method = frame[target], "stratified"
+        else:
+            log.warning("a class has fewer than 2 rows: falling back to a random split")
+    train, test = train_test_split(frame, test_size=params["test_size"], random_state=params["seed"], stratify=stratify)
+    return train, test, method
+
+
+def target_summary(y: pd.Series, task: str) -> dict:
+    """Class balance for classification, distribution statistics for regression."""
+    if task == "classification":
+        return {str(k): int(v) for k, v in y.value_counts().sort_index().items()}
+    return {k: float(v) for k, v in y.describe().drop("count").items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli.parser(__doc__).parse_args(argv)
+    cli.start(args)
+    params = cli.load_params(args.params)
+    task, target, prep = params["task"], params["ingest"]["target"], params["prepare"]
+    raw = read_table(paths.RAW, "ingest")
+    clean = raw.dropna(subset=[target]).reset_index(drop=True)
+    dropped = len(raw) - len(clean)
+    if dropped:
+        log.warning("dropped %d rows whose target %r is missing", dropped, target)
+    if task == "classification":
+        clean[target] = clean[target].map(_plain)
+    schema = infer_schema(clean, target, task)
+    train, test, method = split(clean, target, task, prep)
+    log.info("split %d rows: %d train, %d test (%s, seed %s)", len(clean), len(train), len(test), method, prep["seed"])
+    write_table(paths.CLEAN, clean)
+    write_table(paths.TRAIN, train)
+    write_table(paths.TEST, test)
+    write_json(paths.SCHEMA, schema)
+    write_json(
+        paths.PREPARE_RECORD,
+        {
+            "rows_in": len(raw),
+            "rows_dropped_missing_target": dropped,
+            "rows_out": len(clean),
+            "missing_values": {f["name"]: f["missing"] for f in schema["features"] if f["missing"]},
+            "split": {"method": method, "test_size": prep["test_size"], "seed": prep["seed"]},
+            "train": {
+                "rows": len(train),
+                "sha256": sha256_file(paths.TRAIN),
+                "target": target_summary(train[target], task),
+            },
+            "test": {
+                "rows": len(test),
+                "sha256": sha256_file(paths.TEST),
+                "target": target_summary(test[target], task),
+            },
+        },
+    )
+
+
+def _plain(value):
+    """A numpy scalar as a plain Python value; integral floats as ints (labels read back from CSV)."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Reading and writing the pipeline's records: JSON files, tables, hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+class MissingArtifact(SystemExit):
+    """An input a stage needs is not there; the message says what to run."""
+
+    def __init__(self, path: Path | str, stage: str):
+        super().__init__(f"error: no {path} — run `dvc repro {stage}` (or `make pipeline`)")
+
+
+def sha256_file(path: Path | str) -> str:
+    """Content hash of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json(path: Path | str, payload: Any) -> Path:
+    """Write a record as sorted, indented JSON (stable diffs) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    log.info("wrote %s", path)
+    return path
+
+
+def read_json(path: Path | str, stage: str) -> Any:
+    """Read a record another stage wrote, or say which stage to run."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingArtifact(path, stage)
+    return json.loads(path.read_text())
+
+
+def write_table(path: Path | str, frame: pd.DataFrame) -> Path:
+    """Write a table as CSV without the index."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    log.info("wrote %s (%d rows, %d columns)", path, *frame.shape)
+    return path
+
+
+def read_table(path: Path | str, stage: str) -> pd.DataFrame:
+    """Read a table another stage wrote, or say which stage to run."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingArtifact(path, stage)
+    return pd.read_csv(path)
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy scalars and paths into plain JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,0 +1,66 @@
+"""Runtime settings from the environment (or a `.env` file), validated at start."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+PREFIX = "MODELOPS_"
+
+
+class SettingsError(SystemExit):
+    """A setting has a value the project cannot use; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every environment variable the project reads; `.env.example` documents each."""
+
+    log_level: str = "INFO"
+    dvc_remote: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | str = ".env") -> Settings:
+        """Read `MODELOPS_*` variables; the environment wins over the `.env` file."""
+        values = {**read_env_file(Path(env_file)), **(os.environ if environ is None else environ)}
+        log_level = values.get(f"{PREFIX}LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"error: {PREFIX}LOG_LEVEL={log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+                " — fix it in the environment or in .env (see .env.example)"
+            )
+        return cls(
+            log_level=log_level,
+            dvc_remote=values.get(f"{PREFIX}DVC_REMOTE") or None,
+            api_key=values.get(f"{PREFIX}API_KEY") or None,
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines of a `.env` file; blank lines and # comments are skipped."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"error: {path}:{number} is not KEY=VALUE — fix or remove that line")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def configure_logging(settings: Settings) -> None:
+    """One log format for every command: time, stage, message."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
