@@ -1,0 +1,237 @@
+"""Rendering per configuration: exact file inventory, no Jinja left, answers, first commit, DVC set-up."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from slugify import slugify
+from support import (
+    CONFIGURATIONS,
+    EXPLICIT_DATASET_CONFIGURATIONS,
+    Configuration,
+    CsvTable,
+    answers_for,
+    bake_ok,
+    builtin_dataset,
+    git_files,
+    run,
+)
+
+RENDER_CONFIGURATIONS = CONFIGURATIONS + EXPLICIT_DATASET_CONFIGURATIONS
+
+# What git tracks in every generated repo; {package} is the derived package name.
+BASE_FILES = {
+    ".cookiecutter.json",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    ".env.example",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "CHANGELOG.md",
+    "LICENSE",
+    "Makefile",
+    "data/README.md",
+    "docs/criteria.yaml",
+    "docs/problem_definition.md",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "requirements-dev.in",
+    "requirements-dev.lock",
+    "requirements.in",
+    "requirements.lock",
+    "src/{package}/__init__.py",
+    "src/{package}/cli.py",
+    "src/{package}/docs.py",
+    "src/{package}/evaluate.py",
+    "src/{package}/featurize.py",
+    "src/{package}/ingest.py",
+    "src/{package}/paths.py",
+    "src/{package}/prepare.py",
+    "src/{package}/records.py",
+    "src/{package}/settings.py",
+    "src/{package}/train.py",
+}
+# Per-option differences from the base.
+TASK_FILES = {
+    "classification": {"tests/model/test_classification.py"},
+    "regression": {"tests/model/test_regression.py"},
+}
+CSV_FILES = {"data/external/.gitignore", "data/external/source.csv.dvc"}
+STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
+MAKE_TARGETS = ["install", "lint", "test", "pipeline", "docs", "push", "pull"]
+LICENCE_MARK = {"MIT": "MIT License", "Apache-2.0": "Apache License", "Proprietary": "All rights reserved"}
+PYPROJECT_LICENSE = {"MIT": "MIT", "Apache-2.0": "Apache-2.0", "Proprietary": "LicenseRef-Proprietary"}
+JINJA = re.compile(r"\{\{|\{%|\{#")
+GITHUB_EXPRESSION = "${{"
+
+
+def expected_files(config: Configuration, package: str) -> set[str]:
+    files = {f.format(package=package) for f in BASE_FILES}
+    files |= TASK_FILES[config.task]
+    if config.dataset == "csv":
+        files |= CSV_FILES
+    return files
+
+
+@dataclass(frozen=True)
+class Rendered:
+    config: Configuration
+    answers: dict
+    path: Path
+    table: CsvTable | None
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.answers["project_name"])
+
+    @property
+    def package(self) -> str:
+        return self.slug.replace("-", "_")
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(f"render-{c.id}")) for c in RENDER_CONFIGURATIONS],
+)
+def rendered(request, cookies_session, template, csv_tables) -> Rendered:
+    config = request.param
+    answers = answers_for(config, csv_tables)
+    path = bake_ok(cookies_session, template, answers)
+    return Rendered(config, answers, path, csv_tables[config.csv] if config.csv else None)
+
+
+def test_project_folder_is_the_slug(rendered):
+    assert rendered.path.name == rendered.slug
+    assert (rendered.path / "src" / rendered.package / "__init__.py").is_file()
+
+
+def test_file_inventory_is_exact(rendered):
+    tracked = git_files(rendered.path)
+    expected = expected_files(rendered.config, rendered.package)
+    extra, missing = sorted(tracked - expected), sorted(expected - tracked)
+    assert not extra and not missing, f"tracked but not expected: {extra}\nexpected but not tracked: {missing}"
+
+
+def test_no_jinja_survives_rendering(rendered):
+    leftovers = []
+    for root, dirs, files in os.walk(rendered.path):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files:
+            path = Path(root) / name
+            rel = path.relative_to(rendered.path).as_posix()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            if rel.startswith(".github/workflows/"):
+                text = text.replace(GITHUB_EXPRESSION, "")
+            for number, line in enumerate(text.splitlines(), start=1):
+                if JINJA.search(line):
+                    leftovers.append(f"{rel}:{number}: {line.strip()}")
+    assert leftovers == []
+
+
+def test_answers_file_records_the_answers(rendered):
+    recorded = json.loads((rendered.path / ".cookiecutter.json").read_text())
+    assert {k: recorded.get(k) for k in rendered.answers} == rendered.answers
+    assert recorded["project"] == rendered.slug
+    assert recorded["package"] == rendered.package
+
+
+def test_one_commit_and_a_clean_tree(rendered):
+    count = run(["git", "rev-list", "--count", "HEAD"], cwd=rendered.path).stdout.strip()
+    assert count == "1"
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=rendered.path).stdout
+    assert status == "", f"the first commit left files out:\n{status}"
+
+
+def _dvc_config(path: Path) -> dict[str, dict[str, str]]:
+    """DVC's configobj-style config as {section: {key: value}}; section names without quotes."""
+    sections: dict[str, dict[str, str]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]").strip("'")
+            sections[current] = {}
+        elif current is not None and "=" in line:
+            key, _, value = line.partition("=")
+            sections[current][key.strip()] = value.strip()
+    return sections
+
+
+def test_dvc_has_a_default_folder_remote(rendered):
+    config = _dvc_config(rendered.path / ".dvc" / "config")
+    name = config.get("core", {}).get("remote")
+    assert name, f"no default remote in .dvc/config: {config}"
+    url = config.get(f'remote "{name}"', {}).get("url")
+    assert url, f"default remote {name!r} has no url"
+    assert "://" not in url, f"the default remote should be a local folder, not {url}"
+
+
+def test_params_follow_the_answers(rendered):
+    params = yaml.safe_load((rendered.path / "params.yaml").read_text())
+    config = rendered.config
+    assert params["task"] == config.task
+    if config.dataset == "csv":
+        assert params["ingest"]["source"] == "csv:data/external/source.csv"
+        assert params["ingest"]["target"] == rendered.table.target
+    else:
+        assert params["ingest"]["source"] == f"sklearn:{builtin_dataset(config)}"
+    model = params["train"]["model"]
+    assert isinstance(params["train"].get(model), dict), f"no train.{model} section"
+    assert {"prepare", "featurize", "evaluate"} <= set(params)
+
+
+def test_pipeline_and_criteria_follow_the_contract(rendered):
+    dvc = yaml.safe_load((rendered.path / "dvc.yaml").read_text())
+    assert list(dvc["stages"]) == STAGES
+    criteria = yaml.safe_load((rendered.path / "docs" / "criteria.yaml").read_text())
+    gate = criteria["gate"]
+    assert gate and all(set(rule) <= {"min", "max"} and rule for rule in gate.values())
+    if rendered.config.task == "regression":
+        assert set(gate) == {"r2", "rmse_vs_baseline"}
+
+
+def test_makefile_has_the_contract_targets(rendered):
+    for target in MAKE_TARGETS:
+        dry = run(["make", "-n", target], cwd=rendered.path, check=False)
+        assert dry.returncode == 0, f"make {target}: {dry.stdout[-500:]}"
+
+
+def test_licence_matches_the_answer(rendered):
+    licence = rendered.config.license
+    text = (rendered.path / "LICENSE").read_text()
+    assert LICENCE_MARK[licence] in text
+    assert not (rendered.path / ".licenses").exists()
+    pyproject = tomllib.loads((rendered.path / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == PYPROJECT_LICENSE[licence]
+    if licence != "Apache-2.0":
+        assert rendered.answers.get("author", "ML Team") in text
+
+
+def test_csv_is_tracked_by_dvc_not_git(rendered):
+    tracked = git_files(rendered.path)
+    copy = rendered.path / "data" / "external" / "source.csv"
+    if rendered.table is None:
+        assert not copy.exists() and "data/external/source.csv.dvc" not in tracked
+        return
+    assert "data/external/source.csv.dvc" in tracked
+    assert "data/external/source.csv" not in tracked
+    assert copy.read_bytes() == rendered.table.path.read_bytes()
+    pointer = yaml.safe_load((rendered.path / "data/external/source.csv.dvc").read_text())
+    assert pointer["outs"][0]["md5"] == hashlib.md5(copy.read_bytes()).hexdigest()
+    ignored = run(["git", "check-ignore", "data/external/source.csv"], cwd=rendered.path, check=False)
+    assert ignored.returncode == 0, "git does not ignore the DVC-tracked CSV"
