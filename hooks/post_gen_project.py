@@ -11,7 +11,7 @@ from pathlib import Path
 
 # Answers arrive as one JSON document in a raw string, so this file stays valid Python before
 # rendering and quotes or backslashes in an answer cannot break it.
-CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')
+CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 # Option → the paths it removes when its answer is not the one named.
 REMOVE_WHEN = {

@@ -13,7 +13,7 @@ from pathlib import Path
 # Answers arrive as one JSON document in a raw string, so this file stays valid Python before
 # rendering and quotes or backslashes in an answer cannot break it (tojson escapes ' as \u0027).
 ANSWERS = json.loads(
-    r'''{
+    r"""{
     "project_name": {{ cookiecutter.project_name | tojson }},
     "project": {{ cookiecutter.project | tojson }},
     "package": {{ cookiecutter.package | tojson }},
@@ -22,7 +22,7 @@ ANSWERS = json.loads(
     "csv_path": {{ cookiecutter.csv_path | tojson }},
     "target_column": {{ cookiecutter.target_column | tojson }},
     "output_dir": {{ cookiecutter._output_dir | tojson }}
-}'''
+}"""
 )
 
 TASK_OF_DATASET = {"breast_cancer": "classification", "wine": "classification", "diabetes": "regression"}
@@ -35,15 +35,21 @@ def problems(answers: dict) -> list[str]:
     project, package = answers["project"], answers["package"]
     if not project.strip() or not SLUG.match(project):
         found.append(
-            f"project {project!r} is not a repository slug (lowercase letters, digits, '.', '_', '-') — give a project_name with letters"
+            f"project {project!r} is not a repository slug (lowercase letters, digits, '.', '_', '-')"
+            " — give a project_name with letters"
         )
     if not package.isidentifier() or not package.isascii():
-        found.append(f"package {package!r} is not a Python identifier — start the project name with a letter and use ASCII letters/digits")
+        found.append(
+            f"package {package!r} is not a Python identifier"
+            " — start the project name with a letter and use ASCII letters and digits"
+        )
     elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
         found.append(f"package {package!r} is a Python keyword — choose another project name")
     dataset, task = answers["dataset"], answers["task"]
     if dataset in TASK_OF_DATASET and TASK_OF_DATASET[dataset] != task:
-        found.append(f"dataset {dataset!r} is for {TASK_OF_DATASET[dataset]}, not {task} — pick another dataset or task")
+        found.append(
+            f"dataset {dataset!r} is for {TASK_OF_DATASET[dataset]}, not {task} — pick another dataset or task"
+        )
     if dataset == "csv":
         found += csv_problems(answers["csv_path"], answers["target_column"], Path(answers["output_dir"]))
     return found
@@ -58,14 +64,19 @@ def csv_problems(csv_path: str, target: str, base: Path) -> list[str]:
         return ["dataset 'csv' needs csv_path — give the path to your CSV file"]
     path = base / Path(csv_path).expanduser()
     if not path.is_file():
-        return [f"csv_path {csv_path!r} does not exist (looked in {path.resolve()}) — give the path to an existing CSV file"]
+        return [
+            f"csv_path {csv_path!r} does not exist (looked in {path.resolve()}) — give the path to an existing CSV file"
+        ]
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), [])
     except (OSError, UnicodeDecodeError) as error:
         return [f"csv_path {csv_path!r} cannot be read as UTF-8 CSV ({error}) — convert it to UTF-8 CSV"]
     if target not in header:
-        return [f"target_column {target!r} is not in the header of {csv_path!r} (columns: {', '.join(header)}) — name one of them"]
+        return [
+            f"target_column {target!r} is not in the header of {csv_path!r} (columns: {', '.join(header)})"
+            " — name one of them"
+        ]
     if len(header) < 2:
         return [f"{csv_path!r} has no feature columns besides {target!r}"]
     return []
