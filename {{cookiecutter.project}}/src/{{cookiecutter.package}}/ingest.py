@@ -34,8 +34,11 @@ def load_source(source: str, target: str) -> pd.DataFrame:
                 f"error: unknown scikit-learn data set {ref!r} in ingest.source"
                 f" — use one of {', '.join(SKLEARN_LOADERS)}"
             )
-        frame = SKLEARN_LOADERS[ref](as_frame=True).frame
-        return frame.rename(columns={"target": target})
+        bunch = SKLEARN_LOADERS[ref](as_frame=True)
+        frame = bunch.frame.rename(columns={"target": target})
+        if "target_names" in bunch:  # classification: readable class labels, not codes
+            frame[target] = bunch.target_names[bunch.target.to_numpy()]
+        return frame
     if kind == "csv":
         path = Path(ref)
         if not path.exists():
