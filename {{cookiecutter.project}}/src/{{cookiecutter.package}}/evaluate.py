@@ -36,9 +36,11 @@ def classification_metrics(y_true, y_pred, proba, classes) -> dict:
         "recall_macro": skm.recall_score(y_true, y_pred, average="macro", zero_division=0),
         "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
-    if proba is not None and len(classes) == 2:
+    if proba is None or len(np.unique(y_true)) < len(classes):
+        result["roc_auc"] = float("nan")  # undefined when a class is absent from the test set
+    elif len(classes) == 2:
         result["roc_auc"] = skm.roc_auc_score(y_true == classes[1], proba[:, 1])
-    elif proba is not None and len(np.unique(y_true)) == len(classes):
+    else:
         result["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
     return {k: round(float(v), 6) for k, v in result.items()}
 
@@ -85,7 +87,7 @@ def check_gate(metrics: dict, gate: dict) -> list[dict]:
         for op, threshold in rule.items():
             if op not in ("min", "max"):
                 raise SystemExit(f"error: criteria gate {metric}: use 'min' or 'max', not {op!r}")
-            passed = value >= threshold if op == "min" else value <= threshold
+            passed = bool(value >= threshold if op == "min" else value <= threshold)  # NaN never passes
             checks.append({"metric": metric, "value": value, "rule": op, "threshold": threshold, "passed": passed})
     return checks
 

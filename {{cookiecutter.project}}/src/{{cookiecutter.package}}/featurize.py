@@ -20,8 +20,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from . import cli, paths
-from .prepare import coerce
-from .records import read_json, read_table, sha256_file, write_json, write_table
+from .prepare import coerce, read_split
+from .records import read_json, sha256_file, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     params = cli.load_params(args.params)
     target, feat = params["ingest"]["target"], params["featurize"]
     schema = read_json(paths.SCHEMA, "prepare")
-    train, test = read_table(paths.TRAIN, "prepare"), read_table(paths.TEST, "prepare")
+    train, test = read_split(paths.TRAIN, schema), read_split(paths.TEST, schema)
     transformer = build_transformer(schema, feat)
     log.info("fitting the transformer on %d train rows", len(train))
     transformer.fit(coerce(train, schema))

@@ -37,6 +37,12 @@ def infer_schema(frame: pd.DataFrame, target: str, task: str) -> dict:
     return {"task": task, "target": target_entry, "features": features}
 
 
+def read_split(path, schema: dict) -> pd.DataFrame:
+    """A processed split with categorical columns read as text, so "1" stays "1", not 1.0."""
+    categorical = {f["name"]: str for f in schema["features"] if f["kind"] == "categorical"}
+    return read_table(path, "prepare", dtype=categorical)
+
+
 def coerce(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
     """Give every feature column the type the schema says, in schema order; missing stays NaN."""
     out = pd.DataFrame(index=frame.index)
@@ -60,10 +66,10 @@ def split(frame: pd.DataFrame, target: str, task: str, params: dict) -> tuple[pd
     if task == "classification" and params.get("stratify", True):
         counts = frame[target].value_counts()
         n_test = int(np.ceil(len(frame) * params["test_size"]))
-        if counts.min() >= 2 and n_test >= len(counts):
+        if counts.min() >= 2 and len(counts) <= min(n_test, len(frame) - n_test):
             stratify, method = frame[target], "stratified"
         else:
-            log.warning("a class has fewer than 2 rows: falling back to a random split")
+            log.warning("too few rows per class for a stratified split: falling back to a random split")
     train, test = train_test_split(frame, test_size=params["test_size"], random_state=params["seed"], stratify=stratify)
     return train, test, method
 

@@ -55,12 +55,12 @@ def write_table(path: Path | str, frame: pd.DataFrame) -> Path:
     return path
 
 
-def read_table(path: Path | str, stage: str) -> pd.DataFrame:
-    """Read a table another stage wrote, or say which stage to run."""
+def read_table(path: Path | str, stage: str, dtype: dict | None = None) -> pd.DataFrame:
+    """Read a table another stage wrote, or say which stage to run; `dtype` fixes column types."""
     path = Path(path)
     if not path.exists():
         raise MissingArtifact(path, stage)
-    return pd.read_csv(path)
+    return pd.read_csv(path, dtype=dtype)
 
 
 def _jsonable(value: Any) -> Any:

@@ -53,7 +53,10 @@ def read_env_file(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             raise SettingsError(f"error: {path}:{number} is not KEY=VALUE — fix or remove that line")
-        values[key.strip()] = value.strip().strip("'\"")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]  # one matching pair of quotes
+        values[key.strip()] = value
     return values
 
 
