@@ -40,7 +40,7 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	echo "==> demo done: see $$project/docs/evaluation_report.md"
 
 test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed ## Run only the fast tests
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ Runs inside the new project folder. Each set-up step says what to run by hand wh
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,8 @@ def choose_licence() -> None:
 
 def copy_csv() -> None:
     """Copy a bring-your-own CSV into data/external/ (tracked by DVC, not git)."""
-    source = Path(CONTEXT["_output_dir"]) / Path(CONTEXT["csv_path"]).expanduser()
+    base = Path(os.environ.get("PWD") or CONTEXT["_output_dir"])  # where cookiecutter was run
+    source = base / Path(CONTEXT["csv_path"]).expanduser()
     SOURCE_CSV.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, SOURCE_CSV)
     print(f"copied {source} to {SOURCE_CSV}")

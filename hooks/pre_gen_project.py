@@ -6,6 +6,7 @@ Each rejection is one line on stderr naming the answer and the fix; exit 1 abort
 import csv
 import json
 import keyword
+import os
 import re
 import sys
 from pathlib import Path
@@ -51,14 +52,15 @@ def problems(answers: dict) -> list[str]:
             f"dataset {dataset!r} is for {TASK_OF_DATASET[dataset]}, not {task} — pick another dataset or task"
         )
     if dataset == "csv":
-        found += csv_problems(answers["csv_path"], answers["target_column"], Path(answers["output_dir"]))
+        base = Path(os.environ.get("PWD") or answers["output_dir"])
+        found += csv_problems(answers["csv_path"], answers["target_column"], base)
     return found
 
 
 def csv_problems(csv_path: str, target: str, base: Path) -> list[str]:
     """A bring-your-own CSV must exist, be readable and hold the target column.
 
-    A relative path is taken from the output folder (where cookiecutter runs by default).
+    A relative path is taken from the folder cookiecutter was run in ($PWD; the hook itself runs elsewhere).
     """
     if not csv_path.strip():
         return ["dataset 'csv' needs csv_path — give the path to your CSV file"]

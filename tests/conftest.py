@@ -13,10 +13,31 @@ from support import (
     answers_for,
     bake_ok,
     outer_bin_dir,
-    project_env,
     write_classification_csv,
     write_regression_csv,
 )
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under xdist, send all tests of one configuration to one worker, in collection order.
+
+    A scope is "<module>[<param id>]": the steps of one baked project stay together and in order,
+    different configurations run in parallel. (xdist 3.8's loadgroup renames `item._nodeid`,
+    which pytest 9 no longer reads, so `xdist_group` marks group nothing.)
+    """
+    if config.getvalue("dist") not in ("load", "loadscope", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ConfigurationScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path, _, name = nodeid.partition("::")
+            if name.endswith("]") and "[" in name:
+                return f"{path}[{name[name.index('[') + 1 :]}"
+            return nodeid
+
+    return ConfigurationScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import math
 import os
 import random
@@ -19,8 +20,15 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = REPO_ROOT / "{{cookiecutter.project}}"
+# cookiecutter.json's defaults: a choice list defaults to its first entry.
+DEFAULTS = {
+    k: v[0] if isinstance(v, list) else v
+    for k, v in json.loads((REPO_ROOT / "cookiecutter.json").read_text()).items()
+    if not k.startswith("_")
+}
 OUTPUT_TAIL = 3000  # characters of a failed command's output shown in the assertion
 
 
@@ -35,34 +43,47 @@ class Configuration:
     answers: dict = field(default_factory=dict)
     csv: str | None = None  # "classification" | "regression": which generated CSV to point csv_path at
 
+    def answer(self, key: str) -> str:
+        """The answer this configuration gives, or the template's default for it."""
+        return self.answers.get(key, DEFAULTS[key])
+
     @property
     def task(self) -> str:
-        return self.answers.get("task", "classification")
+        return self.answer("task")
 
     @property
     def dataset(self) -> str:
-        return self.answers.get("dataset", "builtin")
+        return self.answer("dataset")
 
     @property
     def python_version(self) -> str:
-        return self.answers.get("python_version", "3.11")
+        return self.answer("python_version")
 
     @property
     def license(self) -> str:
-        return self.answers.get("license", "MIT")
+        return self.answer("license")
 
 
 # Explicit strategy: every option value appears at least once; csv is paired with both tasks.
 CONFIGURATIONS = [
     Configuration(
         "classification-builtin-py311",
-        {"project_name": "Breast Cancer Screening", "task": "classification", "dataset": "builtin",
-         "python_version": "3.11"},
+        {
+            "project_name": "Breast Cancer Screening",
+            "task": "classification",
+            "dataset": "builtin",
+            "python_version": "3.11",
+        },
     ),
     Configuration(
         "regression-builtin-py312",
-        {"project_name": "Diabetes Progression", "task": "regression", "dataset": "builtin",
-         "python_version": "3.12", "license": "Apache-2.0"},
+        {
+            "project_name": "Diabetes Progression",
+            "task": "regression",
+            "dataset": "builtin",
+            "python_version": "3.12",
+            "license": "Apache-2.0",
+        },
     ),
     Configuration(
         "classification-wine",
@@ -97,6 +118,15 @@ EXPLICIT_DATASET_CONFIGURATIONS = [
 ]
 
 LIFECYCLE_CONFIGURATIONS = [c for c in CONFIGURATIONS if c.id != "license-proprietary"]
+
+
+def per_configuration(fixture: str, configs: list[Configuration]) -> pytest.MarkDecorator:
+    """Parametrize a module's tests over `configs` through a module-scoped fixture (indirect).
+
+    Each configuration is baked once per module; under xdist, conftest's scheduler keeps its
+    tests on one worker, in the order written.
+    """
+    return pytest.mark.parametrize(fixture, [pytest.param(c, id=c.id) for c in configs], indirect=True, scope="module")
 
 
 def answers_for(config: Configuration, tables: dict[str, CsvTable]) -> dict:
@@ -146,11 +176,11 @@ def _blank_some(rng: random.Random, value, rate: float):
 def write_classification_csv(path: Path, rows: int = 300, seed: int = 20241125) -> CsvTable:
     """Customer churn with string labels "yes"/"no" that depend on tenure, charge and contract.
 
-    Numeric and categorical features, ~6% missing values in three features, a column with no
+    Numeric and categorical features, missing values in two features and in a column with no
     signal, and a few rows with no label. A logistic regression beats the majority class clearly.
     """
     rng = random.Random(seed)
-    contract_effect = {"month-to-month": 2.0, "one-year": -0.5, "two-year": -2.5}
+    contract_effect = {"month-to-month": 6.0, "one-year": -0.75, "two-year": -6.75}
     columns = ("tenure_months", "monthly_charge", "contract", "region", "support_calls", "churn")
     records, missing_target = [], 0
     for i in range(rows):
@@ -159,18 +189,20 @@ def write_classification_csv(path: Path, rows: int = 300, seed: int = 20241125) 
         contract = rng.choice(list(contract_effect))
         region = rng.choice(["north", "south", "east", "west"])
         calls = rng.randint(0, 6)
-        logit = -0.08 * (tenure - 36) + 0.05 * (charge - 70) + contract_effect[contract] + 0.4 * (calls - 3)
+        logit = -0.3 * (tenure - 36) + 0.18 * (charge - 70) + contract_effect[contract] + 1.2 * (calls - 3)
         label = "yes" if rng.random() < 1 / (1 + math.exp(-logit)) else "no"
         if i % 37 == 5:  # a few rows whose label was never recorded
             label, missing_target = "", missing_target + 1
-        records.append([
-            _blank_some(rng, tenure, 0.06),
-            _blank_some(rng, charge, 0.06),
-            _blank_some(rng, contract, 0.06),
-            region,
-            calls,
-            label,
-        ])
+        records.append(
+            [
+                tenure,
+                _blank_some(rng, charge, 0.04),
+                _blank_some(rng, contract, 0.04),
+                _blank_some(rng, region, 0.08),
+                calls,
+                label,
+            ]
+        )
     _write(path, columns, records)
     return CsvTable(path, "churn", rows, missing_target, columns, classes=("no", "yes"))
 
@@ -195,14 +227,16 @@ def write_regression_csv(path: Path, rows: int = 300, seed: int = 20241126) -> C
         price_cell = round(price, 1)
         if i % 43 == 7:
             price_cell, missing_target = "", missing_target + 1
-        records.append([
-            _blank_some(rng, area, 0.05),
-            rooms,
-            _blank_some(rng, district, 0.05),
-            _blank_some(rng, year, 0.05),
-            garden,
-            price_cell,
-        ])
+        records.append(
+            [
+                _blank_some(rng, area, 0.05),
+                rooms,
+                _blank_some(rng, district, 0.05),
+                _blank_some(rng, year, 0.05),
+                garden,
+                price_cell,
+            ]
+        )
     _write(path, columns, records)
     return CsvTable(path, "price_k", rows, missing_target, columns)
 
@@ -252,22 +286,29 @@ def interpreter_version(executable: str | Path) -> str:
     """'3.X' of an interpreter."""
     out = subprocess.run(
         [str(executable), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 
 
-def run(cmd: list[str], cwd: Path | str, env: dict | None = None, check: bool = True,
-        timeout: float = 900) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path | str, env: dict | None = None, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess:
     """Run a command with stdout and stderr merged; on failure show the command and the output's tail."""
     proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout,
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"`{' '.join(map(str, cmd))}` exited {proc.returncode} in {cwd}; last output:\n"
-            f"{proc.stdout[-OUTPUT_TAIL:]}"
+            f"`{' '.join(map(str, cmd))}` exited {proc.returncode} in {cwd}; last output:\n{proc.stdout[-OUTPUT_TAIL:]}"
         )
     return proc
 
@@ -279,6 +320,25 @@ def outer_bin_dir() -> Path | None:
     return Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin")
 
 
+# Variables of the test run that must not leak into a generated project's commands.
+NOT_INHERITED = frozenset(
+    {
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "MAKEOVERRIDES",
+        "PYTEST_ADDOPTS",
+        "PYTEST_XDIST_WORKER",
+        "PYTEST_XDIST_WORKER_COUNT",
+        "PYTEST_CURRENT_TEST",
+    }
+)
+
+
 def project_env(dvc_site_cache_dir: Path) -> dict[str, str]:
     """Environment for commands run inside a generated project, as a user's fresh shell has it.
 
@@ -286,14 +346,10 @@ def project_env(dvc_site_cache_dir: Path) -> dict[str, str]:
     its tools), make's variables from an outer `make` are dropped, HOME is kept (uv's and
     pre-commit's caches are shared between projects) and DVC's site cache goes to a temp dir.
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME", "MAKEFLAGS", "MFLAGS",
-                        "MAKELEVEL", "MAKEOVERRIDES", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER",
-                        "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST"}}
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     outer = outer_bin_dir()
     if outer is not None:
-        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                      if p and Path(p) != outer)
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != outer)
     env["DVC_SITE_CACHE_DIR"] = str(dvc_site_cache_dir)
     env["DVC_NO_ANALYTICS"] = "1"
     return env
@@ -309,6 +365,30 @@ def git_files(project: Path) -> set[str]:
     """Paths git tracks in a generated repository."""
     out = run(["git", "ls-files", "-z"], cwd=project).stdout
     return {p for p in out.split("\0") if p}
+
+
+def dvc_config(project: Path) -> dict[str, dict[str, str]]:
+    """.dvc/config (configobj style) as {section: {key: value}}, section names without quotes."""
+    sections: dict[str, dict[str, str]] = {}
+    current = None
+    for line in (project / ".dvc" / "config").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]").strip("'")
+            sections[current] = {}
+        elif current is not None and "=" in line:
+            key, _, value = line.partition("=")
+            sections[current][key.strip()] = value.strip()
+    return sections
+
+
+def default_remote_dir(project: Path) -> Path:
+    """The folder of the default DVC remote (a relative url is relative to .dvc/)."""
+    config = dvc_config(project)
+    url = config[f'remote "{config["core"]["remote"]}"']["url"]
+    return (project / ".dvc" / url).resolve()
 
 
 STAGE_RUN = re.compile(r"Running stage '([^']+)'")

@@ -7,6 +7,7 @@ import tomllib
 
 import pytest
 import yaml
+from cookiecutter.exceptions import FailedHookException
 from slugify import slugify
 from support import git_files
 
@@ -19,7 +20,10 @@ REJECTED = {
     "package-override-keyword": ({"package": "import"}, ["'import'", "keyword"]),
     "empty-slug": ({"project_name": "!!! ???"}, ["project", "slug"]),
     "classification-with-diabetes": ({"task": "classification", "dataset": "diabetes"}, ["diabetes", "classification"]),
-    "regression-with-breast-cancer": ({"task": "regression", "dataset": "breast_cancer"}, ["breast_cancer", "regression"]),
+    "regression-with-breast-cancer": (
+        {"task": "regression", "dataset": "breast_cancer"},
+        ["breast_cancer", "regression"],
+    ),
     "regression-with-wine": ({"task": "regression", "dataset": "wine"}, ["wine", "regression"]),
     "csv-without-path": ({"dataset": "csv", "csv_path": ""}, ["csv_path"]),
     "csv-path-does-not-exist": ({"dataset": "csv", "csv_path": "{missing}"}, ["{missing}"]),
@@ -51,7 +55,9 @@ def test_rejected_answers_abort_with_a_reason(case, cookies, template, csv_table
     said = f"{err}\n{result.exception}"
 
     assert result.exit_code != 0, f"{answers} was accepted"
-    assert result.exception is not None
+    assert isinstance(result.exception, FailedHookException), (
+        f"rejected before the pre-generation hook could say why: {result.exception!r}"
+    )
     assert "Traceback" not in err, f"the hook crashed instead of rejecting:\n{err}"
     reason_lines = [line for line in said.splitlines() if all(f.lower() in line.lower() for f in fragments)]
     assert reason_lines, f"no line of the error names {fragments}; stderr and exception were:\n{said}"
@@ -59,19 +65,41 @@ def test_rejected_answers_abort_with_a_reason(case, cookies, template, csv_table
 
 def test_csv_path_is_ignored_for_a_builtin_dataset(bake, tmp_path):
     """A csv_path left over from another answer set must not matter when dataset is not csv."""
-    project = bake({"project_name": "Wine Leftover", "task": "classification", "dataset": "wine",
-                    "csv_path": str(tmp_path / "does-not-exist.csv")})
+    project = bake(
+        {
+            "project_name": "Wine Leftover",
+            "task": "classification",
+            "dataset": "wine",
+            "csv_path": str(tmp_path / "does-not-exist.csv"),
+        }
+    )
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["ingest"]["source"] == "sklearn:wine"
     assert not any(p.startswith("data/external/") for p in git_files(project))
     assert not (project / "data" / "external" / "source.csv").exists()
 
 
+def test_relative_csv_path_is_taken_from_where_cookiecutter_runs(bake, csv_tables, monkeypatch):
+    """`csv_path=churn.csv` run from the CSV's folder finds it, though the hooks run in the new project."""
+    table = csv_tables["classification"]
+    monkeypatch.setenv("PWD", str(table.path.parent))
+    project = bake(
+        {
+            "project_name": "Relative Csv",
+            "task": "classification",
+            "dataset": "csv",
+            "csv_path": table.path.name,
+            "target_column": table.target,
+        }
+    )
+    assert (project / "data" / "external" / "source.csv").read_bytes() == table.path.read_bytes()
+
+
 HOSTILE = {
     "quotes-and-backslashes": {
         "project_name": 'Bob\'s "Quoted" Model',
         "author": 'O\'Brien & "Sons" \\ Ltd',
-        "description": 'Says "hi", it\'s a \\back\\slash\\ path C:\\new\\table # not a comment: key: value [x] %s $HOME',
+        "description": 'Says "hi", it\'s a \\back\\slash\\ C:\\new\\table # not a comment: key: value [x] %s $HOME',
     },
     "unicode": {
         "project_name": "Modèle Ünïcode 模型",

@@ -1,8 +1,9 @@
 """Generated projects, run for real: install, lint, pipeline, incremental rebuild, own tests, DVC remote, gate.
 
 Each configuration is baked and installed once (module-scoped fixture); its steps run in the
-order written here. Every step also works alone (`-k`): it runs the steps it needs first. With
-xdist, `--dist loadgroup` (pytest.ini) keeps one configuration's steps on one worker.
+order written here. Every step also works alone (`-k`): it runs the steps it needs first. Under
+xdist, conftest's scheduler keeps one configuration's steps on one worker; configurations run
+in parallel.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from support import (
     activated_env,
     answers_for,
     bake_ok,
+    default_remote_dir,
     find_interpreter,
     interpreter_version,
+    per_configuration,
     project_env,
     run,
     stages_run,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, per_configuration("project", LIFECYCLE_CONFIGURATIONS)]
 
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 RECORDS = [
@@ -63,10 +66,6 @@ DOCUMENTS = [
 # The parameter each task's default model exposes, and how to change it (halve it).
 MODEL_PARAMETER = {"classification": ("logistic_regression", "C"), "regression": ("ridge", "alpha")}
 UNREACHABLE = 0.9999  # a `min` no honest model reaches on these data (perfect metrics are skipped)
-
-
-class StepFailed(Exception):
-    """A step this one needs failed earlier."""
 
 
 @dataclass
@@ -118,11 +117,7 @@ class Lifecycle:
         return json.loads((self.path / rel).read_text())
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(f"lifecycle-{c.id}"))
-            for c in LIFECYCLE_CONFIGURATIONS],
-)
+@pytest.fixture(scope="module")
 def project(request, cookies_session, template, csv_tables, dvc_site_cache_dir) -> Lifecycle:
     config: Configuration = request.param
     path = bake_ok(cookies_session, template, answers_for(config, csv_tables))
@@ -277,6 +272,9 @@ def test_push_then_pull_restores_data_and_model(project):
     before = {model: sha256(model), raw: sha256(raw)}
 
     project.make("push")
+    remote = default_remote_dir(project.path)
+    assert not remote.is_relative_to(project.path.resolve()), f"the DVC remote {remote} is inside the repo"
+    assert any(p.is_file() for p in remote.rglob("*")), f"make push left {remote} empty"
     for path in before:
         path.unlink()
     shutil.rmtree(project.path / ".dvc" / "cache")

@@ -21,7 +21,9 @@ from support import (
     answers_for,
     bake_ok,
     builtin_dataset,
+    dvc_config,
     git_files,
+    per_configuration,
     run,
 )
 
@@ -34,11 +36,14 @@ BASE_FILES = {
     ".dvc/config",
     ".dvcignore",
     ".env.example",
+    ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
+    ".python-version",
     "CHANGELOG.md",
     "LICENSE",
     "Makefile",
+    "README.md",
     "data/README.md",
     "docs/criteria.yaml",
     "docs/problem_definition.md",
@@ -60,6 +65,11 @@ BASE_FILES = {
     "src/{package}/records.py",
     "src/{package}/settings.py",
     "src/{package}/train.py",
+    "tests/code/test_pipeline.py",
+    "tests/code/test_settings.py",
+    "tests/code/test_stages.py",
+    "tests/conftest.py",
+    "tests/data/test_data.py",
 }
 # Per-option differences from the base.
 TASK_FILES = {
@@ -71,7 +81,7 @@ STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 MAKE_TARGETS = ["install", "lint", "test", "pipeline", "docs", "push", "pull"]
 LICENCE_MARK = {"MIT": "MIT License", "Apache-2.0": "Apache License", "Proprietary": "All rights reserved"}
 PYPROJECT_LICENSE = {"MIT": "MIT", "Apache-2.0": "Apache-2.0", "Proprietary": "LicenseRef-Proprietary"}
-JINJA = re.compile(r"\{\{|\{%|\{#")
+JINJA = re.compile(r"\{\{|\{%")
 GITHUB_EXPRESSION = "${{"
 
 
@@ -99,10 +109,10 @@ class Rendered:
         return self.slug.replace("-", "_")
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(f"render-{c.id}")) for c in RENDER_CONFIGURATIONS],
-)
+pytestmark = per_configuration("rendered", RENDER_CONFIGURATIONS)
+
+
+@pytest.fixture(scope="module")
 def rendered(request, cookies_session, template, csv_tables) -> Rendered:
     config = request.param
     answers = answers_for(config, csv_tables)
@@ -155,25 +165,8 @@ def test_one_commit_and_a_clean_tree(rendered):
     assert status == "", f"the first commit left files out:\n{status}"
 
 
-def _dvc_config(path: Path) -> dict[str, dict[str, str]]:
-    """DVC's configobj-style config as {section: {key: value}}; section names without quotes."""
-    sections: dict[str, dict[str, str]] = {}
-    current = None
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            current = line.strip("[]").strip("'")
-            sections[current] = {}
-        elif current is not None and "=" in line:
-            key, _, value = line.partition("=")
-            sections[current][key.strip()] = value.strip()
-    return sections
-
-
 def test_dvc_has_a_default_folder_remote(rendered):
-    config = _dvc_config(rendered.path / ".dvc" / "config")
+    config = dvc_config(rendered.path)
     name = config.get("core", {}).get("remote")
     assert name, f"no default remote in .dvc/config: {config}"
     url = config.get(f'remote "{name}"', {}).get("url")
@@ -193,6 +186,11 @@ def test_params_follow_the_answers(rendered):
     model = params["train"]["model"]
     assert isinstance(params["train"].get(model), dict), f"no train.{model} section"
     assert {"prepare", "featurize", "evaluate"} <= set(params)
+
+
+def test_python_version_answer_pins_the_interpreter(rendered):
+    """CI (setup-python) and pyenv read .python-version: it must hold the answer."""
+    assert (rendered.path / ".python-version").read_text().strip() == rendered.config.python_version
 
 
 def test_pipeline_and_criteria_follow_the_contract(rendered):
@@ -219,7 +217,7 @@ def test_licence_matches_the_answer(rendered):
     pyproject = tomllib.loads((rendered.path / "pyproject.toml").read_text())
     assert pyproject["project"]["license"] == PYPROJECT_LICENSE[licence]
     if licence != "Apache-2.0":
-        assert rendered.answers.get("author", "ML Team") in text
+        assert rendered.config.answer("author") in text
 
 
 def test_csv_is_tracked_by_dvc_not_git(rendered):
