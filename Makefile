@@ -30,7 +30,7 @@ venv: $(VENV)/.installed ## Create .venv with the pinned template tooling
 demo: $(VENV)/.installed ## Generate a project with default answers and run its lifecycle end to end
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	project=$$(ls -d $(DEMO_DIR)/*/ | grep -v dvc-storage | head -n 1)
+	project=$$(ls -d $(DEMO_DIR)/*/ | grep -v dvc-storage | head -n 1); project=$${project%/}
 	echo "==> generated $$project"
 	$(MAKE) -C $$project install
 	$(MAKE) -C $$project pipeline
