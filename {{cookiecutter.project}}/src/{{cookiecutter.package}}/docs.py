@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from . import cli, paths
+from . import cli, manual, paths
 from .records import read_json
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     for path, text in render_all().items():
         path.write_text(text)
         log.info("wrote %s", path)
+    manual.main()
+    log.info("wrote %s and %s", manual.MANUAL, manual.OPENAPI)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ INGEST_RECORD = Path("reports/data/ingest.json")
 PREPARE_RECORD = Path("reports/data/prepare.json")
 TRAIN_RECORD = Path("reports/train.json")
 METRICS = Path("reports/metrics.json")
+BUILD_RECORD = Path("reports/build.json")
+LOAD_RECORD = Path("reports/load.json")
 PLOTS = Path("reports/plots")
 PREDICTIONS = PLOTS / "predictions.csv"
 

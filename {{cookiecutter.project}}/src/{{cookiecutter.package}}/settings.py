@@ -23,6 +23,11 @@ class Settings:
     log_level: str = "INFO"
     dvc_remote: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    workers: int = 2
+    max_records: int = 1000
+    max_body_bytes: int = 1_000_000
+    access_log: bool = False
+    metrics: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | str = ".env") -> Settings:
@@ -37,8 +42,44 @@ class Settings:
         return cls(
             log_level=log_level,
             dvc_remote=values.get(f"{PREFIX}DVC_REMOTE") or None,
-            api_key=values.get(f"{PREFIX}API_KEY") or None,
+            api_key=_secret(values, f"{PREFIX}API_KEY"),
+            workers=_positive_int(values, f"{PREFIX}WORKERS", 2),
+            max_records=_positive_int(values, f"{PREFIX}MAX_RECORDS", 1000),
+            max_body_bytes=_positive_int(values, f"{PREFIX}MAX_BODY_BYTES", 1_000_000),
+            access_log=_flag(values, f"{PREFIX}ACCESS_LOG", False),
+            metrics=_flag(values, f"{PREFIX}METRICS", False),
         )
+
+
+def _positive_int(values: Mapping[str, str], name: str, default: int) -> int:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"error: {name}={raw!r} must be a whole number ≥ 1 — fix it in the environment or .env")
+    return int(raw)
+
+
+def _flag(values: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = values.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no"):
+        raise SettingsError(f"error: {name}={raw!r} must be true or false — fix it in the environment or .env")
+    return raw in ("1", "true", "yes")
+
+
+def _secret(values: Mapping[str, str], name: str) -> str | None:
+    """A secret from the environment, or from the file named by <NAME>_FILE (a mounted secret)."""
+    if values.get(name):
+        return values[name]
+    file = values.get(f"{name}_FILE")
+    if file:
+        path = Path(file)
+        if not path.is_file():
+            raise SettingsError(f"error: {name}_FILE={file!r} is not a file — mount the secret there or unset it")
+        return path.read_text().strip() or None
+    return None
 
 
 def read_env_file(path: Path) -> dict[str, str]:

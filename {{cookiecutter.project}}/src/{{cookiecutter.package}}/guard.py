@@ -1,0 +1,64 @@
+"""Guard: API-key check and request-size limit in front of every endpoint but the health checks."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+
+
+class Guard:
+    """Pure ASGI middleware: 401 without the configured key, 413 above the body limit."""
+
+    def __init__(self, app, api_key: str | None, max_body_bytes: int):
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if self.api_key is not None and not self._authorised(headers):
+            return await _reply(send, 401, "missing or wrong API key: send `Authorization: Bearer <key>`")
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_body_bytes:
+                return await _reply(send, 413, f"request body above {self.max_body_bytes} bytes")
+            return await self.app(scope, receive, send)
+        body = b""  # no content-length (chunked): read it here, bounded, then replay it
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                return await _reply(send, 413, f"request body above {self.max_body_bytes} bytes")
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+        given = headers.get(b"authorization", b"")
+        token = given[7:] if given[:7].lower() == b"bearer " else headers.get(b"x-api-key", b"")
+        return hmac.compare_digest(token, self.api_key)
+
+
+async def _reply(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

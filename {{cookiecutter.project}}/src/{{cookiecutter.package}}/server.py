@@ -1,0 +1,68 @@
+"""Server: start the real service (`bentoml serve`) on a free loopback port, wait until ready, stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+SERVICE = f"{__package__}.service:ModelService"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll /readyz until 200; fail early with the log when the server exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited with code {process.returncode} before it was ready")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.25)
+    raise TimeoutError(f"the service was not ready at {url}/readyz after {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def running(
+    target: str = SERVICE, env: dict[str, str] | None = None, log: Path | None = None, timeout: float = 90
+) -> Iterator[str]:
+    """`bentoml serve <target>` (a service import path or a bento tag) on a free port; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    bentoml = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    sink = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_ready(url, process, timeout)
+        yield url
+    except (RuntimeError, TimeoutError) as exc:
+        hint = f"; its log: {log}" if log else ""
+        raise SystemExit(f"error: {exc}{hint} — try `make serve` to see why") from exc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if log:
+            sink.close()
