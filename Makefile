@@ -10,8 +10,9 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 DEMO_DIR := build/demo
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help venv demo test test-fast lint lock clean
+.PHONY: help venv demo test test-fast bench lint lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +45,9 @@ test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
 
 test-fast: $(VENV)/.installed ## Run only the fast tests
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed ## Serving benchmark: generated service vs bare uvicorn vs mlflow (BENCH_ARGS=--help)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed ## Run the template's own pre-commit hooks
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
