@@ -339,12 +339,13 @@ NOT_INHERITED = frozenset(
 )
 
 
-def project_env(dvc_site_cache_dir: Path) -> dict[str, str]:
+def project_env(dvc_site_cache_dir: Path, bentoml_home: Path | None = None) -> dict[str, str]:
     """Environment for commands run inside a generated project, as a user's fresh shell has it.
 
     The test runner's own virtual environment is taken off PATH (so the project cannot lean on
     its tools), make's variables from an outer `make` are dropped, HOME is kept (uv's and
-    pre-commit's caches are shared between projects) and DVC's site cache goes to a temp dir.
+    pre-commit's caches are shared between projects), DVC's site cache goes to a temp dir and,
+    given `bentoml_home`, BentoML's store (bentos, models) goes there instead of ~/bentoml.
     """
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     outer = outer_bin_dir()
@@ -352,6 +353,9 @@ def project_env(dvc_site_cache_dir: Path) -> dict[str, str]:
         env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != outer)
     env["DVC_SITE_CACHE_DIR"] = str(dvc_site_cache_dir)
     env["DVC_NO_ANALYTICS"] = "1"
+    env["BENTOML_DO_NOT_TRACK"] = "true"
+    if bentoml_home is not None:
+        env["BENTOML_HOME"] = str(bentoml_home)
     return env
 
 

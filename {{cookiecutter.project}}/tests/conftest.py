@@ -190,3 +190,43 @@ def predict(pkg, model, transformer, schema, target):
         return getattr(model, method)(inputs)
 
     return run
+
+
+# --- the model service --------------------------------------------------------------------------
+
+SERVICE_MODULES = ("featurize", "serving", "guard", "server", "metadata", "loadtest", "container")
+
+
+@pytest.fixture(scope="session")
+def service_pkg(pkg) -> SimpleNamespace:
+    """`pkg` plus the service's modules that import without pipeline outputs (`service_pkg.guard.Guard`)."""
+    modules = {m: importlib.import_module(f"{pkg.name}.{m}") for m in SERVICE_MODULES}
+    return SimpleNamespace(**{**vars(pkg), **modules})
+
+
+@pytest.fixture(scope="session")
+def app_pkg(service_pkg) -> SimpleNamespace:
+    """`service_pkg` plus `api` and `manual`: importing them reads the schema, so it needs `make pipeline`."""
+    require(service_pkg.paths.SCHEMA)
+    here = os.getcwd()
+    os.chdir(ROOT)  # the package's paths are relative to the project's root
+    try:
+        modules = {m: importlib.import_module(f"{service_pkg.name}.{m}") for m in ("api", "manual")}
+    finally:
+        os.chdir(here)
+    return SimpleNamespace(**{**vars(service_pkg), **modules})
+
+
+@pytest.fixture
+def in_root(monkeypatch) -> Path:
+    """Run the test from the project's root, where the package's relative paths point."""
+    monkeypatch.chdir(ROOT)
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def test_records(pkg, schema) -> list[dict]:
+    """The first 20 test-set records as a client sends them: feature values only, `None` when missing."""
+    dtypes = {f["name"]: float if f["kind"] == "numeric" else str for f in schema["features"]}
+    frame = read_csv(pkg.paths.TEST, dtype=dtypes, nrows=20)[list(dtypes)]
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
