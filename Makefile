@@ -37,6 +37,8 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	$(MAKE) -C $$project pipeline
 	$(MAKE) -C $$project lint
 	$(MAKE) -C $$project test
+	$(MAKE) -C $$project build
+	$(MAKE) -C $$project load-test
 	$(MAKE) -C $$project push
 	echo "==> demo done: see $$project/docs/evaluation_report.md"
 
