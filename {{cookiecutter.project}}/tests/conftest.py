@@ -217,13 +217,6 @@ def app_pkg(service_pkg) -> SimpleNamespace:
     return SimpleNamespace(**{**vars(service_pkg), **modules})
 
 
-@pytest.fixture
-def in_root(monkeypatch) -> Path:
-    """Run the test from the project's root, where the package's relative paths point."""
-    monkeypatch.chdir(ROOT)
-    return ROOT
-
-
 @pytest.fixture(scope="session")
 def test_records(pkg, schema) -> list[dict]:
     """The first 20 test-set records as a client sends them: feature values only, `None` when missing."""

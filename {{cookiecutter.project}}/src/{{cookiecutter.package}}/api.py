@@ -21,16 +21,24 @@ SETTINGS = Settings.from_env()
 Record = record_model(load_schema())
 
 
-class PredictRequest(BaseModel):
-    """Records to score: one record object, or a list of 1 to MODELOPS_MAX_RECORDS records."""
+def request_model(max_records: int) -> type[BaseModel]:
+    """The request body: one record object, or a list of 1 to `max_records` records."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-    records: Annotated[list[Record], Field(min_length=1, max_length=SETTINGS.max_records)]
+    class PredictRequest(BaseModel):
+        """Records to score: `{"records": [record, ...]}`, or `{"records": record}` for one."""
 
-    @field_validator("records", mode="before")
-    @classmethod
-    def one_record_is_a_list_of_one(cls, value):
-        return [value] if isinstance(value, dict) else value
+        model_config = ConfigDict(extra="forbid", strict=True)
+        records: Annotated[list[Record], Field(min_length=1, max_length=max_records)]
+
+        @field_validator("records", mode="before")
+        @classmethod
+        def one_record_is_a_list_of_one(cls, value):
+            return [value] if isinstance(value, dict) else value
+
+    return PredictRequest
+
+
+PredictRequest = request_model(SETTINGS.max_records)
 
 
 class PredictResponse(BaseModel):
@@ -90,11 +98,13 @@ async def metadata(request: Request) -> JSONResponse:
 
 
 async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(openapi_document(State.info.get("version", "dev")))
+    document = openapi_document(State.info.get("version", "dev"), bool(State.predictor.classes), SETTINGS.max_records)
+    return JSONResponse(document)
 
 
-def openapi_document(version: str) -> dict:
+def openapi_document(version: str, classifier: bool, max_records: int) -> dict:
     """The OpenAPI 3.1 document of this API, generated from the pydantic models."""
+    request = request_model(max_records)
     components: dict = {}
 
     def ref(model: type[BaseModel]) -> dict:
@@ -107,7 +117,7 @@ def openapi_document(version: str) -> dict:
         return {
             "post": {
                 "summary": summary,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": ref(PredictRequest)}}},
+                "requestBody": {"required": True, "content": {"application/json": {"schema": ref(request)}}},
                 "responses": {
                     "200": {"description": "OK", "content": {"application/json": {"schema": ref(response)}}},
                     "400": {"description": "invalid request: the error names the field and the rule"},
@@ -119,7 +129,7 @@ def openapi_document(version: str) -> dict:
 
     paths = {
         "/predict": post("Predict one value per record", PredictResponse),
-        "/predict_proba": post("Class probabilities per record (classifiers)", ProbaResponse),
+        **({"/predict_proba": post("Class probabilities per record", ProbaResponse)} if classifier else {}),
         "/metadata": {"get": {"summary": "Model version, data hashes, git commit, metrics, build time"}},
         "/healthz": {"get": {"summary": "Liveness (no API key needed)"}},
         "/readyz": {"get": {"summary": "Readiness: 200 once the model is loaded (no API key needed)"}},

@@ -17,14 +17,20 @@ class Guard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         if self.api_key is not None and not self._authorised(headers):
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1008})
             return await _reply(send, 401, "missing or wrong API key: send `Authorization: Bearer <key>`")
+        if scope["type"] == "websocket":
+            return await self.app(scope, receive, send)
         length = headers.get(b"content-length")
         if length is not None:
-            if not length.isdigit() or int(length) > self.max_body_bytes:
+            if not length.isdigit():
+                return await _reply(send, 400, "content-length is not a number")
+            if int(length) > self.max_body_bytes:
                 return await _reply(send, 413, f"request body above {self.max_body_bytes} bytes")
             return await self.app(scope, receive, send)
         body = b""  # no content-length (chunked): read it here, bounded, then replay it

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from . import api, paths
 from .records import read_json
 from .serving import Predictor
+from .settings import Settings
 
 MANUAL = paths.DOCS / "deployment_manual.md"
 OPENAPI = paths.DOCS / "openapi.json"
@@ -38,6 +39,8 @@ def exchange(client: TestClient, path: str, body: dict) -> tuple[int, dict]:
 
 def env_settings(path: Path = Path(".env.example")) -> list[tuple[str, str, str]]:
     """(name, default, comment) for every variable in .env.example."""
+    if not path.exists():
+        raise SystemExit(f"error: no {path} — restore it (`git checkout -- {path}`); the manual lists its variables")
     rows, comment = [], []
     for line in path.read_text().splitlines():
         if line.startswith("#"):
@@ -56,14 +59,15 @@ def render() -> tuple[str, dict]:
     schema = read_json(paths.SCHEMA, "prepare")
     api.State.predictor = Predictor.load()
     api.State.info = {"version": VERSION}
-    document = api.openapi_document(VERSION)
+    defaults = Settings()  # the manual documents the defaults, whatever this shell has set
+    document = api.openapi_document(VERSION, schema["task"] == "classification", defaults.max_records)
     record = example_record(schema)
     with TestClient(api.app) as client:
         ok = exchange(client, "/predict", {"records": [record]})
         proba = exchange(client, "/predict_proba", {"records": [record]})
         bad = exchange(client, "/predict", {"records": [{k: v for k, v in list(record.items())[1:]}]})
     task = schema["task"]
-    slo = api.SETTINGS
+    slo = defaults
     lines = [
         "# Deployment manual",
         "",
@@ -80,8 +84,6 @@ def render() -> tuple[str, dict]:
     ]
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            if path == "/predict_proba" and task != "classification":
-                continue
             lines.append(f"| {method.upper()} | `{path}` | {operation['summary']} |")
     lines += ["| GET | `/openapi.json` | this API's OpenAPI document (also `docs/openapi.json`) |", ""]
     lines += [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from . import __version__, paths
 from .records import write_json
 
+log = logging.getLogger(__name__)
 SEMVER_TAG = re.compile(r"^v?(\d+\.\d+\.\d+)$")
 
 
@@ -27,10 +29,12 @@ def _git(*args: str) -> str | None:
 
 
 def release_version() -> str:
-    """The newest `vX.Y.Z` tag reachable from HEAD, else the package version."""
-    tag = _git("describe", "--tags", "--abbrev=0", "--match", "v[0-9]*")
-    match = SEMVER_TAG.match(tag or "")
-    return match.group(1) if match else __version__
+    """The highest `vX.Y.Z` release tag reachable from HEAD (pre-releases skipped), else the package version."""
+    tags = (_git("tag", "--merged", "HEAD", "--list", "v[0-9]*") or "").split()
+    releases = [m.group(1) for m in map(SEMVER_TAG.match, tags) if m]
+    if not releases:
+        return __version__
+    return max(releases, key=lambda v: tuple(int(part) for part in v.split(".")))
 
 
 def build_info() -> dict:
@@ -66,9 +70,13 @@ def describe(build: dict) -> dict:
 
 def read_metadata() -> dict:
     """The built metadata (reports/build.json) or, before a build, the same facts now."""
+    live = describe(build_info())
     if paths.BUILD_RECORD.exists():
-        return json.loads(paths.BUILD_RECORD.read_text())
-    return describe(build_info())
+        built = json.loads(paths.BUILD_RECORD.read_text())
+        if built.get("model_sha256") == live["model_sha256"]:
+            return built
+        log.warning("%s is for another model: reporting the current one (run `make build`)", paths.BUILD_RECORD)
+    return live
 
 
 def main(argv: list[str] | None = None) -> None:

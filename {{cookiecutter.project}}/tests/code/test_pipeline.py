@@ -43,6 +43,7 @@ def project(pkg, root, isolated, make_toy, monkeypatch):
     (isolated / "docs").mkdir()
     set_gate(isolated, task, threshold=-1.0)
     shutil.copyfile(root / "dvc.yaml", isolated / "dvc.yaml")
+    shutil.copyfile(root / ".env.example", isolated / ".env.example")  # the manual lists its variables
     return isolated, task
 
 
