@@ -6,6 +6,7 @@ with pydantic in one step and calls the Predictor directly (figures in docs/depl
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -14,21 +15,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .serving import Predictor, load_schema, record_model
+from .serving import Predictor, record_model
 from .settings import Settings
 
 SETTINGS = Settings.from_env()
-Record = record_model(load_schema())
 
 
-def request_model(max_records: int) -> type[BaseModel]:
+@functools.cache
+def request_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
     """The request body: one record object, or a list of 1 to `max_records` records."""
 
     class PredictRequest(BaseModel):
         """Records to score: `{"records": [record, ...]}`, or `{"records": record}` for one."""
 
         model_config = ConfigDict(extra="forbid", strict=True)
-        records: Annotated[list[Record], Field(min_length=1, max_length=max_records)]
+        records: Annotated[list[record], Field(min_length=1, max_length=max_records)]
 
         @field_validator("records", mode="before")
         @classmethod
@@ -36,9 +37,6 @@ def request_model(max_records: int) -> type[BaseModel]:
             return [value] if isinstance(value, dict) else value
 
     return PredictRequest
-
-
-PredictRequest = request_model(SETTINGS.max_records)
 
 
 class PredictResponse(BaseModel):
@@ -66,7 +64,7 @@ def error(status: int, message: str, detail: list | None = None) -> JSONResponse
 async def parse(request: Request) -> list[dict] | JSONResponse:
     """Validated records as plain dicts keyed by feature name, or the 4xx answer explaining why not."""
     try:
-        body = PredictRequest.model_validate_json(await request.body())
+        body = request_model(State.predictor.record, SETTINGS.max_records).model_validate_json(await request.body())
     except ValidationError as exc:
         detail = [
             {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "rule": e["type"], "message": e["msg"]}
@@ -98,13 +96,14 @@ async def metadata(request: Request) -> JSONResponse:
 
 
 async def openapi(request: Request) -> JSONResponse:
-    document = openapi_document(State.info.get("version", "dev"), bool(State.predictor.classes), SETTINGS.max_records)
-    return JSONResponse(document)
+    version = State.info.get("version", "dev")
+    return JSONResponse(openapi_document(version, State.predictor.schema, SETTINGS.max_records))
 
 
-def openapi_document(version: str, classifier: bool, max_records: int) -> dict:
-    """The OpenAPI 3.1 document of this API, generated from the pydantic models."""
-    request = request_model(max_records)
+def openapi_document(version: str, schema: dict, max_records: int) -> dict:
+    """The OpenAPI 3.1 document of this API, generated from the pydantic models of the schema."""
+    classifier = schema["task"] == "classification"
+    request = request_model(record_model(schema), max_records)
     components: dict = {}
 
     def ref(model: type[BaseModel]) -> dict:

@@ -36,6 +36,8 @@ def run_locust(url: str, users: int, spawn_rate: float, seconds: int, out: Path)
     with open(out / "load_stats.csv", newline="") as handle:
         row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
     requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+    if not requests:  # Locust writes N/A percentiles when nothing completed
+        row.update({"Requests/s": 0, "50%": "nan", "95%": "nan", "99%": "nan"})
     return {
         "users": users,
         "seconds": seconds,

@@ -60,7 +60,7 @@ def render() -> tuple[str, dict]:
     api.State.predictor = Predictor.load()
     api.State.info = {"version": VERSION}
     defaults = Settings()  # the manual documents the defaults, whatever this shell has set
-    document = api.openapi_document(VERSION, schema["task"] == "classification", defaults.max_records)
+    document = api.openapi_document(VERSION, schema, defaults.max_records)
     record = example_record(schema)
     with TestClient(api.app) as client:
         ok = exchange(client, "/predict", {"records": [record]})

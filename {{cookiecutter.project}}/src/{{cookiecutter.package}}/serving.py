@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,11 @@ class Predictor:
             if not Path(path).exists():
                 raise SystemExit(f"error: no {path} — run `make pipeline` (or `make pull`)")
         return cls(joblib.load(paths.MODEL), Features(joblib.load(paths.TRANSFORMER)), load_schema())
+
+    @functools.cached_property
+    def record(self) -> type[BaseModel]:
+        """The request schema of one record, for this predictor's schema."""
+        return record_model(self.schema)
 
     @property
     def classes(self) -> list:
