@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 api = importlib.import_module(f"{os.environ['BENCH_PACKAGE']}.api")
 threadpool_limits(1)
 sklearn.set_config(assume_finite=True)
-predictor = api.Predictor.load()
+predictor = api.State.predictor = api.Predictor.load()
 
 
 async def predict(request):

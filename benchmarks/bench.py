@@ -120,6 +120,11 @@ def train_and_build(project: Path, model: str, env: dict) -> str:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     step(f"{model}: make pipeline build")
     sh(["make", "pipeline"], project, env)
+    sh(["git", "add", "--all"], project)  # one commit per model: each bento gets its own tag
+    sh(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", f"bench: {model}"],
+        project,
+    )
     out = sh(["make", "build"], project, env)
     return next(line.split()[-1] for line in out.splitlines() if line.startswith("built "))
 
