@@ -21,7 +21,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from . import cli, paths
 from .prepare import coerce, read_split
-from .records import read_json, sha256_file, write_json, write_table
+from .records import read_json, require, sha256_file, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,7 @@ def reference_stats(frame: pd.DataFrame, schema: dict, bins: int) -> dict:
 
 def load_transformer():
     """The fitted transformer, or say which stage makes it."""
-    if not paths.TRANSFORMER.exists():
-        raise SystemExit(f"error: no {paths.TRANSFORMER} — run `dvc repro featurize` (or `make pipeline`)")
-    return joblib.load(paths.TRANSFORMER)
+    return joblib.load(require(paths.TRANSFORMER, "featurize"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ import subprocess
 from datetime import UTC, datetime
 
 from . import __version__, paths
-from .records import write_json
+from .records import read_json, write_json
 
 log = logging.getLogger(__name__)
 SEMVER_TAG = re.compile(r"^v?(\d+\.\d+\.\d+)$")
@@ -51,12 +51,9 @@ def build_info() -> dict:
 def describe(build: dict) -> dict:
     """Everything /metadata answers: the build plus the pipeline's records."""
     info = dict(build)
-    for path in (paths.PREPARE_RECORD, paths.TRAIN_RECORD, paths.METRICS):
-        if not path.exists():
-            raise SystemExit(f"error: no {path} — run `make pipeline`")
-    prepare = json.loads(paths.PREPARE_RECORD.read_text())
-    trained = json.loads(paths.TRAIN_RECORD.read_text())
-    metrics = json.loads(paths.METRICS.read_text())
+    prepare = read_json(paths.PREPARE_RECORD, "prepare")
+    trained = read_json(paths.TRAIN_RECORD, "train")
+    metrics = read_json(paths.METRICS, "evaluate")
     info.update(
         train_data_sha256=prepare["train"]["sha256"],
         test_data_sha256=prepare["test"]["sha256"],

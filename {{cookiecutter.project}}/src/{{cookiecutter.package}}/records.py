@@ -17,7 +17,15 @@ class MissingArtifact(SystemExit):
     """An input a stage needs is not there; the message says what to run."""
 
     def __init__(self, path: Path | str, stage: str):
-        super().__init__(f"error: no {path} — run `dvc repro {stage}` (or `make pipeline`)")
+        super().__init__(f"error: no {path} — run `dvc repro {stage}` (or `make pipeline`; `make pull` fetches it)")
+
+
+def require(path: Path | str, stage: str) -> Path:
+    """The path of an artifact another stage makes, or say which stage to run."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingArtifact(path, stage)
+    return path
 
 
 def sha256_file(path: Path | str) -> str:
@@ -40,10 +48,7 @@ def write_json(path: Path | str, payload: Any) -> Path:
 
 def read_json(path: Path | str, stage: str) -> Any:
     """Read a record another stage wrote, or say which stage to run."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingArtifact(path, stage)
-    return json.loads(path.read_text())
+    return json.loads(require(path, stage).read_text())
 
 
 def write_table(path: Path | str, frame: pd.DataFrame) -> Path:
@@ -57,10 +62,7 @@ def write_table(path: Path | str, frame: pd.DataFrame) -> Path:
 
 def read_table(path: Path | str, stage: str, dtype: dict | None = None) -> pd.DataFrame:
     """Read a table another stage wrote, or say which stage to run; `dtype` fixes column types."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingArtifact(path, stage)
-    return pd.read_csv(path, dtype=dtype)
+    return pd.read_csv(require(path, stage), dtype=dtype)
 
 
 def _jsonable(value: Any) -> Any:

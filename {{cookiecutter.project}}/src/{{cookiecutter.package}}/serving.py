@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import joblib
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from . import paths
-from .featurize import Features
+from .featurize import Features, load_transformer
+from .records import read_json
+from .train import load_model
 
 RANGE_SLACK = 10  # a numeric input may lie this many train ranges outside the train range
 MAX_TEXT = 200  # longest categorical value accepted
@@ -54,9 +53,7 @@ def record_model(schema: dict) -> type[BaseModel]:
 
 def load_schema() -> dict:
     """The input schema the prepare stage wrote, or say what to run."""
-    if not paths.SCHEMA.exists():
-        raise SystemExit(f"error: no {paths.SCHEMA} — run `make pipeline` (or `make pull`)")
-    return json.loads(paths.SCHEMA.read_text())
+    return read_json(paths.SCHEMA, "prepare")
 
 
 @dataclass
@@ -70,10 +67,7 @@ class Predictor:
     @classmethod
     def load(cls) -> Predictor:
         """Load the pipeline's artifacts; a missing one says which command makes it."""
-        for path in (paths.MODEL, paths.TRANSFORMER):
-            if not Path(path).exists():
-                raise SystemExit(f"error: no {path} — run `make pipeline` (or `make pull`)")
-        return cls(joblib.load(paths.MODEL), Features(joblib.load(paths.TRANSFORMER)), load_schema())
+        return cls(load_model(), Features(load_transformer()), load_schema())
 
     @functools.cached_property
     def record(self) -> type[BaseModel]:

@@ -20,7 +20,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from . import cli, paths
-from .records import read_table, sha256_file, write_json
+from .records import read_table, require, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,7 @@ def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]
 
 def load_model():
     """The trained model, or say which stage makes it."""
-    if not paths.MODEL.exists():
-        raise SystemExit(f"error: no {paths.MODEL} — run `dvc repro train` (or `make pipeline`)")
-    return joblib.load(paths.MODEL)
+    return joblib.load(require(paths.MODEL, "train"))
 
 
 def main(argv: list[str] | None = None) -> None:
