@@ -22,6 +22,8 @@ REMOVE_WHEN = {
 LICENCE_DIR = Path(".licenses")
 SOURCE_CSV = Path("data/external/source.csv")
 REMOTE_URL = f"../{CONTEXT['project']}-dvc-storage"  # a sibling folder of the repo
+# Stages depend on whole source folders: byte-code caches in them must not change their hash.
+DVCIGNORE = "# Python byte-code is not a dependency of any stage\n__pycache__/\n*.pyc\n"
 
 
 def remove_excluded() -> None:
@@ -88,6 +90,8 @@ def main() -> None:
         return
     dvc_fix = "run `make install`, then `.venv/bin/dvc init` and `.venv/bin/dvc remote add -d storage <folder>`"
     if run("dvc", "init", "--quiet", fix=dvc_fix):
+        with open(".dvcignore", "a") as handle:
+            handle.write(DVCIGNORE)
         run("dvc", "config", "core.autostage", "true", fix=dvc_fix)
         run("dvc", "remote", "add", "--default", "storage", REMOTE_URL, fix=dvc_fix)
         if CONTEXT["dataset"] == "csv":

@@ -4,8 +4,10 @@ from pathlib import Path
 
 PARAMS = Path("params.yaml")
 CRITERIA = Path("docs/criteria.yaml")
+ENV_FILE = Path(".env")
+ENV_EXAMPLE = Path(".env.example")
+PIPELINE = Path("dvc.yaml")
 
-SOURCE_CSV = Path("data/external/source.csv")
 RAW = Path("data/raw/dataset.csv")
 CLEAN = Path("data/interim/clean.csv")
 TRAIN = Path("data/processed/train.csv")
@@ -31,3 +33,5 @@ PREDICTIONS = PLOTS / "predictions.csv"
 
 DOCS = Path("docs")
 EVALUATION_REPORT = DOCS / "evaluation_report.md"
+MANUAL = DOCS / "deployment_manual.md"
+OPENAPI = DOCS / "openapi.json"

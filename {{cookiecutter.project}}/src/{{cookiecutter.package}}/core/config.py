@@ -1,29 +1,13 @@
-"""What every stage's command line shares: --help, --params, settings and logging."""
+"""The two files every command reads its facts from: `params.yaml` and the criteria file."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import paths
-from .settings import Settings, configure_logging
-
-
-def parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser whose help is the stage module's docstring."""
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--params", type=Path, default=paths.PARAMS, help="parameters file (default: %(default)s)")
-    return p
-
-
-def start(args: argparse.Namespace) -> Settings:
-    """Validate settings and configure logging before a stage does any work."""
-    settings = Settings.from_env()
-    configure_logging(settings)
-    return settings
 
 
 def load_params(path: Path | str = paths.PARAMS) -> dict[str, Any]:

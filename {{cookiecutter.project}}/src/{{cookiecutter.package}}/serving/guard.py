@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 
@@ -11,12 +19,12 @@ OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 class Guard:
     """Pure ASGI middleware: 401 without the configured key, 413 above the body limit."""
 
-    def __init__(self, app, api_key: str | None, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int) -> None:
         self.app = app
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
@@ -43,7 +51,7 @@ class Guard:
                 break
         replayed = False
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal replayed
             if replayed:
                 return await receive()
@@ -55,10 +63,10 @@ class Guard:
     def _authorised(self, headers: dict[bytes, bytes]) -> bool:
         given = headers.get(b"authorization", b"")
         token = given[7:] if given[:7].lower() == b"bearer " else headers.get(b"x-api-key", b"")
-        return hmac.compare_digest(token, self.api_key)
+        return self.api_key is not None and hmac.compare_digest(token, self.api_key)
 
 
-async def _reply(send, status: int, message: str) -> None:
+async def _reply(send: Send, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
     await send(
         {

@@ -8,58 +8,43 @@ classification when every class has at least two rows.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from . import cli, paths
-from .records import read_table, sha256_file, write_json, write_table
+from ..core import cli, config, paths
+from ..core.artifacts import read_table, sha256_file, write_json, write_table
+from ..core.schema import Feature, Schema, Target
 
 log = logging.getLogger(__name__)
 
 
-def infer_schema(frame: pd.DataFrame, target: str, task: str) -> dict:
+def infer_schema(frame: pd.DataFrame, target: str, task: str) -> Schema:
     """Name, kind (numeric/categorical), range or categories and missing count of every column."""
     features = []
     for name in frame.columns.drop(target):
         column = frame[name]
-        entry = {"name": str(name), "missing": int(column.isna().sum())}
+        missing = int(column.isna().sum())
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            entry.update(kind="numeric", dtype=str(column.dtype), min=_plain(column.min()), max=_plain(column.max()))
-        else:
-            entry.update(kind="categorical", dtype="string", categories=sorted(map(str, column.dropna().unique())))
-        features.append(entry)
-    y = frame[target]
-    target_entry = {"name": target, "kind": "categorical" if task == "classification" else "numeric"}
-    if task == "classification":
-        target_entry["classes"] = sorted(_plain(v) for v in y.unique())
-    return {"task": task, "target": target_entry, "features": features}
-
-
-def read_split(path, schema: dict) -> pd.DataFrame:
-    """A processed split with categorical columns read as text, so "1" stays "1", not 1.0."""
-    categorical = {f["name"]: str for f in schema["features"] if f["kind"] == "categorical"}
-    return read_table(path, "prepare", dtype=categorical)
-
-
-def coerce(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
-    """Give every feature column the type the schema says, in schema order; missing stays NaN."""
-    out = pd.DataFrame(index=frame.index)
-    for feature in schema["features"]:
-        column = frame[feature["name"]]
-        if feature["kind"] == "numeric":
-            out[feature["name"]] = pd.to_numeric(column, errors="coerce").astype(float)
-        else:
-            out[feature["name"]] = (
-                column.astype(object)
-                .where(column.notna(), np.nan)
-                .map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
+            feature = Feature(
+                str(name), "numeric", missing, str(column.dtype), _plain(column.min()), _plain(column.max())
             )
-    return out
+        else:
+            categories = tuple(sorted(map(str, column.dropna().unique())))
+            feature = Feature(str(name), "categorical", missing, "string", categories=categories)
+        features.append(feature)
+    if task == "classification":
+        label = Target(target, "categorical", tuple(sorted(_plain(v) for v in frame[target].unique())))
+    else:
+        label = Target(target, "numeric")
+    return Schema(task, label, tuple(features))  # type: ignore[arg-type]
 
 
-def split(frame: pd.DataFrame, target: str, task: str, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def split(
+    frame: pd.DataFrame, target: str, task: str, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Seeded train/test split; stratified for classification when the classes allow it."""
     stratify = None
     method = "random"
@@ -74,17 +59,17 @@ def split(frame: pd.DataFrame, target: str, task: str, params: dict) -> tuple[pd
     return train, test, method
 
 
-def target_summary(y: pd.Series, task: str) -> dict:
+def target_summary(y: pd.Series, task: str) -> dict[str, Any]:
     """Class balance for classification, distribution statistics for regression."""
     if task == "classification":
         return {str(k): int(v) for k, v in y.value_counts().sort_index().items()}
-    return {k: float(v) for k, v in y.describe().drop("count").items()}
+    return {str(k): float(v) for k, v in y.describe().drop("count").items()}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = cli.parser(__doc__).parse_args(argv)
     cli.start(args)
-    params = cli.load_params(args.params)
+    params = config.load_params(args.params)
     task, target, prep = params["task"], params["ingest"]["target"], params["prepare"]
     raw = read_table(paths.RAW, "ingest")
     clean = raw.dropna(subset=[target]).reset_index(drop=True)
@@ -99,14 +84,14 @@ def main(argv: list[str] | None = None) -> None:
     write_table(paths.CLEAN, clean)
     write_table(paths.TRAIN, train)
     write_table(paths.TEST, test)
-    write_json(paths.SCHEMA, schema)
+    write_json(paths.SCHEMA, schema.to_dict())
     write_json(
         paths.PREPARE_RECORD,
         {
             "rows_in": len(raw),
             "rows_dropped_missing_target": dropped,
             "rows_out": len(clean),
-            "missing_values": {f["name"]: f["missing"] for f in schema["features"] if f["missing"]},
+            "missing_values": {f.name: f.missing for f in schema.features if f.missing},
             "split": {"method": method, "test_size": prep["test_size"], "seed": prep["seed"]},
             "train": {
                 "rows": len(train),
@@ -122,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A numpy scalar as a plain Python value; integral floats as ints (labels read back from CSV)."""
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, float) and value.is_integer():

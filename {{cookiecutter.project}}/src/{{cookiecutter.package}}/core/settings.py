@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import paths
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "MODELOPS_"
 
@@ -30,7 +32,7 @@ class Settings:
     metrics: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | str = ".env") -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | str = paths.ENV_FILE) -> Settings:
         """Read `MODELOPS_*` variables; the environment wins over the `.env` file."""
         values = {**read_env_file(Path(env_file)), **(os.environ if environ is None else environ)}
         log_level = values.get(f"{PREFIX}LOG_LEVEL", "INFO").strip().upper()

@@ -13,15 +13,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from . import cli, paths, server
-from .records import write_json
+from ..core import cli, config, paths
+from ..core.artifacts import write_json
+from . import localserver
 
 log = logging.getLogger(__name__)
 LOCUSTFILE = Path("load/locustfile.py")
 
 
-def run_locust(url: str, users: int, spawn_rate: float, seconds: int, out: Path) -> dict:
+def run_locust(url: str, users: int, spawn_rate: float, seconds: int, out: Path) -> dict[str, Any]:
     """Run Locust headless as a subprocess (it cannot share a process with ssl users) and read its stats."""
     locust = Path(sys.executable).with_name("locust")
     command = [
@@ -51,7 +53,7 @@ def run_locust(url: str, users: int, spawn_rate: float, seconds: int, out: Path)
     }
 
 
-def check_slo(result: dict, slo: dict) -> list[str]:
+def check_slo(result: dict[str, Any], slo: dict[str, Any]) -> list[str]:
     """Every SLO rule the result misses, as a sentence naming value and threshold."""
     missed = []
     if result["requests"] == 0:
@@ -67,19 +69,20 @@ def check_slo(result: dict, slo: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
-    parser.add_argument("--target", default=server.SERVICE, help="service import path or bento tag to serve")
+    parser.add_argument("--target", default=localserver.SERVICE, help="service import path or bento tag to serve")
     parser.add_argument("--seconds", type=int, help="override slo.duration_s (a short smoke run)")
     parser.add_argument("--users", type=int, help="override slo.users")
     args = parser.parse_args(argv)
     cli.start(args)
-    slo = cli.load_criteria(cli.load_params(args.params)["evaluate"]["criteria"]).get("slo")
+    slo = config.load_criteria(config.load_params(args.params)["evaluate"]["criteria"]).get("slo")
     if not slo:
         raise SystemExit(f"error: no `slo` section in {paths.CRITERIA} — add users, p95_ms, max_error_rate, min_rps")
     users, seconds = args.users or slo["users"], args.seconds or slo["duration_s"]
     with tempfile.TemporaryDirectory() as tmp:
         log.info("starting %s", args.target)
-        with server.running(args.target, log=Path(tmp) / "server.log") as url:
-            result = run_locust(url, users, slo["spawn_rate"], seconds, Path(tmp))
+        with localserver.running(args.target, log=Path(tmp) / "server.log") as server:
+            result = run_locust(server.url, users, slo["spawn_rate"], seconds, Path(tmp))
+            result["server_rss_mb"] = server.rss_mb()  # after the run: every worker has loaded the model
     result["target"] = args.target
     missed = check_slo(result, slo)
     result["slo_passed"] = not missed
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{result['rps']:.0f} req/s, p50/p95/p99 "
         f"{result['p50_ms']:.0f}/{result['p95_ms']:.0f}/{result['p99_ms']:.0f} ms, "
-        f"{result['failures']} failures of {result['requests']}"
+        f"{result['failures']} failures of {result['requests']}, server RSS {result['server_rss_mb']:.0f} MB"
     )
     for rule in missed:
         print(f"SLO MISSED: {rule} ({paths.CRITERIA})", file=sys.stderr)

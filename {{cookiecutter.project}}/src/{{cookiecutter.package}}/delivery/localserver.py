@@ -1,4 +1,4 @@
-"""Server: start the real service (`bentoml serve`) on a free loopback port, wait until ready, stop it."""
+"""Local server: start the real service (`bentoml serve`) on a free loopback port, wait until ready, stop it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-SERVICE = f"{__package__}.service:ModelService"
+PACKAGE = (__package__ or "").rpartition(".")[0]
+SERVICE = f"{PACKAGE}.serving.service:ModelService"
 
 
 def free_port() -> int:
@@ -23,7 +25,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     """Poll /readyz until 200; fail early with the log when the server exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -37,11 +39,29 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"the service was not ready at {url}/readyz after {timeout:.0f} s")
 
 
+@dataclass(frozen=True)
+class LocalServer:
+    """A running `bentoml serve`: its URL and the process group of its workers."""
+
+    url: str
+    pid: int
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and all its workers now, in MB (Linux /proc; 0 elsewhere)."""
+        total = 0
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.pid:  # process group id
+                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        return round(total / 1e6, 1)
+
+
 @contextlib.contextmanager
 def running(
     target: str = SERVICE, env: dict[str, str] | None = None, log: Path | None = None, timeout: float = 90
-) -> Iterator[str]:
-    """`bentoml serve <target>` (a service import path or a bento tag) on a free port; yields its URL."""
+) -> Iterator[LocalServer]:
+    """`bentoml serve <target>` (a service import path or a bento tag) on a free port, until the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     bentoml = Path(sys.executable).with_name("bentoml")
@@ -52,7 +72,7 @@ def running(
     )
     try:
         wait_ready(url, process, timeout)
-        yield url
+        yield LocalServer(url, process.pid)
     except (RuntimeError, TimeoutError) as exc:
         hint = f"; its log: {log}" if log else ""
         raise SystemExit(f"error: {exc}{hint} — try `make serve` to see why") from exc

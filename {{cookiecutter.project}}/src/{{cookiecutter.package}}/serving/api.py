@@ -1,13 +1,17 @@
 """API: the service's lean HTTP hot path (Starlette), mounted inside the BentoML service.
 
-BentoML's own request machinery costs ~1 ms of CPU per request; this path parses and validates
-with pydantic in one step and calls the Predictor directly (figures in docs/deployment_manual.md).
+`create_app(runtime)` builds the app from what it serves (the predictor, the metadata, the
+request limit); the BentoML service hands its runtime over once the worker has loaded it. The
+request is parsed and validated by pydantic in one step and the Predictor is called directly:
+BentoML's own request machinery costs more CPU than the default model (see docs/benchmarks.md
+of the template for the measured figures).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
@@ -15,10 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .serving import Predictor, record_model
-from .settings import Settings
-
-SETTINGS = Settings.from_env()
+from ..core.schema import Schema
+from .predictor import Predictor, record_model
 
 
 @functools.cache
@@ -29,11 +31,11 @@ def request_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
         """Records to score: `{"records": [record, ...]}`, or `{"records": record}` for one."""
 
         model_config = ConfigDict(extra="forbid", strict=True)
-        records: Annotated[list[record], Field(min_length=1, max_length=max_records)]
+        records: Annotated[list[record], Field(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
 
         @field_validator("records", mode="before")
         @classmethod
-        def one_record_is_a_list_of_one(cls, value):
+        def one_record_is_a_list_of_one(cls, value: Any) -> Any:
             return [value] if isinstance(value, dict) else value
 
     return PredictRequest
@@ -49,70 +51,85 @@ class ProbaResponse(BaseModel):
     model_version: str
 
 
-class State:
-    """What the BentoML service loaded in this worker: the predictor and the metadata."""
+@dataclass(frozen=True)
+class Runtime:
+    """What one worker serves: the predictor, its metadata (`/metadata`) and the request limit."""
 
-    predictor: Predictor | None = None
-    info: dict = {}
+    predictor: Predictor
+    info: dict[str, Any]
+    max_records: int
+    request: type[BaseModel] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "request", request_model(self.predictor.record, self.max_records))
+
+    @property
+    def version(self) -> str:
+        return str(self.info.get("version", "dev"))
 
 
-def error(status: int, message: str, detail: list | None = None) -> JSONResponse:
+def error(status: int, message: str, detail: list[dict[str, str]] | None = None) -> JSONResponse:
     """A 4xx answer that names what was wrong."""
     return JSONResponse({"error": message, "detail": detail or []}, status_code=status)
 
 
-async def parse(request: Request) -> list[dict] | JSONResponse:
+def runtime_of(request: Request) -> Runtime:
+    state: Runtime = request.app.state.runtime
+    return state
+
+
+async def parse(request: Request, rt: Runtime) -> list[dict[str, Any]] | JSONResponse:
     """Validated records as plain dicts keyed by feature name, or the 4xx answer explaining why not."""
     try:
-        body = request_model(State.predictor.record, SETTINGS.max_records).model_validate_json(await request.body())
+        body = rt.request.model_validate_json(await request.body())
     except ValidationError as exc:
         detail = [
             {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "rule": e["type"], "message": e["msg"]}
             for e in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         return error(400, f"invalid request: {detail[0]['field']}: {detail[0]['message']}", detail)
-    return [r.model_dump(by_alias=True) for r in body.records]
+    return [r.model_dump(by_alias=True) for r in body.records]  # type: ignore[attr-defined]
 
 
 async def predict(request: Request) -> JSONResponse:
-    records = await parse(request)
+    rt = runtime_of(request)
+    records = await parse(request, rt)
     if isinstance(records, JSONResponse):
         return records
-    return JSONResponse({"predictions": State.predictor.predict(records), "model_version": State.info["version"]})
+    return JSONResponse({"predictions": rt.predictor.predict(records), "model_version": rt.version})
 
 
 async def predict_proba(request: Request) -> JSONResponse:
-    if not State.predictor.classes:
+    rt = runtime_of(request)
+    if not rt.predictor.classes:
         return error(404, "this model is a regressor: it has no class probabilities — use /predict")
-    records = await parse(request)
+    records = await parse(request, rt)
     if isinstance(records, JSONResponse):
         return records
-    probabilities = State.predictor.predict_proba(records)
-    return JSONResponse({"probabilities": probabilities, "model_version": State.info["version"]})
+    return JSONResponse({"probabilities": rt.predictor.predict_proba(records), "model_version": rt.version})
 
 
 async def metadata(request: Request) -> JSONResponse:
-    return JSONResponse(State.info)
+    return JSONResponse(runtime_of(request).info)
 
 
 async def openapi(request: Request) -> JSONResponse:
-    version = State.info.get("version", "dev")
-    return JSONResponse(openapi_document(version, State.predictor.schema, SETTINGS.max_records))
+    rt = runtime_of(request)
+    return JSONResponse(openapi_document(rt.version, rt.predictor.schema, rt.max_records))
 
 
-def openapi_document(version: str, schema: dict, max_records: int) -> dict:
+def openapi_document(version: str, schema: Schema, max_records: int) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this API, generated from the pydantic models of the schema."""
-    classifier = schema["task"] == "classification"
     request = request_model(record_model(schema), max_records)
-    components: dict = {}
+    components: dict[str, Any] = {}
 
-    def ref(model: type[BaseModel]) -> dict:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-        components.update(schema.pop("$defs", {}))
-        components[model.__name__] = schema
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        document = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+        components.update(document.pop("$defs", {}))
+        components[model.__name__] = document
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
-    def post(summary: str, response: type[BaseModel]) -> dict:
+    def post(summary: str, response: type[BaseModel]) -> dict[str, Any]:
         return {
             "post": {
                 "summary": summary,
@@ -128,24 +145,29 @@ def openapi_document(version: str, schema: dict, max_records: int) -> dict:
 
     paths = {
         "/predict": post("Predict one value per record", PredictResponse),
-        **({"/predict_proba": post("Class probabilities per record", ProbaResponse)} if classifier else {}),
+        **({"/predict_proba": post("Class probabilities per record", ProbaResponse)} if schema.classification else {}),
         "/metadata": {"get": {"summary": "Model version, data hashes, git commit, metrics, build time"}},
         "/healthz": {"get": {"summary": "Liveness (no API key needed)"}},
         "/readyz": {"get": {"summary": "Readiness: 200 once the model is loaded (no API key needed)"}},
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": __package__, "version": version},
+        "info": {"title": (__package__ or "").rpartition(".")[0], "version": version},
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
 
 
-app = Starlette(
-    routes=[
-        Route("/predict", predict, methods=["POST"]),
-        Route("/predict_proba", predict_proba, methods=["POST"]),
-        Route("/metadata", metadata, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-    ]
-)
+def create_app(runtime: Runtime | None = None) -> Starlette:
+    """The API app; `runtime` now (tests, the manual) or later, once a worker has loaded it (the service)."""
+    app = Starlette(
+        routes=[
+            Route("/predict", predict, methods=["POST"]),
+            Route("/predict_proba", predict_proba, methods=["POST"]),
+            Route("/metadata", metadata, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ]
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sklearn import datasets
 
-from . import cli, paths
-from .records import sha256_file, write_json, write_table
+from ..core import cli, config, paths
+from ..core.artifacts import sha256_file, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def load_source(source: str, target: str) -> pd.DataFrame:
                 f" — use one of {', '.join(SKLEARN_LOADERS)}"
             )
         bunch = SKLEARN_LOADERS[ref](as_frame=True)
-        frame = bunch.frame.rename(columns={"target": target})
+        frame: pd.DataFrame = bunch.frame.rename(columns={"target": target})
         if "target_names" in bunch:  # classification: readable class labels, not codes
             frame[target] = bunch.target_names[bunch.target.to_numpy()]
         return frame
@@ -55,7 +56,7 @@ def load_source(source: str, target: str) -> pd.DataFrame:
     raise SystemExit(f"error: ingest.source {source!r} must start with 'sklearn:' or 'csv:'")
 
 
-def describe(frame: pd.DataFrame, source: str, target: str, task: str) -> dict:
+def describe(frame: pd.DataFrame, source: str, target: str, task: str) -> dict[str, Any]:
     """Facts about the raw snapshot that the data card shows."""
     return {
         "source": source,
@@ -70,7 +71,7 @@ def describe(frame: pd.DataFrame, source: str, target: str, task: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = cli.parser(__doc__).parse_args(argv)
     cli.start(args)
-    params = cli.load_params(args.params)
+    params = config.load_params(args.params)
     source, target = params["ingest"]["source"], params["ingest"]["target"]
     log.info("loading %s", source)
     frame = load_source(source, target)

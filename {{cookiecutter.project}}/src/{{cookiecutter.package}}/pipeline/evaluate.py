@@ -8,9 +8,8 @@ threshold, after writing every record, so the failure can be read.
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
-from datetime import UTC, datetime
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -18,9 +17,10 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
-from . import cli, paths
-from .records import read_json, read_table, write_json, write_table
-from .train import load_model, split_xy
+from ..core import cli, config, paths
+from ..core.artifacts import read_json, read_table, write_json, write_table
+from ..core.estimators import load_model, split_xy
+from ..reporting.evaluation import evaluation_report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def classification_metrics(y_true, y_pred, proba, classes) -> dict:
+def classification_metrics(y_true: Any, y_pred: Any, proba: Any, classes: list[Any]) -> dict[str, float]:
     """Accuracy, macro precision/recall/F1 and ROC AUC (one-vs-rest when multi-class)."""
     result = {
         "accuracy": skm.accuracy_score(y_true, y_pred),
@@ -45,7 +45,7 @@ def classification_metrics(y_true, y_pred, proba, classes) -> dict:
     return {k: round(float(v), 6) for k, v in result.items()}
 
 
-def regression_metrics(y_true, y_pred, baseline_pred) -> dict:
+def regression_metrics(y_true: Any, y_pred: Any, baseline_pred: Any) -> dict[str, float]:
     """RMSE, MAE, R² and the model's RMSE as a fraction of the mean-predicting baseline's."""
     rmse = skm.root_mean_squared_error(y_true, y_pred)
     baseline = skm.root_mean_squared_error(y_true, baseline_pred)
@@ -58,24 +58,26 @@ def regression_metrics(y_true, y_pred, baseline_pred) -> dict:
     return {k: round(float(v), 6) for k, v in result.items()}
 
 
-def score(task: str, model, x_train, y_train, x_test, y_test) -> tuple[dict, dict, np.ndarray]:
+def score(
+    task: str, model: Any, x_train: pd.DataFrame, y_train: pd.Series, x_test: pd.DataFrame, y_test: pd.Series
+) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
     """Model metrics, trivial-baseline metrics and the model's test predictions."""
-    x_train, x_test = x_train.to_numpy(), x_test.to_numpy()
+    train, test = x_train.to_numpy(), x_test.to_numpy()
     if task == "classification":
-        baseline = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
+        baseline = DummyClassifier(strategy="most_frequent").fit(train, y_train)
         classes = list(model.classes_)
-        pred = model.predict(x_test)
-        proba = model.predict_proba(x_test) if hasattr(model, "predict_proba") else None
+        pred = model.predict(test)
+        proba = model.predict_proba(test) if hasattr(model, "predict_proba") else None
         ours = classification_metrics(y_test, pred, proba, classes)
-        base = classification_metrics(y_test, baseline.predict(x_test), baseline.predict_proba(x_test), classes)
+        base = classification_metrics(y_test, baseline.predict(test), baseline.predict_proba(test), classes)
         return ours, base, pred
-    baseline = DummyRegressor(strategy="mean").fit(x_train, y_train)
-    pred = model.predict(x_test)
-    base_pred = baseline.predict(x_test)
+    baseline = DummyRegressor(strategy="mean").fit(train, y_train)
+    pred = model.predict(test)
+    base_pred = baseline.predict(test)
     return regression_metrics(y_test, pred, base_pred), regression_metrics(y_test, base_pred, base_pred), pred
 
 
-def check_gate(metrics: dict, gate: dict) -> list[dict]:
+def check_gate(metrics: dict[str, float], gate: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """One check per gate entry: metric, value, rule, threshold, passed."""
     checks = []
     for metric, rule in gate.items():
@@ -92,7 +94,7 @@ def check_gate(metrics: dict, gate: dict) -> list[dict]:
     return checks
 
 
-def plot(task: str, y_true, y_pred, classes) -> str:
+def plot(task: str, y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any] | None) -> str:
     """Confusion matrix (classification) or predicted-vs-actual and residuals (regression) as a PNG."""
     paths.PLOTS.mkdir(parents=True, exist_ok=True)
     if task == "classification":
@@ -116,47 +118,12 @@ def plot(task: str, y_true, y_pred, classes) -> str:
     return path.name
 
 
-def code_version() -> str:
-    """Short git commit of the code, with '-dirty' when the work tree has changes."""
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--exclude", "*"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def report(task: str, result: dict, image: str, versions: dict) -> str:
-    """The evaluation report: verdict, metrics against thresholds and baseline, plot, versions."""
-    verdict = "PASS" if result["gate"]["passed"] else "FAIL"
-    rules = {c["metric"]: c for c in result["gate"]["checks"]}
-    lines = [
-        "# Evaluation report",
-        "",
-        "Generated by `dvc repro evaluate` — do not edit by hand.",
-        "",
-        f"**Verdict: {verdict}** against the gate in `{paths.CRITERIA}`.",
-        "",
-        "| metric | model | baseline | threshold | result |",
-        "|---|---|---|---|---|",
-    ]
-    for metric, value in result["metrics"].items():
-        check = rules.get(metric)
-        threshold = f"{check['rule']} {check['threshold']}" if check else "—"
-        outcome = ("PASS" if check["passed"] else "FAIL") if check else "—"
-        lines.append(f"| {metric} | {value:.4f} | {result['baseline'][metric]:.4f} | {threshold} | {outcome} |")
-    caption = "Confusion matrix" if task == "classification" else "Predicted vs actual, residuals"
-    lines += ["", f"![{caption}](../{paths.PLOTS}/{image})", "", "## Versions", "", "| what | version |", "|---|---|"]
-    lines += [f"| {k} | `{v}` |" for k, v in versions.items()]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> None:
     args = cli.parser(__doc__).parse_args(argv)
     cli.start(args)
-    params = cli.load_params(args.params)
+    params = config.load_params(args.params)
     task, target = params["task"], params["ingest"]["target"]
-    criteria = cli.load_criteria(params["evaluate"]["criteria"])
+    criteria = config.load_criteria(params["evaluate"]["criteria"])
     model = load_model()
     x_train, y_train = split_xy(read_table(paths.FEATURES_TRAIN, "featurize"), target)
     x_test, y_test = split_xy(read_table(paths.FEATURES_TEST, "featurize"), target)
@@ -175,15 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     image = plot(task, y_test.to_numpy(), pred, classes)
     prepare = read_json(paths.PREPARE_RECORD, "prepare")
     trained = read_json(paths.TRAIN_RECORD, "train")
-    versions = {
-        "code (git)": code_version(),
+    versions = {  # what the result depends on; no clock and no commit, so a re-run writes the same bytes
         "train data sha256": prepare["train"]["sha256"][:16],
         "test data sha256": prepare["test"]["sha256"][:16],
         "model sha256": trained["model_sha256"][:16],
         "model": f"{trained['estimator']} ({trained['model']})",
-        "evaluated at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    paths.EVALUATION_REPORT.write_text(report(task, result, image, versions))
+    paths.EVALUATION_REPORT.write_text(evaluation_report(task, result, image, versions))
     log.info("wrote %s", paths.EVALUATION_REPORT)
     failed = [c for c in checks if not c["passed"]]
     for c in failed:

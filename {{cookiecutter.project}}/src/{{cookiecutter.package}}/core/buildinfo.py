@@ -1,26 +1,28 @@
-"""Metadata: the release tag (semantic version + short commit) and what the service reports about itself.
+"""Build facts: the release version and tag, and what the service reports about itself (`/metadata`).
 
-`python -m <package>.metadata` writes reports/build.json and prints the tag; `make build` calls it
-before `bentoml build`, so the bento, its tag and the service's /metadata agree.
+The version's one source is `pyproject.toml` (read through `importlib.metadata` as `__version__`)
+until the first `vX.Y.Z` release tag; after that, the newest release tag reachable from HEAD.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
 import subprocess
 from datetime import UTC, datetime
+from typing import Any
 
-from . import __version__, paths
-from .records import read_json, write_json
+from .. import __version__
+from . import paths
+from .artifacts import read_json
 
 log = logging.getLogger(__name__)
 SEMVER_TAG = re.compile(r"^v?(\d+\.\d+\.\d+)$")
 
 
-def _git(*args: str) -> str | None:
+def git(*args: str) -> str | None:
+    """A git command's output, or None outside a repository or on failure."""
     try:
         result = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
@@ -30,16 +32,16 @@ def _git(*args: str) -> str | None:
 
 def release_version() -> str:
     """The highest `vX.Y.Z` release tag reachable from HEAD (pre-releases skipped), else the package version."""
-    tags = (_git("tag", "--merged", "HEAD", "--list", "v[0-9]*") or "").split()
+    tags = (git("tag", "--merged", "HEAD", "--list", "v[0-9]*") or "").split()
     releases = [m.group(1) for m in map(SEMVER_TAG.match, tags) if m]
     if not releases:
         return __version__
     return max(releases, key=lambda v: tuple(int(part) for part in v.split(".")))
 
 
-def build_info() -> dict:
-    """Version, commit and tag of what is being built now."""
-    version, commit = release_version(), _git("rev-parse", "--short=7", "HEAD") or "nogit"
+def build_info() -> dict[str, str]:
+    """Version, commit and tag of what is being built now, and when."""
+    version, commit = release_version(), git("rev-parse", "--short=7", "HEAD") or "nogit"
     return {
         "model_version": version,
         "git_commit": commit,
@@ -48,9 +50,9 @@ def build_info() -> dict:
     }
 
 
-def describe(build: dict) -> dict:
+def describe(build: dict[str, str]) -> dict[str, Any]:
     """Everything /metadata answers: the build plus the pipeline's records."""
-    info = dict(build)
+    info: dict[str, Any] = dict(build)
     prepare = read_json(paths.PREPARE_RECORD, "prepare")
     trained = read_json(paths.TRAIN_RECORD, "train")
     metrics = read_json(paths.METRICS, "evaluate")
@@ -65,23 +67,12 @@ def describe(build: dict) -> dict:
     return info
 
 
-def read_metadata() -> dict:
+def read_metadata() -> dict[str, Any]:
     """The built metadata (reports/build.json) or, before a build, the same facts now."""
     live = describe(build_info())
     if paths.BUILD_RECORD.exists():
-        built = json.loads(paths.BUILD_RECORD.read_text())
+        built: dict[str, Any] = json.loads(paths.BUILD_RECORD.read_text())
         if built.get("model_sha256") == live["model_sha256"]:
             return built
         log.warning("%s is for another model: reporting the current one (run `make build`)", paths.BUILD_RECORD)
     return live
-
-
-def main(argv: list[str] | None = None) -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    info = describe(build_info())
-    write_json(paths.BUILD_RECORD, info)
-    print(info["version"])
-
-
-if __name__ == "__main__":
-    main()

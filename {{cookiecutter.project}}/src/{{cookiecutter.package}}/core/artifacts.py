@@ -1,10 +1,11 @@
-"""Reading and writing the pipeline's records: JSON files, tables, hashes."""
+"""Artifacts and records: reading and writing the pipeline's JSON facts and tables, hashes, what to run when one is missing."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 class MissingArtifact(SystemExit):
     """An input a stage needs is not there; the message says what to run."""
 
-    def __init__(self, path: Path | str, stage: str):
+    def __init__(self, path: Path | str, stage: str) -> None:
         super().__init__(f"error: no {path} — run `dvc repro {stage}` (or `make pipeline`; `make pull` fetches it)")
 
 
@@ -60,9 +61,11 @@ def write_table(path: Path | str, frame: pd.DataFrame) -> Path:
     return path
 
 
-def read_table(path: Path | str, stage: str, dtype: dict | None = None) -> pd.DataFrame:
+def read_table(
+    path: Path | str, stage: str, dtype: Mapping[str, type] | None = None, nrows: int | None = None
+) -> pd.DataFrame:
     """Read a table another stage wrote, or say which stage to run; `dtype` fixes column types."""
-    return pd.read_csv(require(path, stage), dtype=dtype)
+    return pd.read_csv(require(path, stage), dtype=dtype, nrows=nrows)  # type: ignore[arg-type]
 
 
 def _jsonable(value: Any) -> Any:

@@ -41,11 +41,9 @@ def bento_dockerfile(tag: str) -> Path:
         raise SystemExit(f"error: no bento {tag} — run `make build`") from exc
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tag", help="bento tag, e.g. name:0.1.0-abc1234")
-    args = parser.parse_args(argv)
-    dockerfile = bento_dockerfile(args.tag)
+def check(tag: str) -> None:
+    """Check the Dockerfile of bento `tag`; exit non-zero naming every broken rule."""
+    dockerfile = bento_dockerfile(tag)
     python_version = TARGET_PYTHON_FILE.read_text().strip()
     problems = check_dockerfile(dockerfile.read_text(), python_version)
     for problem in problems:
@@ -53,6 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     if problems:
         raise SystemExit(1)
     print(f"Dockerfile ok: python:{python_version} base, non-root user, HEALTHCHECK /readyz ({dockerfile})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tag", help="bento tag, e.g. name:0.1.0-abc1234")
+    check(parser.parse_args(argv).tag)
 
 
 if __name__ == "__main__":

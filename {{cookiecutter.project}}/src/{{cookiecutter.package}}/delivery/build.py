@@ -1,0 +1,108 @@
+"""Build: the package wheel, reports/build.json, the bento tagged `<version>-<commit>`, its Dockerfile check.
+
+`make build` runs this. The bento is built from a staging folder that holds exactly what
+`bentofile.yaml` names (its `include` files, the lock file, the Dockerfile template) plus the
+wheel just built, so the wheel's name (and so the version) comes from `pyproject.toml` alone.
+Staging also lets a project live under a hidden folder (`~/.local/src/…`): BentoML refuses
+every file whose absolute path has a part starting with a dot.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core import cli, paths
+from ..core.artifacts import require, write_json
+from ..core.buildinfo import build_info, describe
+from . import container
+
+log = logging.getLogger(__name__)
+BENTOFILE = Path("bentofile.yaml")
+
+
+def tool(name: str) -> str:
+    """A command of this project's virtual environment."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def run(command: list[str], cwd: Path | None = None) -> str:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"error: `{' '.join(command)}` failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    return result.stdout
+
+
+def visible_tempdir() -> Path:
+    """A new temporary folder whose path has no hidden part (BentoML refuses those)."""
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        resolved = Path(base).resolve()
+        if resolved.is_dir() and not any(part.startswith(".") for part in resolved.parts):
+            return Path(tempfile.mkdtemp(prefix="bento-build-", dir=resolved))
+    raise SystemExit("error: no temporary folder without a hidden part in its path — set TMPDIR to one")
+
+
+def stage(config: dict[str, Any], wheel: Path, into: Path) -> dict[str, Any]:
+    """Copy what the bentofile names into `into`; the bentofile to build there (with the wheel)."""
+    wanted = [str(config["python"]["requirements_txt"]), str(config["docker"]["dockerfile_template"])]
+    for pattern in config.get("include", []):
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise SystemExit(f"error: bentofile.yaml includes {pattern!r}, which matches nothing — run `make pipeline`")
+        wanted += matches
+    for name in wanted:
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(name, target)
+    (into / "dist").mkdir()
+    shutil.copy2(wheel, into / "dist" / wheel.name)
+    staged = {**config, "python": {**config["python"], "wheels": [f"dist/{wheel.name}"]}}
+    (into / BENTOFILE).write_text(yaml.safe_dump(staged, sort_keys=False))
+    return staged
+
+
+def build(check: bool = True) -> str:
+    """Build everything; the bento's tag."""
+    require(paths.MODEL, "train")
+    config = yaml.safe_load(BENTOFILE.read_text())
+    work = visible_tempdir()
+    try:
+        log.info("building the wheel")
+        run([tool("uv"), "build", "--wheel", "--quiet", "--out-dir", str(work / "wheel"), "."])
+        (wheel,) = (work / "wheel").glob("*.whl")
+        info = describe(build_info())
+        write_json(paths.BUILD_RECORD, info)
+        context = work / "context"
+        context.mkdir()
+        stage(config, wheel, context)
+        tag = f"{config['name']}:{info['version']}"
+        subprocess.run([tool("bentoml"), "delete", "--yes", tag], capture_output=True)  # a rebuild replaces it
+        log.info("building bento %s", tag)
+        run([tool("bentoml"), "build", "--version", info["version"], "--output", "tag"], cwd=context)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if check:
+        container.check(tag)
+    return tag
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--no-check", action="store_true", help="skip the Dockerfile check")
+    args = parser.parse_args(argv)
+    cli.start(args)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    print(f"built {build(check=not args.no_check)}")
+
+
+if __name__ == "__main__":
+    main()

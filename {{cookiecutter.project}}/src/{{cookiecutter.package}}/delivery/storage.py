@@ -1,0 +1,45 @@
+"""Storage: push or pull the pipeline's data and artifacts to or from the DVC remote.
+
+The remote is the default one in `.dvc/config` unless `MODELOPS_DVC_REMOTE` (in the environment
+or in `.env`) names another folder or object-store URL; it is then set as the git-ignored
+local remote `override` and used for this command. `make push` / `make pull` run this.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ..core import cli
+
+OVERRIDE = "override"
+
+
+def dvc(*args: str) -> int:
+    return subprocess.run([str(Path(sys.executable).with_name("dvc")), *args]).returncode
+
+
+def transfer(direction: str, remote_url: str | None) -> int:
+    """`dvc push` or `dvc pull`, to `remote_url` when given; dvc's exit code."""
+    if not remote_url:
+        return dvc(direction)
+    if "://" not in remote_url:  # a folder: absolute, since DVC reads local paths from .dvc/
+        remote_url = str(Path(remote_url).expanduser().resolve())
+    code = dvc("remote", "add", "--local", "--force", OVERRIDE, remote_url)
+    return code or dvc(direction, "--remote", OVERRIDE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("direction", choices=["push", "pull"], help="push to or pull from the remote")
+    args = parser.parse_args(argv)
+    settings = cli.start(args)
+    code = transfer(args.direction, settings.dvc_remote)
+    if code:
+        where = settings.dvc_remote or "the default remote (.dvc/config)"
+        raise SystemExit(f"error: dvc {args.direction} to {where} failed — see dvc's message above")
+
+
+if __name__ == "__main__":
+    main()

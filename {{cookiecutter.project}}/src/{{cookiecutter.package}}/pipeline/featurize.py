@@ -1,0 +1,82 @@
+"""Featurize: fit the feature transformer on the train set, transform both sets, record the features.
+
+Numeric columns are imputed and scaled, categorical columns imputed and one-hot encoded
+(unknown categories are ignored at prediction time). The per-feature statistics of the
+train set are the reference distribution that drift checks compare live data with.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from ..core import cli, config, paths
+from ..core.artifacts import sha256_file, write_json, write_table
+from ..core.features import Features, build_transformer
+from ..core.schema import Schema
+
+log = logging.getLogger(__name__)
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def reference_stats(frame: pd.DataFrame, schema: Schema, bins: int) -> dict[str, Any]:
+    """Per-feature distribution of the train set: the reference for drift checks."""
+    stats = {}
+    for feature in schema.features:
+        column = frame[feature.name]
+        present = column.dropna()
+        entry: dict[str, Any] = {"kind": feature.kind, "count": int(present.size), "missing": int(column.isna().sum())}
+        if feature.numeric:
+            values = present.to_numpy(dtype=float)
+            counts, edges = np.histogram(values, bins=bins)
+            entry.update(
+                mean=float(values.mean()),
+                std=float(values.std()),
+                min=float(values.min()),
+                max=float(values.max()),
+                quantiles={f"p{int(q * 100):02d}": float(np.quantile(values, q)) for q in QUANTILES},
+                histogram={"edges": edges.tolist(), "counts": counts.tolist()},
+            )
+        else:
+            entry["frequencies"] = {str(k): int(v) for k, v in present.value_counts().sort_index().items()}
+        stats[feature.name] = entry
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli.parser(__doc__).parse_args(argv)
+    cli.start(args)
+    params = config.load_params(args.params)
+    target, feat = params["ingest"]["target"], params["featurize"]
+    schema = Schema.load()
+    train, test = schema.read_split(paths.TRAIN), schema.read_split(paths.TEST)
+    transformer = build_transformer(schema, feat)
+    log.info("fitting the transformer on %d train rows", len(train))
+    transformer.fit(schema.coerce(train))
+    features = Features(transformer)
+    names = [str(n) for n in transformer.get_feature_names_out()]
+    for path, frame in ((paths.FEATURES_TRAIN, train), (paths.FEATURES_TEST, test)):
+        matrix = pd.DataFrame(features.from_frame(frame, schema), columns=names)
+        matrix[target] = frame[target].to_numpy()
+        write_table(path, matrix)
+    paths.TRANSFORMER.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(transformer, paths.TRANSFORMER)
+    write_json(
+        paths.FEATURE_LIST,
+        {
+            "inputs": schema.names,
+            "outputs": names,
+            "transformer": str(paths.TRANSFORMER),
+            "transformer_sha256": sha256_file(paths.TRANSFORMER),
+        },
+    )
+    write_json(paths.FEATURE_STATS, reference_stats(schema.coerce(train), schema, feat["histogram_bins"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reporting: the Markdown documents (cards, evaluation report, manual), rendered from Jinja templates."""
