@@ -1,4 +1,4 @@
-"""Artifacts and records: reading and writing the pipeline's JSON facts and tables, hashes, what to run when one is missing."""
+"""Artifacts and records: read and write the pipeline's JSON facts and tables, hash files, name the stage to run."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def read_table(
     path: Path | str, stage: str, dtype: Mapping[str, type] | None = None, nrows: int | None = None
 ) -> pd.DataFrame:
     """Read a table another stage wrote, or say which stage to run; `dtype` fixes column types."""
-    return pd.read_csv(require(path, stage), dtype=dtype, nrows=nrows)  # type: ignore[arg-type]
+    return pd.read_csv(require(path, stage), dtype=dtype, nrows=nrows)
 
 
 def _jsonable(value: Any) -> Any:

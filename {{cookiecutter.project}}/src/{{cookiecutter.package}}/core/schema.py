@@ -56,9 +56,7 @@ class Schema:
         return cls(
             task=data["task"],
             target=Target(target["name"], target["kind"], tuple(target.get("classes", ()))),
-            features=tuple(
-                Feature(**{**f, "categories": tuple(f.get("categories", ()))}) for f in data["features"]
-            ),
+            features=tuple(Feature(**{**f, "categories": tuple(f.get("categories", ()))}) for f in data["features"]),
         )
 
     @classmethod

@@ -22,7 +22,8 @@ def free_port() -> int:
     """A loopback port nobody listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -66,10 +67,16 @@ def running(
     url = f"http://127.0.0.1:{port}"
     bentoml = Path(sys.executable).with_name("bentoml")
     command = [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
-    sink = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        command, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(log, "w")) if log else subprocess.DEVNULL
+        process = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        yield from _serve(process, url, log, timeout)
+
+
+def _serve(process: subprocess.Popen[bytes], url: str, log: Path | None, timeout: float) -> Iterator[LocalServer]:
+    """Wait until ready, hand over, then stop the whole process group (SIGTERM, then SIGKILL)."""
     try:
         wait_ready(url, process, timeout)
         yield LocalServer(url, process.pid)
@@ -84,5 +91,3 @@ def running(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        if log:
-            sink.close()

@@ -36,7 +36,9 @@ def data_card(ingest: dict[str, Any], prepare: dict[str, Any], schema: Schema, s
     return render("data_card.md.j2", source=source, split=prepare["split"], splits=splits, features=features)
 
 
-def model_card(ingest: dict[str, Any], trained: dict[str, Any], metrics: dict[str, Any], features: dict[str, Any]) -> str:
+def model_card(
+    ingest: dict[str, Any], trained: dict[str, Any], metrics: dict[str, Any], features: dict[str, Any]
+) -> str:
     """What the model is, what it was trained on, how well it does, and its limits."""
     facts = [
         ["estimator", f"{trained['estimator']} (`train.model: {trained['model']}`)"],

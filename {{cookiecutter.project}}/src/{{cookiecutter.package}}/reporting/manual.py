@@ -45,7 +45,9 @@ def field_rows(document: dict[str, Any]) -> list[list[str]]:
     for name, field in document["components"]["schemas"]["Record"]["properties"].items():
         kinds = [t.get("type") for t in field.get("anyOf", [field]) if t.get("type") != "null"]
         first = field.get("anyOf", [{}])[0]
-        bounds = " ".join(f"{sign} {first[key]:.6g}" for key, sign in (("minimum", "≥"), ("maximum", "≤")) if key in first)
+        bounds = " ".join(
+            f"{sign} {first[key]:.6g}" for key, sign in (("minimum", "≥"), ("maximum", "≤")) if key in first
+        )
         rows.append([f"`{name}`", f"{', '.join(kinds)} or null", bounds or field.get("description", "")])
     return rows
 

@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 import yaml
 
+
 def table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
     """A Markdown table (no trailing newline)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -25,19 +25,8 @@ SETTINGS = Settings.from_env()
 APP = create_app()
 
 
-@bentoml.asgi_app(APP, path="/")
-@bentoml.service(
-    name=(__package__ or "").rpartition(".")[0].replace("_", "-"),
-    workers=SETTINGS.workers,
-    traffic={"timeout": 10},
-    logging={"access": {"enabled": SETTINGS.access_log}},
-    # Measured on 2 cores: Prometheus metrics and tracing middleware halve throughput on a
-    # sub-millisecond model; turn them on when you scrape or trace (see .env.example).
-    metrics={"enabled": SETTINGS.metrics},
-    tracing={"excluded_urls": ["/predict", "/predict_proba"]},
-)
-class ModelService:
-    """Loads the model, its features and its metadata once per worker and hands them to the API app."""
+class Worker:
+    """What one worker process holds: the model, its features and its metadata, handed to the API app."""
 
     def __init__(self) -> None:
         threadpool_limits(1)  # one thread per worker: workers × threads never exceeds the cores
@@ -46,4 +35,15 @@ class ModelService:
         APP.state.runtime = self.runtime
 
 
+# Applied as calls, not `@` decorators, so the type checker sees the Service they return.
+ModelService = bentoml.service(
+    name=(__package__ or "").rpartition(".")[0].replace("_", "-"),
+    workers=SETTINGS.workers,
+    traffic={"timeout": 10},
+    logging={"access": {"enabled": SETTINGS.access_log}},
+    # Measured on 2 cores: Prometheus metrics and tracing middleware halve throughput on a
+    # sub-millisecond model; turn them on when you scrape or trace (see .env.example).
+    metrics={"enabled": SETTINGS.metrics},
+    tracing={"excluded_urls": ["/predict", "/predict_proba"]},
+)(bentoml.asgi_app(APP, path="/")(Worker))
 ModelService.add_asgi_middleware(Guard, api_key=SETTINGS.api_key, max_body_bytes=SETTINGS.max_body_bytes)
