@@ -3,6 +3,7 @@
 The remote is the default one in `.dvc/config` unless `MODELOPS_DVC_REMOTE` (in the environment
 or in `.env`) names another folder or object-store URL; it is then set as the git-ignored
 local remote `override` and used for this command. `make push` / `make pull` run this.
+DVC runs from `.venv-s3` when `make install-s3` made it (an s3:// remote needs its plugin).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from pathlib import Path
 from ..core import cli
 
 OVERRIDE = "override"
+S3_DVC = Path(".venv-s3/bin/dvc")
 
 
 def dvc(*args: str) -> int:
-    return subprocess.run([str(Path(sys.executable).with_name("dvc")), *args]).returncode
+    """Run DVC (with the S3 plugin when installed); its exit code."""
+    command = S3_DVC if S3_DVC.exists() else Path(sys.executable).with_name("dvc")
+    return subprocess.run([str(command), *args]).returncode
 
 
 def transfer(direction: str, remote_url: str | None) -> int:
