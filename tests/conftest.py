@@ -1,43 +1,22 @@
-"""Fixtures for the template's tests: tool environment, CSV tables, baking helpers."""
+"""Fixtures for the template's tests: tool environment, CSV tables, baking helpers.
+
+Grouping under xdist needs no code here: pytest.ini sets `--dist loadscope`, and every test that
+shares a baked configuration sits in that configuration's own test class (support.matrix).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import (
-    REPO_ROOT,
-    Configuration,
-    CsvTable,
-    answers_for,
-    bake_ok,
-    outer_bin_dir,
-    write_classification_csv,
-    write_regression_csv,
-)
-
-
-@pytest.hookimpl(optionalhook=True, tryfirst=True)
-def pytest_xdist_make_scheduler(config, log):
-    """Under xdist, send all tests of one configuration to one worker, in collection order.
-
-    A scope is "<module>[<param id>]": the steps of one baked project stay together and in order,
-    different configurations run in parallel. (xdist 3.8's loadgroup renames `item._nodeid`,
-    which pytest 9 no longer reads, so `xdist_group` marks group nothing.)
-    """
-    if config.getvalue("dist") not in ("load", "loadscope", "loadgroup"):
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ConfigurationScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path, _, name = nodeid.partition("::")
-            if name.endswith("]") and "[" in name:
-                return f"{path}[{name[name.index('[') + 1 :]}"
-            return nodeid
-
-    return ConfigurationScheduling(config, log)
+from pytest_cookies.plugin import Cookies
+from support.baking import answers_for, bake_ok, cookies_in
+from support.matrix import Configuration
+from support.options import REPO_ROOT
+from support.processes import outer_bin_dir
+from support.tables import CsvTable, write_classification_csv, write_regression_csv
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,6 +50,31 @@ def csv_tables(tmp_path_factory) -> dict[str, CsvTable]:
 @pytest.fixture(scope="session")
 def template() -> str:
     return str(REPO_ROOT)
+
+
+@pytest.fixture(scope="session")
+def cookies_under(tmp_path_factory, template) -> Callable[[str], Cookies]:
+    """A `Cookies` baking under `<tmp>/<folder>/`, for folders pytest-cookies cannot choose (`.hidden dir/work`)."""
+    made: dict[str, Cookies] = {}
+
+    def _cookies(folder: str) -> Cookies:
+        if folder not in made:
+            base = tmp_path_factory.mktemp("under")
+            made[folder] = cookies_in(base / folder, template, base / "cookiecutter-config")
+        return made[folder]
+
+    return _cookies
+
+
+@pytest.fixture(scope="session")
+def bake_configuration(cookies_session, cookies_under, template, csv_tables) -> Callable[[Configuration], Path]:
+    """Bake a configuration where it asks to be kept (its `folder`, else pytest-cookies' session folder)."""
+
+    def _bake(config: Configuration) -> Path:
+        cookies = cookies_under(config.folder) if config.folder else cookies_session
+        return bake_ok(cookies, template, answers_for(config, csv_tables))
+
+    return _bake
 
 
 @pytest.fixture

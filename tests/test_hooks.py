@@ -9,29 +9,10 @@ import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 from slugify import slugify
-from support import git_files
+from support.matrix import REJECTED
+from support.repos import git_files
 
-# id -> (answers, fragments the one-line reason must contain). {csv:...} placeholders are
-# filled from the csv_tables fixture at test time.
-REJECTED = {
-    "package-is-keyword": ({"project_name": "class"}, ["'class'", "keyword"]),
-    "package-starts-with-digit": ({"project_name": "123 model"}, ["'123_model'"]),
-    "package-override-not-identifier": ({"package": "my-pkg"}, ["'my-pkg'", "identifier"]),
-    "package-override-keyword": ({"package": "import"}, ["'import'", "keyword"]),
-    "empty-slug": ({"project_name": "!!! ???"}, ["project", "slug"]),
-    "classification-with-diabetes": ({"task": "classification", "dataset": "diabetes"}, ["diabetes", "classification"]),
-    "regression-with-breast-cancer": (
-        {"task": "regression", "dataset": "breast_cancer"},
-        ["breast_cancer", "regression"],
-    ),
-    "regression-with-wine": ({"task": "regression", "dataset": "wine"}, ["wine", "regression"]),
-    "csv-without-path": ({"dataset": "csv", "csv_path": ""}, ["csv_path"]),
-    "csv-path-does-not-exist": ({"dataset": "csv", "csv_path": "{missing}"}, ["{missing}"]),
-    "csv-target-not-in-header": (
-        {"dataset": "csv", "csv_path": "{csv:classification}", "target_column": "no_such_column"},
-        ["no_such_column"],
-    ),
-}
+# REJECTED (support.matrix): answers the pre-generation hook must refuse, and what its reason names.
 
 
 def _fill(value: str, csv_tables, tmp_path) -> str:

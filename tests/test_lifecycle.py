@@ -1,9 +1,10 @@
-"""Generated projects, run for real: install, lint, pipeline, incremental rebuild, own tests, DVC remote,
-bento build, load test (SLO gate), quality gate.
+"""Generated projects, run for real: install, lint, pipeline, incremental rebuild, same inputs → same bytes,
+own tests, DVC remotes (.env, S3), bento build, load test (SLO gate), quality gate, the README's paths.
 
-Each configuration is baked and installed once (module-scoped fixture); its steps run in the
-order written here. Every step also works alone (`-k`): it runs the steps it needs first. Under
-xdist, conftest's scheduler keeps one configuration's steps on one worker; configurations run
+One test class per configuration (support.matrix.per_configuration): its project is baked and
+installed once, where the configuration keeps it (one lives in a dot-folder with a space), and
+its steps run in the order written here. Every step also works alone (`-k`): it runs the steps
+it needs first. Under `--dist loadscope` each class runs whole on one worker; configurations run
 in parallel.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fnmatch
 import hashlib
 import json
 import re
@@ -23,25 +25,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import (
-    LIFECYCLE_CONFIGURATIONS,
-    Configuration,
-    CsvTable,
-    activated_env,
-    answers_for,
-    bake_ok,
-    default_remote_dir,
-    find_interpreter,
-    interpreter_version,
-    per_configuration,
-    project_env,
-    run,
-    stages_run,
-)
+from support.markdown import USER_MADE, path_mentions, unfound_paths
+from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration, per_configuration
+from support.options import REPO_ROOT
+from support.processes import activated_env, find_interpreter, interpreter_version, project_env, run
+from support.repos import default_remote_dir, dvc_lock_md5, stages_run, versioned_files
+from support.tables import CsvTable
 
-pytestmark = [pytest.mark.slow, per_configuration("project", LIFECYCLE_CONFIGURATIONS)]
+pytestmark = pytest.mark.slow
 
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
+# Every `python -m <package>.<entry point>` a user or a Makefile target runs; each has --help.
+ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
+    "delivery.build",
+    "delivery.container",
+    "delivery.loadtest",
+    "delivery.storage",
+]
 RECORDS = [
     "reports/data/ingest.json",
     "reports/data/prepare.json",
@@ -70,6 +70,9 @@ DOCUMENTS = [
     "docs/deployment_manual.md",
     "docs/openapi.json",
 ]
+# What the pipeline writes that git versions and must come out byte-identical from the same inputs.
+REPRODUCIBLE = ["reports/*", "docs/*", "data/processed/schema.json", "features/*.json"]
+TIMED = {"reports/build.json", "reports/load.json"}  # when a build or a load test ran is their subject
 # The parameter each task's default model exposes, and how to change it (halve it).
 MODEL_PARAMETER = {"classification": ("logistic_regression", "C"), "regression": ("ridge", "alpha")}
 UNREACHABLE = 0.9999  # a `min` no honest model reaches on these data (perfect metrics are skipped)
@@ -81,6 +84,14 @@ RELAXED_SLO = {"min_rps": 50, "p95_ms": 2000}
 # For the same reason the service runs one worker process here (MODELOPS_WORKERS, see .env.example).
 LOAD_TEST_ENV = {"MODELOPS_WORKERS": "1"}
 LOAD_RECORD_KEYS = {"requests", "failures", "error_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "slo_passed", "target"}
+# An object store no test can reach: pushing there must fail for want of credentials or network.
+S3_URL = "s3://modelops-test-bucket/x"
+S3_MISSING_PLUGIN = re.compile(r"dvc-s3|dvc\[s3\]|is supported, but requires|unsupported|not supported", re.I)
+S3_REACHED_FOR = re.compile(
+    r"credential|could not connect|connect(ion)? (timeout|error|refused)|endpoint|name resolution|"
+    r"temporary failure|network|access denied|forbidden|\b403\b|timed out",
+    re.I,
+)
 
 
 @dataclass
@@ -93,6 +104,7 @@ class Lifecycle:
     python: str
     table: CsvTable | None
     bentoml_home: Path
+    scratch: Path  # a folder of the test's own, outside the project
     _done: dict = field(default_factory=dict)
 
     @property
@@ -114,14 +126,14 @@ class Lifecycle:
     def make(self, *targets: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
         return run(["make", *targets], cwd=self.path, env={**self.env, **(env or {})}, check=check)
 
-    def module(self, name: str, *args: str) -> subprocess.CompletedProcess:
+    def module(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`python -m <package>.<name>` with the project's .venv, in the project."""
         python = self.path / ".venv" / "bin" / "python"
-        return run([python, "-m", f"{self.package}.{name}", *args], cwd=self.path, env=self.env)
+        return run([python, "-m", f"{self.package}.{name}", *args], cwd=self.path, env=self.env, check=check)
 
-    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def dvc(self, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
         """A dvc command in the project's activated .venv, as a user types it."""
-        env = activated_env(self.env, self.path)
+        env = env or activated_env(self.env, self.path)
         return run([self.path / ".venv" / "bin" / "dvc", *args], cwd=self.path, env=env, check=check)
 
     def step(self, name: str, action):
@@ -146,18 +158,34 @@ class Lifecycle:
         self.install()
         return self.step("pipeline", lambda: self.make("pipeline"))
 
+    def push(self) -> subprocess.CompletedProcess:
+        self.pipeline()
+        return self.step("push", lambda: self.make("push"))
+
     def build(self) -> subprocess.CompletedProcess:
         self.pipeline()
         return self.step("build", lambda: self.make("build"))
+
+    def load_test(self) -> subprocess.CompletedProcess:
+        """`make load-test` of the built bento, short, under the relaxed SLO."""
+        self.build()
+        target = f"{self.slug}:{self.tag}"
+
+        def action():
+            with slo(self, **RELAXED_SLO):
+                args = f"LOAD_ARGS=--seconds 8 --users 10 --target {target}"
+                return self.make("load-test", args, env=LOAD_TEST_ENV)
+
+        return self.step("load-test", action)
 
     def read(self, rel: str):
         return json.loads((self.path / rel).read_text())
 
 
-@pytest.fixture(scope="module")
-def project(request, cookies_session, template, csv_tables, dvc_site_cache_dir, tmp_path_factory) -> Lifecycle:
-    config: Configuration = request.param
-    path = bake_ok(cookies_session, template, answers_for(config, csv_tables))
+@pytest.fixture(scope="class")
+def project(request, bake_configuration, csv_tables, dvc_site_cache_dir, tmp_path_factory) -> Lifecycle:
+    config: Configuration = request.cls.config
+    path = bake_configuration(config)
     bentoml_home = tmp_path_factory.mktemp(f"bentoml-{config.id}")  # bentos stay out of ~/bentoml
     return Lifecycle(
         config=config,
@@ -166,6 +194,7 @@ def project(request, cookies_session, template, csv_tables, dvc_site_cache_dir, 
         python=find_interpreter(config.python_version),
         table=csv_tables[config.csv] if config.csv else None,
         bentoml_home=bentoml_home,
+        scratch=tmp_path_factory.mktemp(f"scratch-{config.id}"),
     )
 
 
@@ -178,186 +207,14 @@ def csv_rows(path: Path) -> int:
         return sum(1 for _ in csv.reader(handle)) - 1
 
 
-# --- install and lint -------------------------------------------------------------------------
-
-
-def test_install_builds_venv_with_the_chosen_python(project):
-    project.install()
-    venv_python = project.path / ".venv" / "bin" / "python"
-    assert interpreter_version(venv_python) == interpreter_version(project.python)
-    hook = project.path / ".git" / "hooks" / "pre-commit"
-    assert hook.is_file() and "pre-commit" in hook.read_text(), "make install did not install the git hook"
-
-
-def test_every_stage_has_a_cli_with_help(project):
-    project.install()
-    package = project.package
-    script = (
-        "import contextlib, importlib, io, sys\n"
-        "for stage in sys.argv[1:]:\n"
-        "    out = io.StringIO()\n"
-        "    with contextlib.redirect_stdout(out):\n"
-        "        try:\n"
-        f"            importlib.import_module('{package}.' + stage).main(['--help'])\n"
-        "        except SystemExit as e:\n"
-        "            assert e.code in (0, None), (stage, e.code)\n"
-        "    assert 'usage:' in out.getvalue(), (stage, out.getvalue())\n"
-        "    print(stage, 'ok')\n"
-    )
-    out = run([project.path / ".venv" / "bin" / "python", "-c", script, *STAGES], cwd=project.path, env=project.env)
-    assert out.stdout.split() == [w for s in STAGES for w in (s, "ok")]
-
-
-def test_lint_passes_on_the_fresh_project(project):
-    project.install()
-    before = run(["git", "status", "--porcelain"], cwd=project.path).stdout
-    project.make("lint")
-    after = run(["git", "status", "--porcelain"], cwd=project.path).stdout
-    assert after == before, f"make lint changed files:\n{after}"
-
-
-# --- pipeline -----------------------------------------------------------------------------------
-
-
-def test_pipeline_runs_every_stage_in_order(project):
-    out = project.pipeline().stdout
-    assert stages_run(out) == STAGES
-
-
-def test_pipeline_writes_records_artifacts_and_documents(project):
-    project.pipeline()
-    missing = [rel for rel in RECORDS + ARTIFACTS + DOCUMENTS if not (project.path / rel).is_file()]
-    assert missing == []
-    for rel in RECORDS:
-        assert isinstance(project.read(rel), dict), rel
-    plots = list((project.path / "reports" / "plots").glob("*.png"))
-    assert plots and all(p.stat().st_size > 0 for p in plots)
-
-
-def test_records_agree_with_the_data(project):
-    project.pipeline()
-    ingest, prepare = project.read("reports/data/ingest.json"), project.read("reports/data/prepare.json")
-    schema = project.read("data/processed/schema.json")
-    raw_rows = csv_rows(project.path / "data/raw/dataset.csv")
-
-    assert ingest["rows"] == raw_rows == prepare["rows_in"]
-    assert prepare["rows_out"] == prepare["rows_in"] - prepare["rows_dropped_missing_target"]
-    assert prepare["train"]["rows"] + prepare["test"]["rows"] == prepare["rows_out"]
-    assert prepare["train"]["sha256"] == sha256(project.path / "data/processed/train.csv")
-
-    table = project.table
-    if table is None:
-        assert prepare["rows_dropped_missing_target"] == 0
-        return
-    assert ingest["source_sha256"] == sha256(table.path)
-    assert ingest["rows"] == table.rows
-    assert ingest["column_names"] == list(table.columns)
-    assert prepare["rows_dropped_missing_target"] == table.missing_target
-    assert set(prepare["missing_values"]) and set(prepare["missing_values"]) < set(table.columns)
-    assert [f["name"] for f in schema["features"]] == [c for c in table.columns if c != table.target]
-    kinds = {f["name"]: f["kind"] for f in schema["features"]}
-    assert "categorical" in kinds.values() and "numeric" in kinds.values()
-    if table.classes:
-        assert schema["target"]["classes"] == list(table.classes)
-
-
-def test_gate_passes_and_the_model_beats_the_baseline(project):
-    project.pipeline()
-    metrics = project.read("reports/metrics.json")
-    assert metrics["gate"]["passed"] is True
-    assert metrics["gate"]["checks"] and all(c["passed"] for c in metrics["gate"]["checks"])
-    ours, base = metrics["metrics"], metrics["baseline"]
-    if project.config.task == "classification":
-        assert ours["accuracy"] > base["accuracy"] + 0.05
-    else:
-        assert ours["rmse"] < 0.9 * base["rmse"]
-    assert "PASS" in (project.path / "docs/evaluation_report.md").read_text()
-
-
-def test_second_repro_runs_no_stage(project):
-    project.pipeline()
-    out = project.make("pipeline").stdout
-    assert stages_run(out) == [], f"an unchanged pipeline re-ran stages:\n{out[-2000:]}"
-
-
-def test_changing_a_model_parameter_reruns_only_train_evaluate_docs(project):
-    project.pipeline()
-    section, name = MODEL_PARAMETER[project.config.task]
-    params_file = project.path / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    assert params["train"]["model"] == section
-    new_value = params["train"][section][name] / 2
-    params["train"][section][name] = new_value
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-
-    ran = stages_run(project.dvc("repro").stdout)
-
-    assert set(ran) == {"train", "evaluate", "docs"}
-    assert not {"ingest", "prepare", "featurize"} & set(ran)
-    assert ran == [s for s in STAGES if s in ran], "stages ran out of order"
-    assert project.read("reports/train.json")["params"][name] == new_value
-
-
-def test_project_own_tests_pass(project):
-    project.pipeline()
-    # -v lists each test with its outcome, so the output shows the service contract tests ran too.
-    out = project.make("test", env={"PYTEST_ADDOPTS": "-v"}).stdout
-    assert " passed" in out and " failed" not in out
-    service = [line for line in out.splitlines() if line.startswith("tests/service/") and " PASSED" in line]
-    assert any(line.startswith("tests/service/test_contract.py::") for line in service), (
-        f"make test ran no passing tests/service/test_contract.py test:\n{out[-2000:]}"
-    )
-
-
-def test_push_then_pull_restores_data_and_model(project):
-    project.pipeline()
-    model = project.path / "models" / "model.joblib"
-    raw = project.path / "data" / "raw" / "dataset.csv"
-    before = {model: sha256(model), raw: sha256(raw)}
-
-    project.make("push")
-    remote = default_remote_dir(project.path)
-    assert not remote.is_relative_to(project.path.resolve()), f"the DVC remote {remote} is inside the repo"
-    assert any(p.is_file() for p in remote.rglob("*")), f"make push left {remote} empty"
-    for path in before:
-        path.unlink()
-    shutil.rmtree(project.path / ".dvc" / "cache")
-    project.make("pull")
-
-    assert {path: sha256(path) for path in before if path.exists()} == before
-
-
-# --- service: manual, bento build, load test ---------------------------------------------------
-
-
-def test_deployment_manual_renders_deterministically(project):
-    """The docs stage's manual and OpenAPI document come out byte-identical when rendered again."""
-    project.pipeline()
-    documents = [project.path / "docs" / "deployment_manual.md", project.path / "docs" / "openapi.json"]
-    before = {p.name: p.read_bytes() for p in documents}
-    project.module("docs")
-    changed = [p.name for p in documents if p.read_bytes() != before[p.name]]
-    assert changed == [], f"rendering the docs again changed {changed}"
-
-
-def test_build_makes_a_checked_bento_tagged_version_commit(project):
-    out = project.build().stdout
-    tag = project.tag
-    assert f"built {project.slug}:{tag}" in out.splitlines(), f"no `built {project.slug}:{tag}` line:\n{out[-2000:]}"
-    assert project.read("reports/build.json")["version"] == tag
-
-    bento = project.bentoml_home / "bentos" / project.slug / tag
-    assert bento.is_dir(), f"no bento at {bento}"
-    model = bento / "src" / "models" / "model.joblib"
-    assert model.is_file() and sha256(model) == sha256(project.path / "models" / "model.joblib")
-    assert (bento / "apis").is_dir() and any((bento / "apis").iterdir()), "the bento has no API description"
-    dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
-    python = re.escape(project.config.python_version)
-    assert re.search(rf"^FROM python:{python}-slim\b", dockerfile, re.MULTILINE), "wrong or missing base image"
-    assert re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)[-1:] == ["bentoml"], (
-        "the image does not run as bentoml"
-    )
-    assert re.search(r"^HEALTHCHECK\b", dockerfile, re.MULTILINE), "no HEALTHCHECK in the bento's Dockerfile"
+def reproducible_hashes(project: Lifecycle) -> dict[str, str]:
+    """sha256 of every git-versioned file the pipeline writes (REPRODUCIBLE), times (TIMED) left out."""
+    chosen = [
+        rel
+        for rel in sorted(versioned_files(project.path))
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in REPRODUCIBLE) and rel not in TIMED
+    ]
+    return {rel: sha256(project.path / rel) for rel in chosen}
 
 
 @contextlib.contextmanager
@@ -373,29 +230,18 @@ def slo(project: Lifecycle, **rules) -> Iterator[None]:
         run(["git", "checkout", "--", "docs/criteria.yaml"], cwd=project.path)
 
 
-def test_load_test_of_the_built_bento_meets_the_slo(project):
-    project.build()
-    target = f"{project.slug}:{project.tag}"
-    with slo(project, **RELAXED_SLO):
-        out = project.make("load-test", f"LOAD_ARGS=--seconds 8 --users 10 --target {target}", env=LOAD_TEST_ENV).stdout
-    load = project.read("reports/load.json")
-    assert LOAD_RECORD_KEYS <= set(load), f"reports/load.json lacks {LOAD_RECORD_KEYS - set(load)}"
-    assert load["target"] == target
-    assert load["requests"] > 0 and load["failures"] == 0, load
-    assert load["slo_passed"] is True, f"{load}\n{out[-2000:]}"
-    assert "SLO MISSED" not in out
-
-
-def test_load_test_fails_outside_the_slo(project):
-    """An SLO no service meets makes `make load-test` fail and name the rule (the source tree is served here)."""
-    project.pipeline()
-    with slo(project, **{**RELAXED_SLO, "p95_ms": 0.001}):
-        result = project.make("load-test", "LOAD_ARGS=--seconds 3 --users 2", env=LOAD_TEST_ENV, check=False)
-    out = result.stdout
-    assert result.returncode != 0, f"make load-test passed a p95 of 0.001 ms:\n{out[-2000:]}"
-    missed = [line for line in out.splitlines() if line.startswith("SLO MISSED")]
-    assert any("p95" in line for line in missed), f"no `SLO MISSED` line names p95:\n{out[-2000:]}"
-    assert project.read("reports/load.json")["slo_passed"] is False
+@contextlib.contextmanager
+def restored(*paths: Path) -> Iterator[None]:
+    """Put files back as they were (or absent) afterwards."""
+    saved = {p: p.read_bytes() if p.exists() else None for p in paths}
+    try:
+        yield
+    finally:
+        for path, content in saved.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(content)
 
 
 def _unreachable_check(metrics: dict) -> tuple[str, str, float, float] | None:
@@ -409,30 +255,292 @@ def _unreachable_check(metrics: dict) -> tuple[str, str, float, float] | None:
     return None
 
 
-def test_gate_fails_on_an_unreachable_threshold(project):
-    project.pipeline()
-    chosen = _unreachable_check(project.read("reports/metrics.json"))
-    if chosen is None:
-        pytest.skip("every gate metric is already perfect here: no threshold can fail it")
-    metric, rule, value, threshold = chosen
-    criteria_file = project.path / "docs" / "criteria.yaml"
-    original = criteria_file.read_text()
-    criteria = yaml.safe_load(original)
-    criteria["gate"][metric][rule] = threshold
-    try:
-        criteria_file.write_text(yaml.safe_dump(criteria, sort_keys=False))
-        result = project.dvc("repro", check=False)
-    finally:
-        criteria_file.write_text(original)
+class LifecycleSteps:
+    """The whole life of one generated project, run for real."""
 
-    out = result.stdout
-    assert result.returncode != 0, f"the gate let {metric}={value} through {rule} {threshold}"
-    ran = stages_run(out)
-    assert "evaluate" in ran and not {"ingest", "prepare", "featurize", "train"} & set(ran)
-    shown = {f"{value:.{n}f}" for n in range(2, 7)} | {repr(value)}
-    lines = [line for line in out.splitlines() if metric in line and str(threshold) in line]
-    assert any(s in line for line in lines for s in shown), (
-        f"no output line names {metric}, its value {value} and the threshold {threshold}:\n{out[-2000:]}"
-    )
-    assert project.read("reports/metrics.json")["gate"]["passed"] is False
-    assert "FAIL" in (project.path / "docs/evaluation_report.md").read_text()
+    config: Configuration
+
+    # --- install and lint ---------------------------------------------------------------------
+
+    def test_install_builds_venv_with_the_chosen_python(self, project):
+        project.install()
+        venv_python = project.path / ".venv" / "bin" / "python"
+        assert interpreter_version(venv_python) == interpreter_version(project.python)
+        hook = project.path / ".git" / "hooks" / "pre-commit"
+        assert hook.is_file() and "pre-commit" in hook.read_text(), "make install did not install the git hook"
+        if project.config.folder:
+            assert project.config.folder in project.path.as_posix(), "the project is not kept where asked"
+
+    def test_every_entry_point_has_help(self, project):
+        project.install()
+        broken = []
+        for name in ENTRY_POINTS:
+            result = project.module(name, "--help", check=False)
+            if result.returncode != 0 or "usage:" not in result.stdout:
+                command = f"python -m {project.package}.{name} --help"
+                broken.append(f"{command} (exit {result.returncode}):\n{result.stdout[-800:]}")
+        assert broken == [], "\n\n".join(broken)
+
+    def test_lint_passes_on_the_fresh_project(self, project):
+        project.install()
+        before = run(["git", "status", "--porcelain"], cwd=project.path).stdout
+        project.make("lint")
+        after = run(["git", "status", "--porcelain"], cwd=project.path).stdout
+        assert after == before, f"make lint changed files:\n{after}"
+
+    # --- pipeline -------------------------------------------------------------------------------
+
+    def test_pipeline_runs_every_stage_in_order(self, project):
+        out = project.pipeline().stdout
+        assert stages_run(out) == STAGES
+
+    def test_pipeline_writes_records_artifacts_and_documents(self, project):
+        project.pipeline()
+        missing = [rel for rel in RECORDS + ARTIFACTS + DOCUMENTS if not (project.path / rel).is_file()]
+        assert missing == []
+        for rel in RECORDS:
+            assert isinstance(project.read(rel), dict), rel
+        plots = list((project.path / "reports" / "plots").glob("*.png"))
+        assert plots and all(p.stat().st_size > 0 for p in plots)
+
+    def test_records_agree_with_the_data(self, project):
+        project.pipeline()
+        ingest, prepare = project.read("reports/data/ingest.json"), project.read("reports/data/prepare.json")
+        schema = project.read("data/processed/schema.json")
+        raw_rows = csv_rows(project.path / "data/raw/dataset.csv")
+
+        assert ingest["rows"] == raw_rows == prepare["rows_in"]
+        assert prepare["rows_out"] == prepare["rows_in"] - prepare["rows_dropped_missing_target"]
+        assert prepare["train"]["rows"] + prepare["test"]["rows"] == prepare["rows_out"]
+        assert prepare["train"]["sha256"] == sha256(project.path / "data/processed/train.csv")
+
+        table = project.table
+        if table is None:
+            assert prepare["rows_dropped_missing_target"] == 0
+            return
+        assert ingest["source_sha256"] == sha256(table.path)
+        assert ingest["rows"] == table.rows
+        assert ingest["column_names"] == list(table.columns)
+        assert prepare["rows_dropped_missing_target"] == table.missing_target
+        assert set(prepare["missing_values"]) and set(prepare["missing_values"]) < set(table.columns)
+        assert [f["name"] for f in schema["features"]] == [c for c in table.columns if c != table.target]
+        kinds = {f["name"]: f["kind"] for f in schema["features"]}
+        assert "categorical" in kinds.values() and "numeric" in kinds.values()
+        if table.classes:
+            assert schema["target"]["classes"] == list(table.classes)
+
+    def test_gate_passes_and_the_model_beats_the_baseline(self, project):
+        project.pipeline()
+        metrics = project.read("reports/metrics.json")
+        assert metrics["gate"]["passed"] is True
+        assert metrics["gate"]["checks"] and all(c["passed"] for c in metrics["gate"]["checks"])
+        ours, base = metrics["metrics"], metrics["baseline"]
+        if project.config.task == "classification":
+            assert ours["accuracy"] > base["accuracy"] + 0.05
+        else:
+            assert ours["rmse"] < 0.9 * base["rmse"]
+        assert "PASS" in (project.path / "docs/evaluation_report.md").read_text()
+
+    def test_second_repro_runs_no_stage(self, project):
+        project.pipeline()
+        out = project.make("pipeline").stdout
+        assert stages_run(out) == [], f"an unchanged pipeline re-ran stages:\n{out[-2000:]}"
+
+    def test_same_inputs_give_the_same_bytes(self, project):
+        """`dvc repro --force` rewrites every versioned record and document byte for byte."""
+        project.pipeline()
+        before = reproducible_hashes(project)
+        unversioned = set(RECORDS + DOCUMENTS) - set(before)
+        assert not unversioned, f"git does not version {sorted(unversioned)}"
+
+        ran = stages_run(project.dvc("repro", "--force").stdout)
+
+        assert ran == STAGES, f"--force ran {ran}, not the whole pipeline"
+        after = reproducible_hashes(project)
+        changed = sorted(rel for rel in before.keys() | after.keys() if before.get(rel) != after.get(rel))
+        assert changed == [], f"the same inputs gave other bytes (a time, an order, a random seed?) in {changed}"
+
+    def test_changing_a_model_parameter_reruns_only_train_evaluate_docs(self, project):
+        project.pipeline()
+        section, name = MODEL_PARAMETER[project.config.task]
+        params_file = project.path / "params.yaml"
+        params = yaml.safe_load(params_file.read_text())
+        assert params["train"]["model"] == section
+        new_value = params["train"][section][name] / 2
+        params["train"][section][name] = new_value
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+        ran = stages_run(project.dvc("repro").stdout)
+
+        assert set(ran) == {"train", "evaluate", "docs"}
+        assert not {"ingest", "prepare", "featurize"} & set(ran)
+        assert ran == [s for s in STAGES if s in ran], "stages ran out of order"
+        assert project.read("reports/train.json")["params"][name] == new_value
+
+    def test_project_own_tests_pass(self, project):
+        project.pipeline()
+        # -v lists each test with its outcome, so the output shows the service contract tests ran too.
+        out = project.make("test", env={"PYTEST_ADDOPTS": "-v"}).stdout
+        assert " passed" in out and " failed" not in out
+        service = [line for line in out.splitlines() if line.startswith("tests/service/") and " PASSED" in line]
+        assert any(line.startswith("tests/service/test_contract.py::") for line in service), (
+            f"make test ran no passing tests/service/test_contract.py test:\n{out[-2000:]}"
+        )
+
+    # --- DVC remotes ----------------------------------------------------------------------------
+
+    def test_push_then_pull_restores_data_and_model(self, project):
+        project.pipeline()
+        model = project.path / "models" / "model.joblib"
+        raw = project.path / "data" / "raw" / "dataset.csv"
+        before = {model: sha256(model), raw: sha256(raw)}
+
+        project.push()
+        remote = default_remote_dir(project.path)
+        assert not remote.is_relative_to(project.path.resolve()), f"the DVC remote {remote} is inside the repo"
+        assert any(p.is_file() for p in remote.rglob("*")), f"make push left {remote} empty"
+        for path in before:
+            path.unlink()
+        shutil.rmtree(project.path / ".dvc" / "cache")
+        project.make("pull")
+
+        assert {path: sha256(path) for path in before if path.exists()} == before
+
+    def test_push_goes_to_the_remote_named_in_dotenv(self, project):
+        """MODELOPS_DVC_REMOTE in `.env` alone (no shell variable) sends `make push` to that folder."""
+        project.pipeline()
+        assert not any(k.startswith("MODELOPS_") for k in project.env), "the shell must not set it here"
+        remote = project.scratch / "remote-from-dotenv"
+        assert not remote.exists()
+        dotenv, local_config = project.path / ".env", project.path / ".dvc" / "config.local"
+        with restored(dotenv, local_config):
+            dotenv.write_text(f"MODELOPS_DVC_REMOTE={remote}\n")
+            project.make("push")
+
+        md5 = dvc_lock_md5(project.path, "models/model.joblib")
+        model_object = remote / "files" / "md5" / md5[:2] / md5[2:]
+        landed = sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file())
+        assert model_object.is_file(), f"the model's object is not in {remote} (it holds {landed[:10]})"
+
+    def test_s3_remote_needs_only_credentials(self, project):
+        """`make install` brings DVC's S3 plugin: a push to S3 fails for credentials or network, not the plugin."""
+        project.pipeline()
+        aws = project.scratch / "no-aws"  # no credentials of the machine's user are read or used
+        env = {k: v for k, v in activated_env(project.env, project.path).items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_CONFIG_FILE=str(aws / "config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
+            AWS_EC2_METADATA_DISABLED="true",  # no instance-metadata probe for credentials
+        )
+        project.dvc("remote", "add", "--local", "-f", "s3test", S3_URL, env=env)
+        try:
+            result = project.dvc("push", "-r", "s3test", check=False, env=env)
+        finally:
+            project.dvc("remote", "remove", "--local", "s3test", env=env)
+        out = result.stdout
+        assert result.returncode != 0, f"a push to {S3_URL} succeeded?\n{out[-1500:]}"
+        assert not S3_MISSING_PLUGIN.search(out), f"DVC cannot talk to S3 at all (plugin missing):\n{out[-1500:]}"
+        assert S3_REACHED_FOR.search(out), f"the push failed, but not for credentials or network:\n{out[-1500:]}"
+
+    # --- service: manual, bento build, load test ---------------------------------------------------
+
+    def test_deployment_manual_renders_deterministically(self, project):
+        """The docs stage's manual and OpenAPI document come out byte-identical when rendered again."""
+        project.pipeline()
+        documents = [project.path / "docs" / "deployment_manual.md", project.path / "docs" / "openapi.json"]
+        before = {p.name: p.read_bytes() for p in documents}
+        project.module("pipeline.docs")
+        changed = [p.name for p in documents if p.read_bytes() != before[p.name]]
+        assert changed == [], f"rendering the docs again changed {changed}"
+
+    def test_build_makes_a_checked_bento_tagged_version_commit(self, project):
+        out = project.build().stdout
+        tag = project.tag
+        built = f"built {project.slug}:{tag}"
+        assert built in out.splitlines(), f"no `{built}` line:\n{out[-2000:]}"
+        assert project.read("reports/build.json")["version"] == tag
+
+        bento = project.bentoml_home / "bentos" / project.slug / tag
+        assert bento.is_dir(), f"no bento at {bento}"
+        model = bento / "src" / "models" / "model.joblib"
+        assert model.is_file() and sha256(model) == sha256(project.path / "models" / "model.joblib")
+        assert (bento / "apis").is_dir() and any((bento / "apis").iterdir()), "the bento has no API description"
+        dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
+        python = re.escape(project.config.python_version)
+        assert re.search(rf"^FROM python:{python}-slim\b", dockerfile, re.MULTILINE), "wrong or missing base image"
+        assert re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)[-1:] == ["bentoml"], (
+            "the image does not run as bentoml"
+        )
+        assert re.search(r"^HEALTHCHECK\b", dockerfile, re.MULTILINE), "no HEALTHCHECK in the bento's Dockerfile"
+
+    def test_load_test_of_the_built_bento_meets_the_slo(self, project):
+        out = project.load_test().stdout
+        load = project.read("reports/load.json")
+        assert LOAD_RECORD_KEYS <= set(load), f"reports/load.json lacks {LOAD_RECORD_KEYS - set(load)}"
+        assert load["target"] == f"{project.slug}:{project.tag}"
+        assert load["requests"] > 0 and load["failures"] == 0, load
+        assert load["slo_passed"] is True, f"{load}\n{out[-2000:]}"
+        assert "SLO MISSED" not in out
+
+    def test_load_test_fails_outside_the_slo(self, project):
+        """An SLO no service meets makes `make load-test` fail and name the rule (the source tree is served here)."""
+        project.pipeline()
+        with slo(project, **{**RELAXED_SLO, "p95_ms": 0.001}):
+            result = project.make("load-test", "LOAD_ARGS=--seconds 3 --users 2", env=LOAD_TEST_ENV, check=False)
+        out = result.stdout
+        assert result.returncode != 0, f"make load-test passed a p95 of 0.001 ms:\n{out[-2000:]}"
+        missed = [line for line in out.splitlines() if line.startswith("SLO MISSED")]
+        assert any("p95" in line for line in missed), f"no `SLO MISSED` line names p95:\n{out[-2000:]}"
+        assert project.read("reports/load.json")["slo_passed"] is False
+
+    # --- the READMEs' paths, once everything has run ------------------------------------------
+
+    def test_every_path_the_readmes_name_exists_after_the_lifecycle(self, project):
+        """What tests/test_readme.py could only find declared (dvc.yaml, a command) exists now."""
+        project.push()
+        project.load_test()
+        names = {"package": project.package, "project": project.slug}
+        generated = path_mentions((project.path / "README.md").read_text())
+        user_made = [m for m in generated if m.text in USER_MADE]
+        for mention in user_made:
+            ignored = run(["git", "check-ignore", "-q", mention.text], cwd=project.path, check=False)
+            assert ignored.returncode == 0, f"README.md line {mention.line}: git does not ignore `{mention.text}`"
+        generated = [m for m in generated if m.text not in USER_MADE]
+        missing = unfound_paths(generated, [project.path], names)
+        assert not missing, "the generated README.md names missing paths:\n" + "\n".join(missing)
+        template = [m for m in path_mentions((REPO_ROOT / "README.md").read_text()) if not m.text.startswith("build/")]
+        missing = unfound_paths(template, [REPO_ROOT, project.path], names)
+        assert not missing, "README.md names paths neither the template nor the project holds:\n" + "\n".join(missing)
+
+    # --- the quality gate, last: it leaves the project failing it ------------------------------
+
+    def test_gate_fails_on_an_unreachable_threshold(self, project):
+        project.pipeline()
+        chosen = _unreachable_check(project.read("reports/metrics.json"))
+        if chosen is None:
+            pytest.skip("every gate metric is already perfect here: no threshold can fail it")
+        metric, rule, value, threshold = chosen
+        criteria_file = project.path / "docs" / "criteria.yaml"
+        original = criteria_file.read_text()
+        criteria = yaml.safe_load(original)
+        criteria["gate"][metric][rule] = threshold
+        try:
+            criteria_file.write_text(yaml.safe_dump(criteria, sort_keys=False))
+            result = project.dvc("repro", check=False)
+        finally:
+            criteria_file.write_text(original)
+
+        out = result.stdout
+        assert result.returncode != 0, f"the gate let {metric}={value} through {rule} {threshold}"
+        ran = stages_run(out)
+        assert "evaluate" in ran and not {"ingest", "prepare", "featurize", "train"} & set(ran)
+        shown = {f"{value:.{n}f}" for n in range(2, 7)} | {repr(value)}
+        lines = [line for line in out.splitlines() if metric in line and str(threshold) in line]
+        assert any(s in line for line in lines for s in shown), (
+            f"no output line names {metric}, its value {value} and the threshold {threshold}:\n{out[-2000:]}"
+        )
+        assert project.read("reports/metrics.json")["gate"]["passed"] is False
+        assert "FAIL" in (project.path / "docs/evaluation_report.md").read_text()
+
+
+globals().update(per_configuration(LifecycleSteps, LIFECYCLE_CONFIGURATIONS))

@@ -1,7 +1,11 @@
-"""Rendering per configuration: exact file inventory, no Jinja left, answers, bento files, first commit, DVC set-up."""
+"""Rendering per configuration: exact file inventory, no Jinja left, answers, bento files, first commit, DVC set-up.
+
+One test class per configuration (support.matrix.per_configuration): each is baked once.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -13,24 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 from slugify import slugify
-from support import (
-    CONFIGURATIONS,
-    EXPLICIT_DATASET_CONFIGURATIONS,
-    Configuration,
-    CsvTable,
-    answers_for,
-    bake_ok,
-    builtin_dataset,
-    dvc_config,
-    git_files,
-    per_configuration,
-    run,
-)
-
-RENDER_CONFIGURATIONS = CONFIGURATIONS + EXPLICIT_DATASET_CONFIGURATIONS
+from support.baking import answers_for, builtin_dataset
+from support.matrix import CONFIGURATIONS, Configuration, per_configuration
+from support.processes import run
+from support.repos import dvc_config, git_files
+from support.tables import CsvTable
 
 # What git tracks in every generated repo; {package} is the derived package name.
-BASE_FILES = {
+PROJECT_FILES = {
     ".cookiecutter.json",
     ".dvc/.gitignore",
     ".dvc/config",
@@ -55,8 +49,13 @@ BASE_FILES = {
     "pyproject.toml",
     "requirements-dev.in",
     "requirements-dev.lock",
+    "requirements-s3.in",
+    "requirements-s3.lock",
     "requirements.in",
     "requirements.lock",
+}
+# The package and its tests (the layout's own block).
+CODE_FILES = {
     "src/{package}/__init__.py",
     "src/{package}/api.py",
     "src/{package}/cli.py",
@@ -86,6 +85,7 @@ BASE_FILES = {
     "tests/service/test_contract.py",
     "tests/service/test_manual.py",
 }
+BASE_FILES = PROJECT_FILES | CODE_FILES
 # Per-option differences from the base.
 TASK_FILES = {
     "classification": {"tests/model/test_classification.py"},
@@ -93,13 +93,18 @@ TASK_FILES = {
 }
 CSV_FILES = {"data/external/.gitignore", "data/external/source.csv.dvc"}
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
-MAKE_TARGETS = ["install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull"]
+MAKE_TARGETS = [
+    "install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull", "lock", "clean",
+    "help",
+]  # fmt: skip
 LICENCE_MARK = {"MIT": "MIT License", "Apache-2.0": "Apache License", "Proprietary": "All rights reserved"}
 PYPROJECT_LICENSE = {"MIT": "MIT", "Apache-2.0": "Apache-2.0", "Proprietary": "LicenseRef-Proprietary"}
 JINJA = re.compile(r"\{\{|\{%")
 GITHUB_EXPRESSION = "${{"
-# Files that are Jinja templates for another tool by design; each has its own test below.
-JINJA_BY_DESIGN = {"Dockerfile.j2"}  # BentoML renders it at `bentoml build`
+# Files that are Jinja templates for another tool by design (patterns); each has its own test below.
+DOCKERFILE_TEMPLATE = "Dockerfile.j2"  # BentoML renders it at `bentoml build`
+REPORT_TEMPLATES = "src/*/reporting/templates/*.md.j2"  # the reporting package renders the documents
+JINJA_BY_DESIGN = {DOCKERFILE_TEMPLATE, REPORT_TEMPLATES}
 SLO_KEYS = {"users", "spawn_rate", "duration_s", "p95_ms", "max_error_rate", "min_rps"}
 
 
@@ -109,6 +114,10 @@ def expected_files(config: Configuration, package: str) -> set[str]:
     if config.dataset == "csv":
         files |= CSV_FILES
     return files
+
+
+def jinja_by_design(rel: str) -> bool:
+    return any(fnmatch.fnmatch(rel, pattern) for pattern in JINJA_BY_DESIGN)
 
 
 @dataclass(frozen=True)
@@ -127,151 +136,155 @@ class Rendered:
         return self.slug.replace("-", "_")
 
 
-pytestmark = per_configuration("rendered", RENDER_CONFIGURATIONS)
+@pytest.fixture(scope="class")
+def rendered(request, bake_configuration, csv_tables) -> Rendered:
+    config: Configuration = request.cls.config
+    path = bake_configuration(config)
+    return Rendered(config, answers_for(config, csv_tables), path, csv_tables[config.csv] if config.csv else None)
 
 
-@pytest.fixture(scope="module")
-def rendered(request, cookies_session, template, csv_tables) -> Rendered:
-    config = request.param
-    answers = answers_for(config, csv_tables)
-    path = bake_ok(cookies_session, template, answers)
-    return Rendered(config, answers, path, csv_tables[config.csv] if config.csv else None)
+class RenderChecks:
+    """What one rendered configuration must hold."""
 
+    config: Configuration
 
-def test_project_folder_is_the_slug(rendered):
-    assert rendered.path.name == rendered.slug
-    assert (rendered.path / "src" / rendered.package / "__init__.py").is_file()
+    def test_project_folder_is_the_slug(self, rendered):
+        assert rendered.path.name == rendered.slug
+        assert (rendered.path / "src" / rendered.package / "__init__.py").is_file()
+        if rendered.config.folder:
+            assert rendered.config.folder in rendered.path.as_posix(), "baked outside its folder"
 
+    def test_file_inventory_is_exact(self, rendered):
+        tracked = git_files(rendered.path)
+        expected = expected_files(rendered.config, rendered.package)
+        extra, missing = sorted(tracked - expected), sorted(expected - tracked)
+        assert not extra and not missing, f"tracked but not expected: {extra}\nexpected but not tracked: {missing}"
 
-def test_file_inventory_is_exact(rendered):
-    tracked = git_files(rendered.path)
-    expected = expected_files(rendered.config, rendered.package)
-    extra, missing = sorted(tracked - expected), sorted(expected - tracked)
-    assert not extra and not missing, f"tracked but not expected: {extra}\nexpected but not tracked: {missing}"
+    def test_no_jinja_survives_rendering(self, rendered):
+        leftovers = []
+        for root, dirs, files in os.walk(rendered.path):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            for name in files:
+                path = Path(root) / name
+                rel = path.relative_to(rendered.path).as_posix()
+                if jinja_by_design(rel):
+                    continue
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    continue
+                if rel.startswith(".github/workflows/"):
+                    text = text.replace(GITHUB_EXPRESSION, "")
+                for number, line in enumerate(text.splitlines(), start=1):
+                    if JINJA.search(line):
+                        leftovers.append(f"{rel}:{number}: {line.strip()}")
+        assert leftovers == []
 
+    def test_bentofile_names_the_service_and_the_python(self, rendered):
+        bentofile = yaml.safe_load((rendered.path / "bentofile.yaml").read_text())
+        assert bentofile["service"] == f"{rendered.package}.serving.service:ModelService"
+        assert bentofile["name"] == rendered.slug
+        assert bentofile["docker"]["python_version"] == rendered.config.python_version
+        assert bentofile["docker"]["dockerfile_template"] == DOCKERFILE_TEMPLATE
+        assert "models/model.joblib" in bentofile["include"]
 
-def test_no_jinja_survives_rendering(rendered):
-    leftovers = []
-    for root, dirs, files in os.walk(rendered.path):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        for name in files:
-            path = Path(root) / name
+    def test_dockerfile_template_keeps_its_own_jinja(self, rendered):
+        """Dockerfile.j2 is BentoML's template: cookiecutter must pass its Jinja through untouched."""
+        text = (rendered.path / DOCKERFILE_TEMPLATE).read_text()
+        assert "{% extends bento_base_template %}" in text
+        assert "{{ super() }}" in text
+        assert "{% block SETUP_BENTO_ENTRYPOINT %}" in text and "{% endblock %}" in text
+        assert "raw %}" not in text, "the template's {% raw %} wrapper leaked into the generated file"
+        assert "HEALTHCHECK" in text
+
+    def test_report_templates_keep_their_own_jinja(self, rendered):
+        """The reporting package's document templates reach the project as Jinja, not rendered by cookiecutter."""
+        templates = sorted(rendered.path.glob(REPORT_TEMPLATES))
+        assert templates, f"no {REPORT_TEMPLATES} in the project"
+        for path in templates:
+            text = path.read_text(encoding="utf-8")
             rel = path.relative_to(rendered.path).as_posix()
-            if rel in JINJA_BY_DESIGN:
-                continue
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                continue
-            if rel.startswith(".github/workflows/"):
-                text = text.replace(GITHUB_EXPRESSION, "")
-            for number, line in enumerate(text.splitlines(), start=1):
-                if JINJA.search(line):
-                    leftovers.append(f"{rel}:{number}: {line.strip()}")
-    assert leftovers == []
+            assert JINJA.search(text), f"{rel} lost its Jinja (rendered by cookiecutter?)"
+            assert "raw %}" not in text, f"a {{% raw %}} wrapper leaked into {rel}"
+            assert "cookiecutter." not in text, f"{rel} still refers to cookiecutter's context"
+
+    def test_answers_file_records_the_answers(self, rendered):
+        recorded = json.loads((rendered.path / ".cookiecutter.json").read_text())
+        assert {k: recorded.get(k) for k in rendered.answers} == rendered.answers
+        assert recorded["project"] == rendered.slug
+        assert recorded["package"] == rendered.package
+
+    def test_one_commit_and_a_clean_tree(self, rendered):
+        count = run(["git", "rev-list", "--count", "HEAD"], cwd=rendered.path).stdout.strip()
+        assert count == "1"
+        status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=rendered.path).stdout
+        assert status == "", f"the first commit left files out:\n{status}"
+
+    def test_dvc_has_a_default_folder_remote(self, rendered):
+        config = dvc_config(rendered.path)
+        name = config.get("core", {}).get("remote")
+        assert name, f"no default remote in .dvc/config: {config}"
+        url = config.get(f'remote "{name}"', {}).get("url")
+        assert url, f"default remote {name!r} has no url"
+        assert "://" not in url, f"the default remote should be a local folder, not {url}"
+
+    def test_params_follow_the_answers(self, rendered):
+        params = yaml.safe_load((rendered.path / "params.yaml").read_text())
+        config = rendered.config
+        assert params["task"] == config.task
+        if config.dataset == "csv":
+            assert params["ingest"]["source"] == "csv:data/external/source.csv"
+            assert params["ingest"]["target"] == rendered.table.target
+        else:
+            assert params["ingest"]["source"] == f"sklearn:{builtin_dataset(config)}"
+        model = params["train"]["model"]
+        assert isinstance(params["train"].get(model), dict), f"no train.{model} section"
+        assert {"prepare", "featurize", "evaluate"} <= set(params)
+
+    def test_python_version_answer_pins_the_interpreter(self, rendered):
+        """CI (setup-python) and pyenv read .python-version: it must hold the answer."""
+        assert (rendered.path / ".python-version").read_text().strip() == rendered.config.python_version
+
+    def test_pipeline_and_criteria_follow_the_contract(self, rendered):
+        dvc = yaml.safe_load((rendered.path / "dvc.yaml").read_text())
+        assert list(dvc["stages"]) == STAGES
+        criteria = yaml.safe_load((rendered.path / "docs" / "criteria.yaml").read_text())
+        gate = criteria["gate"]
+        assert gate and all(set(rule) <= {"min", "max"} and rule for rule in gate.values())
+        if rendered.config.task == "regression":
+            assert set(gate) == {"r2", "rmse_vs_baseline"}
+        assert set(criteria["slo"]) == SLO_KEYS
+        assert all(isinstance(v, int | float) for v in criteria["slo"].values())
+        assert dvc["metrics"] == ["reports/load.json"], "the load test's record is not a DVC metric"
+
+    def test_makefile_has_the_contract_targets(self, rendered):
+        for target in MAKE_TARGETS:
+            dry = run(["make", "-n", target], cwd=rendered.path, check=False)
+            assert dry.returncode == 0, f"make {target}: {dry.stdout[-500:]}"
+
+    def test_licence_matches_the_answer(self, rendered):
+        licence = rendered.config.license
+        text = (rendered.path / "LICENSE").read_text()
+        assert LICENCE_MARK[licence] in text
+        assert not (rendered.path / ".licenses").exists()
+        pyproject = tomllib.loads((rendered.path / "pyproject.toml").read_text())
+        assert pyproject["project"]["license"] == PYPROJECT_LICENSE[licence]
+        if licence != "Apache-2.0":
+            assert rendered.config.answer("author") in text
+
+    def test_csv_is_tracked_by_dvc_not_git(self, rendered):
+        tracked = git_files(rendered.path)
+        copy = rendered.path / "data" / "external" / "source.csv"
+        if rendered.table is None:
+            assert not copy.exists() and "data/external/source.csv.dvc" not in tracked
+            return
+        assert "data/external/source.csv.dvc" in tracked
+        assert "data/external/source.csv" not in tracked
+        assert copy.read_bytes() == rendered.table.path.read_bytes()
+        pointer = yaml.safe_load((rendered.path / "data/external/source.csv.dvc").read_text())
+        assert pointer["outs"][0]["md5"] == hashlib.md5(copy.read_bytes()).hexdigest()
+        ignored = run(["git", "check-ignore", "data/external/source.csv"], cwd=rendered.path, check=False)
+        assert ignored.returncode == 0, "git does not ignore the DVC-tracked CSV"
 
 
-def test_bentofile_names_the_service_and_the_python(rendered):
-    bentofile = yaml.safe_load((rendered.path / "bentofile.yaml").read_text())
-    assert bentofile["service"] == f"{rendered.package}.service:ModelService"
-    assert bentofile["name"] == rendered.slug
-    assert bentofile["docker"]["python_version"] == rendered.config.python_version
-    assert bentofile["docker"]["dockerfile_template"] == "Dockerfile.j2"
-    assert "models/model.joblib" in bentofile["include"]
-
-
-def test_dockerfile_template_keeps_its_own_jinja(rendered):
-    """Dockerfile.j2 is BentoML's template: cookiecutter must pass its Jinja through untouched."""
-    text = (rendered.path / "Dockerfile.j2").read_text()
-    assert "{% extends bento_base_template %}" in text
-    assert "{{ super() }}" in text
-    assert "{% block SETUP_BENTO_ENTRYPOINT %}" in text and "{% endblock %}" in text
-    assert "raw %}" not in text, "the template's {% raw %} wrapper leaked into the generated file"
-    assert "HEALTHCHECK" in text
-
-
-def test_answers_file_records_the_answers(rendered):
-    recorded = json.loads((rendered.path / ".cookiecutter.json").read_text())
-    assert {k: recorded.get(k) for k in rendered.answers} == rendered.answers
-    assert recorded["project"] == rendered.slug
-    assert recorded["package"] == rendered.package
-
-
-def test_one_commit_and_a_clean_tree(rendered):
-    count = run(["git", "rev-list", "--count", "HEAD"], cwd=rendered.path).stdout.strip()
-    assert count == "1"
-    status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=rendered.path).stdout
-    assert status == "", f"the first commit left files out:\n{status}"
-
-
-def test_dvc_has_a_default_folder_remote(rendered):
-    config = dvc_config(rendered.path)
-    name = config.get("core", {}).get("remote")
-    assert name, f"no default remote in .dvc/config: {config}"
-    url = config.get(f'remote "{name}"', {}).get("url")
-    assert url, f"default remote {name!r} has no url"
-    assert "://" not in url, f"the default remote should be a local folder, not {url}"
-
-
-def test_params_follow_the_answers(rendered):
-    params = yaml.safe_load((rendered.path / "params.yaml").read_text())
-    config = rendered.config
-    assert params["task"] == config.task
-    if config.dataset == "csv":
-        assert params["ingest"]["source"] == "csv:data/external/source.csv"
-        assert params["ingest"]["target"] == rendered.table.target
-    else:
-        assert params["ingest"]["source"] == f"sklearn:{builtin_dataset(config)}"
-    model = params["train"]["model"]
-    assert isinstance(params["train"].get(model), dict), f"no train.{model} section"
-    assert {"prepare", "featurize", "evaluate"} <= set(params)
-
-
-def test_python_version_answer_pins_the_interpreter(rendered):
-    """CI (setup-python) and pyenv read .python-version: it must hold the answer."""
-    assert (rendered.path / ".python-version").read_text().strip() == rendered.config.python_version
-
-
-def test_pipeline_and_criteria_follow_the_contract(rendered):
-    dvc = yaml.safe_load((rendered.path / "dvc.yaml").read_text())
-    assert list(dvc["stages"]) == STAGES
-    criteria = yaml.safe_load((rendered.path / "docs" / "criteria.yaml").read_text())
-    gate = criteria["gate"]
-    assert gate and all(set(rule) <= {"min", "max"} and rule for rule in gate.values())
-    if rendered.config.task == "regression":
-        assert set(gate) == {"r2", "rmse_vs_baseline"}
-    assert set(criteria["slo"]) == SLO_KEYS
-    assert all(isinstance(v, int | float) for v in criteria["slo"].values())
-    assert dvc["metrics"] == ["reports/load.json"], "the load test's record is not a DVC metric"
-
-
-def test_makefile_has_the_contract_targets(rendered):
-    for target in MAKE_TARGETS:
-        dry = run(["make", "-n", target], cwd=rendered.path, check=False)
-        assert dry.returncode == 0, f"make {target}: {dry.stdout[-500:]}"
-
-
-def test_licence_matches_the_answer(rendered):
-    licence = rendered.config.license
-    text = (rendered.path / "LICENSE").read_text()
-    assert LICENCE_MARK[licence] in text
-    assert not (rendered.path / ".licenses").exists()
-    pyproject = tomllib.loads((rendered.path / "pyproject.toml").read_text())
-    assert pyproject["project"]["license"] == PYPROJECT_LICENSE[licence]
-    if licence != "Apache-2.0":
-        assert rendered.config.answer("author") in text
-
-
-def test_csv_is_tracked_by_dvc_not_git(rendered):
-    tracked = git_files(rendered.path)
-    copy = rendered.path / "data" / "external" / "source.csv"
-    if rendered.table is None:
-        assert not copy.exists() and "data/external/source.csv.dvc" not in tracked
-        return
-    assert "data/external/source.csv.dvc" in tracked
-    assert "data/external/source.csv" not in tracked
-    assert copy.read_bytes() == rendered.table.path.read_bytes()
-    pointer = yaml.safe_load((rendered.path / "data/external/source.csv.dvc").read_text())
-    assert pointer["outs"][0]["md5"] == hashlib.md5(copy.read_bytes()).hexdigest()
-    ignored = run(["git", "check-ignore", "data/external/source.csv"], cwd=rendered.path, check=False)
-    assert ignored.returncode == 0, "git does not ignore the DVC-tracked CSV"
+globals().update(per_configuration(RenderChecks, CONFIGURATIONS))
