@@ -1,4 +1,6 @@
 # cookiecutter-modelops: the template's own commands. `make demo` and `make test` are all a newcomer needs.
+# Works in any folder (dot-folders, spaces): paths are quoted in recipes and never passed through
+# make functions that split words ($(abspath), $(wildcard)); $(CURDIR) is used only inside quotes.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .ONESHELL:
@@ -6,58 +8,59 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
-BIN := $(abspath $(VENV))/bin
+BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 DEMO_DIR := build/demo
+# The generated project's targets `make demo` runs, in order.
+DEMO_STEPS ?= install pipeline lint test build load-test push
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: help venv demo test test-fast bench lint lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' "$(strip $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock
-	@command -v $(PYTHON) >/dev/null || { echo "error: no $(PYTHON) — install Python 3.11+ or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ needed, found %d.%d — run make PYTHON=/path/to/python3.11" % sys.version_info[:2])'
-	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
-	touch $@
+	@command -v "$(PYTHON)" >/dev/null || { echo "error: no $(PYTHON) — install Python 3.11+ or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	@"$(PYTHON)" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ needed, found %d.%d — run make PYTHON=/path/to/python3.11" % sys.version_info[:2])'
+	@echo "==> creating $(VENV) with $$("$(PYTHON)" --version)"
+	"$(PYTHON)" -m venv "$(VENV)"
+	"$(BIN)/python" -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	"$(BIN)/uv" pip sync --quiet --python "$(BIN)/python" requirements.lock
+	touch "$@"
 
 venv: $(VENV)/.installed ## Create .venv with the pinned template tooling
 
 demo: $(VENV)/.installed ## Generate a project with default answers and run its lifecycle end to end
-	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	project=$$(ls -d $(DEMO_DIR)/*/ | grep -v dvc-storage | head -n 1); project=$${project%/}
+	rm -rf "$(DEMO_DIR)" && mkdir -p "$(DEMO_DIR)"
+	"$(BIN)/cookiecutter" --no-input --output-dir "$(DEMO_DIR)" .
+	project=""
+	for folder in "$(DEMO_DIR)"/*/; do
+	  case "$$folder" in *-dvc-storage/) ;; *) project="$${folder%/}" ;; esac
+	done
 	echo "==> generated $$project"
-	$(MAKE) -C $$project install
-	$(MAKE) -C $$project pipeline
-	$(MAKE) -C $$project lint
-	$(MAKE) -C $$project test
-	$(MAKE) -C $$project build
-	$(MAKE) -C $$project load-test
-	$(MAKE) -C $$project push
+	for step in $(DEMO_STEPS); do
+	  $(MAKE) -C "$$project" "$$step"
+	done
 	echo "==> demo done: see $$project/docs/evaluation_report.md"
 
 test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	"$(BIN)/pytest" -n 2 $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed ## Run only the fast tests
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	"$(BIN)/pytest" -m "not slow" -n 2 $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed ## Serving benchmark: generated service vs bare uvicorn vs mlflow (BENCH_ARGS=--help)
-	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	"$(BIN)/python" benchmarks/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed ## Run the template's own pre-commit hooks
-	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+	"$(BIN)/pre-commit" run --all-files --show-diff-on-failure
 
 lock: $(VENV)/.installed ## Re-lock the template's and the generated project's requirements
-	cd '{{cookiecutter.project}}' && $(BIN)/uv pip compile requirements.in --universal --python-version 3.11 -q -o requirements.lock
-	cd '{{cookiecutter.project}}' && $(BIN)/uv pip compile requirements-dev.in --universal --python-version 3.11 -q -o requirements-dev.lock
-	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 -q -o requirements.lock
+	cd '{{cookiecutter.project}}' && "$(BIN)/uv" pip compile requirements.in --universal --python-version 3.11 -q -o requirements.lock
+	cd '{{cookiecutter.project}}' && "$(BIN)/uv" pip compile requirements-dev.in --universal --python-version 3.11 -q -o requirements-dev.lock
+	"$(BIN)/uv" pip compile requirements.in --universal --python-version 3.11 -q -o requirements.lock
 
 clean: ## Remove .venv and build/
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf "$(VENV)" build .pytest_cache
