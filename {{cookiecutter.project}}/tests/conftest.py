@@ -1,14 +1,18 @@
-"""Shared fixtures: the project's package, small synthetic tables, and the pipeline's real outputs.
+"""Shared fixtures: the project's package by role, small synthetic tables, and the pipeline's real outputs.
 
-The package name differs per project, so it is found under `src/` at run time. Tests of data and
-model read the outputs of `make pipeline` and fail (never skip) with that fix when one is missing.
+The package name differs per project, so it is found under `src/` at run time. `tests/code` needs
+no pipeline output; tests of data, model and service read the outputs of `make pipeline` and fail
+(never skip) with that fix when one is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import json
 import os
+import pkgutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,8 +23,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("ingest", "prepare", "featurize", "train", "evaluate", "docs")
-MODULES = (*STAGES, "cli", "paths", "records", "settings")
+ROLES = ("core", "pipeline", "serving", "delivery", "reporting")
+# The BentoML composition root reads the settings when it is imported: only a subprocess imports it.
+NOT_IMPORTED = {"serving.service"}
+TOY_FEATURIZE = {"numeric_impute": "median", "scale": True, "histogram_bins": 5}
+TOY_MODEL = {"classification": "logistic_regression", "regression": "ridge"}
 
 
 def package_name() -> str:
@@ -33,9 +40,21 @@ def package_name() -> str:
 
 @pytest.fixture(scope="session")
 def pkg() -> SimpleNamespace:
-    """The package's modules by name (`pkg.prepare.split(...)`), its import name and its stages in pipeline order."""
+    """The package by role (`pkg.core.schema.Schema`, `pkg.pipeline.prepare.split`), its name and stages.
+
+    Every module of every subpackage is imported, except the service (see NOT_IMPORTED); the
+    stages are those of dvc.yaml, in pipeline order.
+    """
     name = package_name()
-    return SimpleNamespace(name=name, stages=STAGES, **{m: importlib.import_module(f"{name}.{m}") for m in MODULES})
+    roles = {}
+    for role in ROLES:
+        sub = importlib.import_module(f"{name}.{role}")
+        for module in pkgutil.iter_modules(sub.__path__):
+            if f"{role}.{module.name}" not in NOT_IMPORTED:
+                importlib.import_module(f"{name}.{role}.{module.name}")
+        roles[role] = sub
+    stages = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+    return SimpleNamespace(name=name, stages=stages, **roles)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +72,9 @@ def isolated(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+# --- synthetic data: no pipeline output needed ---------------------------------------------------
+
+
 def toy_frame(n: int = 60, task: str = "classification", seed: int = 0) -> pd.DataFrame:
     """A small table with numeric and categorical features, missing values and a learnable target."""
     rng = np.random.default_rng(seed)
@@ -67,7 +89,7 @@ def toy_frame(n: int = 60, task: str = "classification", seed: int = 0) -> pd.Da
     return frame
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_toy():
     """`toy_frame` as a fixture: `make_toy(task="regression")`."""
     return toy_frame
@@ -77,6 +99,44 @@ def make_toy():
 def toy() -> pd.DataFrame:
     """A classification toy table (binary target `target`)."""
     return toy_frame()
+
+
+@pytest.fixture(scope="session")
+def make_predictor(pkg):
+    """A Predictor fitted on the toy table of a task (`make_predictor("regression")`), as the pipeline fits one."""
+
+    @functools.cache
+    def build(task: str = "classification"):
+        frame = toy_frame(task=task)
+        schema = pkg.pipeline.prepare.infer_schema(frame, "target", task)
+        transformer = pkg.core.features.build_transformer(schema, TOY_FEATURIZE).fit(schema.coerce(frame))
+        features = pkg.core.features.Features(transformer)
+        model = pkg.core.estimators.build_estimator(task, {"model": TOY_MODEL[task], "seed": 0})
+        model.fit(features.from_frame(frame, schema), frame["target"].to_numpy())
+        return pkg.serving.predictor.Predictor(model, features, schema)
+
+    return build
+
+
+def knock_out(frame: pd.DataFrame, schema) -> pd.DataFrame:
+    """A copy with missing numeric values, missing categories and unseen categories in every feature."""
+    frame = frame.copy().reset_index(drop=True)
+    for position, feature in enumerate(schema.features):
+        rows = frame.index[(frame.index + position) % 3 == 0]
+        if feature.numeric:
+            frame[feature.name] = frame[feature.name].astype(float)
+            frame.loc[rows, feature.name] = np.nan
+        else:
+            frame[feature.name] = frame[feature.name].astype(object)
+            frame.loc[rows, feature.name] = None
+            frame.loc[frame.index[(frame.index + position) % 5 == 1], feature.name] = "never-seen-in-training"
+    return frame
+
+
+@pytest.fixture(scope="session")
+def damage():
+    """`knock_out(frame, schema)` as a fixture: missing and unseen values in every feature."""
+    return knock_out
 
 
 # --- the pipeline's real outputs ----------------------------------------------------------------
@@ -92,16 +152,12 @@ def require(relative: Path | str) -> Path:
 
 @pytest.fixture(scope="session")
 def artifact():
-    """`require` as a fixture: `artifact(pkg.paths.MODEL)` is the file's absolute path, or a failure."""
+    """`require` as a fixture: `artifact(pkg.core.paths.MODEL)` is the file's absolute path, or a failure."""
     return require
 
 
 def read_record(relative: Path | str):
     return json.loads(require(relative).read_text())
-
-
-def read_csv(relative: Path | str, **kwargs) -> pd.DataFrame:
-    return pd.read_csv(require(relative), **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -120,106 +176,92 @@ def target(params) -> str:
 
 
 @pytest.fixture(scope="session")
-def schema(pkg) -> dict:
-    return read_record(pkg.paths.SCHEMA)
+def schema(pkg):
+    """The typed schema the prepare stage wrote."""
+    return pkg.core.schema.Schema.from_dict(read_record(pkg.core.paths.SCHEMA))
 
 
 @pytest.fixture(scope="session")
 def prepare_record(pkg) -> dict:
-    return read_record(pkg.paths.PREPARE_RECORD)
+    return read_record(pkg.core.paths.PREPARE_RECORD)
 
 
 @pytest.fixture(scope="session")
 def feature_list(pkg) -> dict:
-    return read_record(pkg.paths.FEATURE_LIST)
-
-
-@pytest.fixture(scope="session")
-def feature_stats(pkg) -> dict:
-    return read_record(pkg.paths.FEATURE_STATS)
+    return read_record(pkg.core.paths.FEATURE_LIST)
 
 
 @pytest.fixture(scope="session")
 def metrics_record(pkg) -> dict:
-    return read_record(pkg.paths.METRICS)
+    return read_record(pkg.core.paths.METRICS)
 
 
 @pytest.fixture(scope="session")
-def clean_set(pkg) -> pd.DataFrame:
-    return read_csv(pkg.paths.CLEAN)
+def read_split(schema):
+    """A table of raw records the prepare stage wrote, categorical columns as text (`read_split(paths.TEST)`)."""
+    return lambda relative: pd.read_csv(require(relative), dtype=schema.read_dtypes())
 
 
 @pytest.fixture(scope="session")
-def train_set(pkg) -> pd.DataFrame:
+def clean_set(pkg, read_split) -> pd.DataFrame:
+    return read_split(pkg.core.paths.CLEAN)
+
+
+@pytest.fixture(scope="session")
+def train_set(pkg, read_split) -> pd.DataFrame:
     """The processed train set (raw feature values and the target)."""
-    return read_csv(pkg.paths.TRAIN)
+    return read_split(pkg.core.paths.TRAIN)
 
 
 @pytest.fixture(scope="session")
-def test_set(pkg) -> pd.DataFrame:
+def test_set(pkg, read_split) -> pd.DataFrame:
     """The processed test set (raw feature values and the target)."""
-    return read_csv(pkg.paths.TEST)
+    return read_split(pkg.core.paths.TEST)
 
 
 @pytest.fixture(scope="session")
 def features_train(pkg) -> pd.DataFrame:
-    return read_csv(pkg.paths.FEATURES_TRAIN)
+    return pd.read_csv(require(pkg.core.paths.FEATURES_TRAIN))
 
 
 @pytest.fixture(scope="session")
 def features_test(pkg) -> pd.DataFrame:
-    return read_csv(pkg.paths.FEATURES_TEST)
+    return pd.read_csv(require(pkg.core.paths.FEATURES_TEST))
 
 
 @pytest.fixture(scope="session")
 def transformer(pkg):
-    return joblib.load(require(pkg.paths.TRANSFORMER))
+    return joblib.load(require(pkg.core.paths.TRANSFORMER))
 
 
 @pytest.fixture(scope="session")
 def model(pkg):
-    return joblib.load(require(pkg.paths.MODEL))
+    return joblib.load(require(pkg.core.paths.MODEL))
+
+
+@pytest.fixture(scope="session")
+def predictor(pkg):
+    """The trained model, loaded from the pipeline's artifacts the way the service loads it."""
+    paths = pkg.core.paths
+    for relative in (paths.MODEL, paths.TRANSFORMER, paths.SCHEMA):
+        require(relative)
+    with contextlib.chdir(ROOT):  # the package's paths are relative to the project's root
+        return pkg.serving.predictor.Predictor.load()
 
 
 @pytest.fixture(scope="session")
 def predict(pkg, model, transformer, schema, target):
-    """Raw records (a DataFrame, target column allowed) to model predictions through `featurize.transform`."""
+    """Raw records (a DataFrame, target column allowed) to model outputs through the compiled feature path."""
+    features = pkg.core.features.Features(transformer)
 
     def run(records: pd.DataFrame, method: str = "predict") -> np.ndarray:
-        inputs = pkg.featurize.transform(transformer, records.drop(columns=[target], errors="ignore"), schema)
+        inputs = features.from_frame(records.drop(columns=[target], errors="ignore"), schema)
         return getattr(model, method)(inputs)
 
     return run
 
 
-# --- the model service --------------------------------------------------------------------------
-
-SERVICE_MODULES = ("featurize", "serving", "guard", "server", "metadata", "loadtest", "container")
-
-
 @pytest.fixture(scope="session")
-def service_pkg(pkg) -> SimpleNamespace:
-    """`pkg` plus the service's modules that import without pipeline outputs (`service_pkg.guard.Guard`)."""
-    modules = {m: importlib.import_module(f"{pkg.name}.{m}") for m in SERVICE_MODULES}
-    return SimpleNamespace(**{**vars(pkg), **modules})
-
-
-@pytest.fixture(scope="session")
-def app_pkg(service_pkg) -> SimpleNamespace:
-    """`service_pkg` plus `api` and `manual`: importing them reads the schema, so it needs `make pipeline`."""
-    require(service_pkg.paths.SCHEMA)
-    here = os.getcwd()
-    os.chdir(ROOT)  # the package's paths are relative to the project's root
-    try:
-        modules = {m: importlib.import_module(f"{service_pkg.name}.{m}") for m in ("api", "manual")}
-    finally:
-        os.chdir(here)
-    return SimpleNamespace(**{**vars(service_pkg), **modules})
-
-
-@pytest.fixture(scope="session")
-def test_records(pkg, schema) -> list[dict]:
+def test_records(schema, test_set) -> list[dict]:
     """The first 20 test-set records as a client sends them: feature values only, `None` when missing."""
-    dtypes = {f["name"]: float if f["kind"] == "numeric" else str for f in schema["features"]}
-    frame = read_csv(pkg.paths.TEST, dtype=dtypes, nrows=20)[list(dtypes)]
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return schema.client_records(test_set.head(20))

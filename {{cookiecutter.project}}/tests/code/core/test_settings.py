@@ -1,0 +1,85 @@
+"""Unit tests of core/settings: every MODELOPS_* variable, from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def settings(pkg):
+    return pkg.core.settings
+
+
+def test_settings_defaults(settings, isolated):
+    read = settings.Settings.from_env()
+    assert read.log_level == "INFO" and read.dvc_remote is None and read.api_key is None
+
+
+def test_settings_bad_log_level_names_the_variable(settings, isolated):
+    with pytest.raises(settings.SettingsError, match="MODELOPS_LOG_LEVEL='LOUD'") as raised:
+        settings.Settings.from_env({"MODELOPS_LOG_LEVEL": "loud"})
+    assert isinstance(raised.value, SystemExit)
+
+
+def test_settings_read_the_env_file_and_the_environment_wins(settings, isolated):
+    in_file, in_env = "value-from-file", "value-from-env"
+    (isolated / ".env").write_text(
+        f"# comment\n\nMODELOPS_LOG_LEVEL=debug\nMODELOPS_DVC_REMOTE='/srv/dvc'\nMODELOPS_API_KEY={in_file}\n"
+    )
+    from_file = settings.Settings.from_env({})
+    assert (from_file.log_level, from_file.dvc_remote, from_file.api_key) == ("DEBUG", "/srv/dvc", in_file)
+    overridden = settings.Settings.from_env({"MODELOPS_API_KEY": in_env, "MODELOPS_LOG_LEVEL": "error"})
+    assert (overridden.log_level, overridden.dvc_remote, overridden.api_key) == ("ERROR", "/srv/dvc", in_env)
+
+
+def test_settings_reads_os_environ_by_default(settings, isolated, monkeypatch):
+    monkeypatch.setenv("MODELOPS_LOG_LEVEL", "warning")
+    assert settings.Settings.from_env().log_level == "WARNING"
+
+
+def test_settings_malformed_env_file_line_is_named(settings, isolated):
+    (isolated / ".env").write_text("MODELOPS_LOG_LEVEL=INFO\nnot a setting\n")
+    with pytest.raises(settings.SettingsError, match=r"\.env:2"):
+        settings.Settings.from_env({})
+
+
+def test_settings_repr_hides_the_api_key(settings):
+    hidden = "value-that-must-not-be-logged"
+    read = settings.Settings(api_key=hidden)
+    assert hidden not in repr(read)
+    assert hidden not in str(read)
+
+
+@pytest.mark.parametrize("name", ["MODELOPS_WORKERS", "MODELOPS_MAX_RECORDS", "MODELOPS_MAX_BODY_BYTES"])
+@pytest.mark.parametrize("value", ["0", "abc", "-1", "1.5"])
+def test_settings_counts_must_be_positive_whole_numbers(settings, isolated, name, value):
+    with pytest.raises(settings.SettingsError, match=f"{name}='{value}'"):
+        settings.Settings.from_env({name: value})
+
+
+def test_settings_service_values_and_defaults(settings, isolated):
+    environ = {"MODELOPS_WORKERS": "4", "MODELOPS_MAX_RECORDS": "50", "MODELOPS_ACCESS_LOG": "Yes"}
+    read = settings.Settings.from_env({**environ, "MODELOPS_MAX_BODY_BYTES": " "})
+    assert (read.workers, read.max_records, read.access_log) == (4, 50, True)
+    assert read.max_body_bytes == settings.Settings().max_body_bytes  # blank means the default
+
+
+def test_settings_flags_must_be_true_or_false(settings, isolated):
+    with pytest.raises(settings.SettingsError, match="MODELOPS_METRICS='maybe'"):
+        settings.Settings.from_env({"MODELOPS_METRICS": "maybe"})
+
+
+def test_settings_read_the_api_key_from_a_file(settings, isolated):
+    mounted, from_env = "value-from-a-mounted-file", "value-from-the-environment"
+    (isolated / "mounted").write_text(mounted + "\n")
+    variables = {"MODELOPS_API_KEY_FILE": str(isolated / "mounted")}
+    read = settings.Settings.from_env(variables)
+    assert read.api_key == mounted
+    assert mounted not in repr(read)
+    assert settings.Settings.from_env({**variables, "MODELOPS_API_KEY": from_env}).api_key == from_env
+
+
+def test_settings_missing_api_key_file_is_named(settings, isolated):
+    missing = "nowhere/mounted"
+    with pytest.raises(settings.SettingsError, match=f"MODELOPS_API_KEY_FILE={missing!r} is not a file"):
+        settings.Settings.from_env({"MODELOPS_API_KEY_FILE": missing})

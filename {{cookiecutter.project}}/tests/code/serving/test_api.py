@@ -1,0 +1,120 @@
+"""Unit tests of serving/api: the HTTP hot path, in process, built by `create_app(Runtime(...))`.
+
+The predictors are fitted on the toy table, so no pipeline output is needed; the real model behind
+the real server is tests/service's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+from starlette.testclient import TestClient
+
+INFO = {"version": "1.2.3-abcdef0", "model_sha256": "0" * 64}
+MAX_RECORDS = 5
+
+
+@pytest.fixture(scope="module")
+def serve(pkg, make_predictor):
+    """`serve(task)`: the predictor of a toy model of that task, and a TestClient of its app."""
+
+    def start(task: str) -> SimpleNamespace:
+        predictor = make_predictor(task)
+        runtime = pkg.serving.api.Runtime(predictor, INFO, MAX_RECORDS)
+        client = TestClient(pkg.serving.api.create_app(runtime))
+        return SimpleNamespace(predictor=predictor, client=client, runtime=runtime)
+
+    return start
+
+
+@pytest.fixture(scope="module")
+def classifier(serve):
+    return serve("classification")
+
+
+@pytest.fixture(scope="module")
+def records(pkg, make_toy, classifier) -> list[dict]:
+    """Toy records as a client sends them, missing values (`None`) included."""
+    return classifier.predictor.schema.client_records(make_toy().head(MAX_RECORDS))
+
+
+def test_api_predicts_like_the_predictor(classifier, records):
+    assert any(None in r.values() for r in records)
+    response = classifier.client.post("/predict", json={"records": records})
+    assert response.status_code == 200
+    assert response.json() == {"predictions": classifier.predictor.predict(records), "model_version": INFO["version"]}
+
+
+def test_api_takes_one_record_as_a_bare_object(classifier, records):
+    response = classifier.client.post("/predict", json={"records": records[0]})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == classifier.predictor.predict(records[:1])
+
+
+def test_api_predict_proba_answers_the_predictors_probabilities(classifier, records):
+    response = classifier.client.post("/predict_proba", json={"records": records})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["model_version"] == INFO["version"]
+    assert answer["probabilities"] == classifier.predictor.predict_proba(records)  # JSON floats round-trip
+
+
+def test_api_serves_metadata_and_openapi_from_its_runtime(pkg, classifier):
+    assert classifier.client.get("/metadata").json() == INFO
+    document = classifier.client.get("/openapi.json").json()
+    assert document["info"]["version"] == INFO["version"]
+    assert {"/predict", "/predict_proba", "/metadata", "/healthz", "/readyz"} <= set(document["paths"])
+    schema = classifier.predictor.schema
+    assert document == pkg.serving.api.openapi_document(INFO["version"], schema, MAX_RECORDS)
+    assert document["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == MAX_RECORDS
+
+
+def test_api_of_a_regressor_predicts_and_has_no_predict_proba(serve, make_toy):
+    regressor = serve("regression")
+    records = regressor.predictor.schema.client_records(make_toy(task="regression").head(3))
+    response = regressor.client.post("/predict", json={"records": records})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == pytest.approx(regressor.predictor.predict(records))
+    response = regressor.client.post("/predict_proba", json={"records": records})
+    assert response.status_code == 404
+    assert "regressor" in response.json()["error"] and "/predict" in response.json()["error"]
+    assert "/predict_proba" not in regressor.client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "rule"),
+    [
+        ("missing-field", "records.0.size", "missing"),
+        ("extra-field", "records.0.unexpected", "extra_forbidden"),
+        ("nan", "records.0.size", "finite_number"),
+        ("empty-list", "records", "too_short"),
+        ("too-many-records", "records", "too_long"),
+        ("no-records-key", "records", "missing"),
+        ("invalid-json", "(body)", "json_invalid"),
+        ("top-level-list", "(body)", "model_type"),
+        ("extra-top-level-key", "debug", "extra_forbidden"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/predict", "/predict_proba"])
+def test_api_refuses_bad_requests_naming_the_field(classifier, records, case, field, rule, path):
+    record = records[0]
+    bodies = {
+        "missing-field": {"records": [{k: v for k, v in record.items() if k != "size"}]},
+        "extra-field": {"records": [{**record, "unexpected": 1}]},
+        "nan": {"records": [{**record, "size": math.nan}]},
+        "empty-list": {"records": []},
+        "too-many-records": {"records": [record] * (MAX_RECORDS + 1)},
+        "no-records-key": {},
+        "invalid-json": '{"records": [',
+        "top-level-list": [record],
+        "extra-top-level-key": {"records": [record], "debug": True},
+    }
+    body = bodies[case] if isinstance(bodies[case], str) else json.dumps(bodies[case])
+    response = classifier.client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    answer = response.json()
+    assert (answer["detail"][0]["field"], answer["detail"][0]["rule"]) == (field, rule)
+    assert answer["error"].startswith(f"invalid request: {field}: ")
