@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.markdown import USER_MADE, path_mentions, unfound_paths
+from support.markdown import PACKAGE_SECTIONS, USER_MADE, path_mentions, unfound_paths
 from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration, per_configuration
 from support.options import REPO_ROOT
 from support.processes import activated_env, find_interpreter, interpreter_version, project_env, run
@@ -161,6 +161,11 @@ class Lifecycle:
     def push(self) -> subprocess.CompletedProcess:
         self.pipeline()
         return self.step("push", lambda: self.make("push"))
+
+    def install_s3(self) -> subprocess.CompletedProcess:
+        """`make install-s3`: DVC with its S3 plugin in its own .venv-s3 (it cannot share .venv's pins)."""
+        self.install()
+        return self.step("install-s3", lambda: self.make("install-s3", f"PYTHON={self.python}"))
 
     def build(self) -> subprocess.CompletedProcess:
         self.pipeline()
@@ -423,24 +428,30 @@ class LifecycleSteps:
         assert model_object.is_file(), f"the model's object is not in {remote} (it holds {landed[:10]})"
 
     def test_s3_remote_needs_only_credentials(self, project):
-        """`make install` brings DVC's S3 plugin: a push to S3 fails for credentials or network, not the plugin."""
+        """After `make install-s3`, pushing to S3 fails for want of credentials or network, not of DVC's plugin.
+
+        Both ways a user reaches S3: `make push` with MODELOPS_DVC_REMOTE=s3://…, and a remote
+        added by hand (`dvc remote add`, `dvc push -r`) with the DVC that has the plugin.
+        """
         project.pipeline()
-        aws = project.scratch / "no-aws"  # no credentials of the machine's user are read or used
-        env = {k: v for k, v in activated_env(project.env, project.path).items() if not k.startswith("AWS_")}
+        project.install_s3()
+        aws = project.scratch / "no-aws"  # the machine user's AWS credentials are never read
+        env = {k: v for k, v in project.env.items() if not k.startswith("AWS_")}
         env.update(
             AWS_CONFIG_FILE=str(aws / "config"),
             AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
             AWS_EC2_METADATA_DISABLED="true",  # no instance-metadata probe for credentials
         )
-        project.dvc("remote", "add", "--local", "-f", "s3test", S3_URL, env=env)
-        try:
-            result = project.dvc("push", "-r", "s3test", check=False, env=env)
-        finally:
-            project.dvc("remote", "remove", "--local", "s3test", env=env)
-        out = result.stdout
-        assert result.returncode != 0, f"a push to {S3_URL} succeeded?\n{out[-1500:]}"
-        assert not S3_MISSING_PLUGIN.search(out), f"DVC cannot talk to S3 at all (plugin missing):\n{out[-1500:]}"
-        assert S3_REACHED_FOR.search(out), f"the push failed, but not for credentials or network:\n{out[-1500:]}"
+        s3_dvc = project.path / ".venv-s3" / "bin" / "dvc"
+        with restored(project.path / ".dvc" / "config.local"):
+            by_make = project.make("push", check=False, env={**env, "MODELOPS_DVC_REMOTE": S3_URL})
+            run([s3_dvc, "remote", "add", "--local", "-f", "s3test", S3_URL], cwd=project.path, env=env)
+            by_hand = run([s3_dvc, "push", "-r", "s3test"], cwd=project.path, env=env, check=False)
+        for how, result in {"make push": by_make, "dvc push -r s3test": by_hand}.items():
+            out = result.stdout
+            assert result.returncode != 0, f"`{how}` to {S3_URL} succeeded?\n{out[-1500:]}"
+            assert not S3_MISSING_PLUGIN.search(out), f"`{how}`: DVC cannot talk to S3 (plugin missing):\n{out[-1500:]}"
+            assert S3_REACHED_FOR.search(out), f"`{how}` failed, but not for credentials or network:\n{out[-1500:]}"
 
     # --- service: manual, bento build, load test ---------------------------------------------------
 
@@ -499,8 +510,9 @@ class LifecycleSteps:
         """What tests/test_readme.py could only find declared (dvc.yaml, a command) exists now."""
         project.push()
         project.load_test()
+        project.install_s3()
         names = {"package": project.package, "project": project.slug}
-        generated = path_mentions((project.path / "README.md").read_text())
+        generated = path_mentions((project.path / "README.md").read_text(), PACKAGE_SECTIONS)
         user_made = [m for m in generated if m.text in USER_MADE]
         for mention in user_made:
             ignored = run(["git", "check-ignore", "-q", mention.text], cwd=project.path, check=False)

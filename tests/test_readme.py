@@ -19,6 +19,7 @@ from support.baking import bake_ok
 from support.markdown import (
     GENERATED_PROJECT_SECTIONS,
     MADE_BY_COMMANDS,
+    PACKAGE_SECTIONS,
     PROJECT_FOLDER,
     USER_MADE,
     make_calls,
@@ -70,6 +71,10 @@ def declared_by_the_project(baked: Baked, rel: str) -> bool:
     if rel in outputs or any(out.startswith(f"{rel}/") for out in outputs):
         return True
     return (baked.path / rel).resolve() == default_remote_dir(baked.path)
+
+
+def git_ignores(project: Path, rel: str) -> bool:
+    return run(["git", "check-ignore", "-q", rel], cwd=project, check=False).returncode == 0
 
 
 # --- README.md: the options table -----------------------------------------------------------
@@ -147,7 +152,8 @@ def test_every_tool_readme_runs_from_the_venv_is_pinned():
 
 
 def test_every_path_readme_names_exists(baked):
-    """At the template's root, in a freshly baked project, or declared by its pipeline; `build/` is make demo's."""
+    """At the template's root, in a freshly baked project, or declared by its pipeline; `build/` is make demo's,
+    and a file the user creates (`.env`) must be git-ignored in the project."""
     demo_dir = re.search(r"^DEMO_DIR\s*[:?]?=\s*(\S+)", (REPO_ROOT / "Makefile").read_text(), re.M)
     assert demo_dir, "the root Makefile sets no DEMO_DIR"
     demo_project = f"{demo_dir.group(1)}/{baked.slug}"
@@ -155,6 +161,10 @@ def test_every_path_readme_names_exists(baked):
     assert mentions, "README.md names no path: the parser is broken"
     missing = []
     for mention in unfound_path_mentions(mentions, [REPO_ROOT, baked.path], baked):
+        if mention.text in USER_MADE:
+            if not git_ignores(baked.path, mention.text):
+                missing.append(f"line {mention.line}: `{mention.text}` (the user's to create) is not git-ignored")
+            continue
         if mention.text.startswith("build/"):
             if not (mention.text.rstrip("/") + "/").startswith(f"{demo_project}/"):
                 missing.append(f"line {mention.line}: `{mention.text}` is not under `make demo`'s {demo_project}/")
@@ -201,16 +211,15 @@ def test_every_module_the_generated_readme_runs_exists(baked):
 
 def test_every_path_the_generated_readme_names_exists(baked):
     """In the fresh project, declared by its pipeline, made by a named command, or the user's (and git-ignored)."""
-    mentions = path_mentions(baked.readme)
+    mentions = path_mentions(baked.readme, PACKAGE_SECTIONS)
     assert mentions, "the generated README names no path: the parser is broken"
     missing = []
     for mention in unfound_path_mentions(mentions, [baked.path], baked):
         if mention.text in MADE_BY_COMMANDS:
             continue  # exists after that command: tests/test_lifecycle.py checks it
         if mention.text in USER_MADE:
-            ignored = run(["git", "check-ignore", "-q", mention.text], cwd=baked.path, check=False)
-            if ignored.returncode != 0:
-                missing.append(f"line {mention.line}: `{mention.text}` (yours to create) is not git-ignored")
+            if not git_ignores(baked.path, mention.text):
+                missing.append(f"line {mention.line}: `{mention.text}` (the user's to create) is not git-ignored")
             continue
         missing.append(f"line {mention.line}: `{mention.text}`")
     assert not missing, "the generated README names paths that neither exist nor get made:\n" + "\n".join(missing)

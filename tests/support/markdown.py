@@ -108,36 +108,46 @@ def venv_tools(text: str) -> list[tuple[int, str]]:
 
 @dataclass(frozen=True)
 class PathMention:
-    """A code span or link that names a path, the path named just before it in its paragraph (or
-    table row, or list item), and the last one there with a folder."""
+    """A code span or link that names a path, and what it may be relative to: the path named just
+    before it in its paragraph (or table row, or list item), the last path there that has a folder,
+    the folder just named there, and the folder its section is about."""
 
     text: str
     line: int
     previous: str | None = None
     with_folder: str | None = None
+    in_folder: str | None = None
+    section_folder: str | None = None
 
     def candidates(self, names: dict[str, str]) -> list[str]:
         """What the mention can mean, placeholders (`<package>`) filled, most literal first.
 
-        A bare file name after a path in the same paragraph is read in that path's folder
-        (`docs/data_card.md`, `model_card.md`); a bare suffix after a file name replaces its suffix
-        (`requirements.in` / `.lock`).
+        A bare name after a path in the same paragraph is read in that path's folder
+        (`docs/data_card.md`, `model_card.md`; `src/<package>/`, `core/`), in the folder named
+        just before it (`reporting/` … `templates/`) and in its section's folder; a bare suffix
+        after a file name replaces its suffix (`requirements.in` / `.lock`).
         """
 
-        def fill(path: str) -> str:
-            return PLACEHOLDER.sub(lambda m: names.get(m.group(0)[1:-1], m.group(0)), path)
+        def fill(path: str | None) -> str:
+            if not path:
+                return ""
+            path = PLACEHOLDER.sub(lambda m: names.get(m.group(0)[1:-1], m.group(0)), path)
+            if path.endswith("/"):
+                return path
+            parent = str(PurePosixPath(path).parent)
+            return "" if parent == "." else f"{parent}/"
 
-        text = fill(self.text)
+        text = PLACEHOLDER.sub(lambda m: names.get(m.group(0)[1:-1], m.group(0)), self.text)
         found = [text]
-        if "/" in text:
-            return found  # a path of its own, or a folder (`features/` beside `data/`)
-        if self.with_folder:
-            named = fill(self.with_folder)
-            folder = named.rstrip("/") if named.endswith("/") else str(PurePosixPath(named).parent)
-            if folder not in ("", "."):
-                found.append(f"{folder}/{text}")
-        if self.previous and text in PATH_SUFFIXES and PurePosixPath(fill(self.previous)).suffix:
-            found.append(str(PurePosixPath(fill(self.previous)).with_suffix(text)))
+        if "/" in text.rstrip("/"):
+            return found  # a path of its own
+        near, section, folder = fill(self.with_folder), fill(self.section_folder), fill(self.in_folder)
+        for prefix in (near, section, near + folder, section + folder):
+            if prefix and f"{prefix}{text}" not in found:
+                found.append(f"{prefix}{text}")
+        previous = PLACEHOLDER.sub(lambda m: names.get(m.group(0)[1:-1], m.group(0)), self.previous or "")
+        if text in PATH_SUFFIXES and PurePosixPath(previous).suffix:
+            found.append(str(PurePosixPath(previous).with_suffix(text)))
         return found
 
 
@@ -155,21 +165,30 @@ def looks_like_path(span: str) -> bool:
     return suffix in PATH_SUFFIXES or bool(DOTFILE.fullmatch(span))
 
 
-def path_mentions(text: str) -> list[PathMention]:
-    """Paths a README names in code spans and relative links, outside fenced blocks."""
+def path_mentions(text: str, section_folders: dict[str, str] | None = None) -> list[PathMention]:
+    """Paths a README names in code spans and relative links, outside fenced blocks.
+
+    `section_folders` maps a heading to the folder its bare names live in ("The package":
+    "src/<package>/").
+    """
     mentions = []
     _, outside = split_fences(text)
-    previous = with_folder = None
+    heading = sections(text)
+    previous = with_folder = in_folder = None
     for number, line in outside:
         if not line.strip() or line.lstrip().startswith(("|", "#", "-", "*")) or re.match(r"\s*\d+\.\s", line):
-            previous = with_folder = None  # a paragraph, a table row or a list item names its own folder
+            previous = with_folder = in_folder = None  # a paragraph, table row or list item: its own context
+        section_folder = (section_folders or {}).get(heading.get(number, ""))
         pieces = [(m.start(), m.group(1)) for m in CODE_SPAN.finditer(line)]
         pieces += [(m.start(), m.group(1).split("#")[0]) for m in LINK_TARGET.finditer(line)]
         for _, piece in sorted(pieces):
             if piece and looks_like_path(piece):
-                mentions.append(PathMention(piece, number, previous, with_folder))
+                mentions.append(PathMention(piece, number, previous, with_folder, in_folder, section_folder))
                 previous = piece
-                with_folder = piece if "/" in piece else with_folder
+                if "/" in piece.rstrip("/"):
+                    with_folder = piece
+                elif piece.endswith("/"):
+                    in_folder = piece
     return mentions
 
 
@@ -201,9 +220,11 @@ def spans(cell: str) -> list[str]:
 # are the generated Makefile's.
 PROJECT_FOLDER = "<project>"
 GENERATED_PROJECT_SECTIONS = {"What a generated project holds": PROJECT_FOLDER}
+# Sections of the generated README whose bare folder names live in the package.
+PACKAGE_SECTIONS = {"The package": "src/<package>/"}
 # Paths a generated README may name that neither a template file nor a pipeline output accounts
 # for: made by a command (checked after that command in the lifecycle) or by the user (git-ignored).
-MADE_BY_COMMANDS = {".venv": "make install", "dvc.lock": "make pipeline"}
+MADE_BY_COMMANDS = {".venv": "make install", ".venv-s3": "make install-s3", "dvc.lock": "make pipeline"}
 USER_MADE = {".env"}
 
 
