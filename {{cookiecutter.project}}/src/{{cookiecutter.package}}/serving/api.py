@@ -67,6 +67,11 @@ class Runtime:
     def version(self) -> str:
         return str(self.info.get("version", "dev"))
 
+    @functools.cached_property
+    def openapi(self) -> dict[str, Any]:
+        """This runtime's OpenAPI document, built once (each build makes new pydantic classes)."""
+        return openapi_document(self.version, self.predictor.schema, self.max_records)
+
 
 def error(status: int, message: str, detail: list[dict[str, str]] | None = None) -> JSONResponse:
     """A 4xx answer that names what was wrong."""
@@ -114,8 +119,7 @@ async def metadata(request: Request) -> JSONResponse:
 
 
 async def openapi(request: Request) -> JSONResponse:
-    rt = runtime_of(request)
-    return JSONResponse(openapi_document(rt.version, rt.predictor.schema, rt.max_records))
+    return JSONResponse(runtime_of(request).openapi)
 
 
 def openapi_document(version: str, schema: Schema, max_records: int) -> dict[str, Any]:

@@ -72,6 +72,15 @@ def test_api_serves_metadata_and_openapi_from_its_runtime(pkg, classifier):
     assert document["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == MAX_RECORDS
 
 
+def test_api_openapi_builds_no_new_request_model_per_request(pkg, classifier):
+    """Each OpenAPI build makes new pydantic classes (and a cache entry): once per runtime, not per request."""
+    classifier.client.get("/openapi.json")
+    cached = pkg.serving.api.request_model.cache_info().currsize
+    for _ in range(5):
+        assert classifier.client.get("/openapi.json").status_code == 200
+    assert pkg.serving.api.request_model.cache_info().currsize == cached
+
+
 def test_api_of_a_regressor_predicts_and_has_no_predict_proba(serve, make_toy):
     regressor = serve("regression")
     records = regressor.predictor.schema.client_records(make_toy(task="regression").head(3))
