@@ -1,21 +1,15 @@
-"""Benchmark traffic: one test-set record per request, in the payload each server expects."""
+"""Benchmark traffic: one test-set record per request, in the payload BENCH_PAYLOAD names (see payloads.py)."""
 
-import json
 import os
 import random
 
 import gevent
-import pandas as pd
+import payloads
 from locust import FastHttpUser, constant, task
 
-SCHEMA = json.load(open("data/processed/schema.json"))
-NAMES = [f["name"] for f in SCHEMA["features"]]
-CATEGORICAL = {f["name"]: str for f in SCHEMA["features"] if f["kind"] == "categorical"}
-TEST = pd.read_csv("data/processed/test.csv", dtype=CATEGORICAL)[NAMES]
-ROWS = TEST.astype(object).where(TEST.notna(), None).to_dict("records")
-KEY = "dataframe_records" if os.environ.get("BENCH_PAYLOAD") == "mlflow" else "records"
-PATH = os.environ.get("BENCH_PATH", "/predict")
-BODIES = [json.dumps({KEY: [row]}) for row in ROWS]
+PAYLOAD = os.environ.get("BENCH_PAYLOAD", "records")
+PATH = payloads.PATHS[PAYLOAD]
+BODIES = [payloads.body(PAYLOAD, [row]) for row in payloads.records()]
 HEADERS = {"content-type": "application/json"}
 
 
