@@ -83,3 +83,42 @@ def test_settings_missing_api_key_file_is_named(settings, isolated):
     missing = "nowhere/mounted"
     with pytest.raises(settings.SettingsError, match=f"MODELOPS_API_KEY_FILE={missing!r} is not a file"):
         settings.Settings.from_env({"MODELOPS_API_KEY_FILE": missing})
+
+
+# Every variable of .env.example: a value that is not its default, and what Settings must read from it.
+# A variable added to .env.example without a row here fails the test below.
+EXAMPLES = {
+    "MODELOPS_LOG_LEVEL": ("warning", "log_level", "WARNING"),
+    "MODELOPS_DVC_REMOTE": ("/srv/dvc-store", "dvc_remote", "/srv/dvc-store"),
+    "MODELOPS_API_KEY": ("key-0123456789", "api_key", "key-0123456789"),
+    "MODELOPS_API_KEY_FILE": ("{tmp}/key.txt", "api_key", "key-from-file"),
+    "MODELOPS_WORKERS": ("3", "workers", 3),
+    "MODELOPS_MAX_RECORDS": ("7", "max_records", 7),
+    "MODELOPS_MAX_BODY_BYTES": ("4096", "max_body_bytes", 4096),
+    "MODELOPS_ACCESS_LOG": ("true", "access_log", True),
+    "MODELOPS_METRICS": ("true", "metrics", True),
+}
+
+
+def example_variables(root) -> list[str]:
+    lines = (root / ".env.example").read_text().splitlines()
+    return [line.partition("=")[0] for line in lines if "=" in line and not line.startswith("#")]
+
+
+def test_every_variable_of_env_example_has_a_case_here(root):
+    assert sorted(example_variables(root)) == sorted(EXAMPLES)
+
+
+@pytest.mark.parametrize("where", ["env-file", "environment"])
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_variable_of_env_example_works_from_env_file_and_environment(settings, isolated, name, where):
+    raw, attribute, expected = EXAMPLES[name]
+    (isolated / "key.txt").write_text("key-from-file\n")
+    value = raw.format(tmp=isolated)
+    assert getattr(settings.Settings(), attribute) != expected  # the example is not the default
+    if where == "env-file":
+        (isolated / ".env").write_text(f"{name}={value}\n")
+        read = settings.Settings.from_env({})
+    else:
+        read = settings.Settings.from_env({name: value})
+    assert getattr(read, attribute) == expected
