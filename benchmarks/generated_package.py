@@ -7,17 +7,28 @@ mlflow's venv. bench.py (the template's venv) never imports the generated packag
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 
-# Where each role lives in the generated package, relative to the package.
-LAYOUT = {"predictor": "serving", "api": "api", "settings": "settings"}
+# Where each role lives in the generated package, relative to the package: the layout by role,
+# then the flat layout of earlier templates (so one harness measures a before/after pair).
+LAYOUTS = (
+    {"predictor": "serving.predictor", "api": "serving.api", "settings": "core.settings"},
+    {"predictor": "serving", "api": "api", "settings": "settings"},
+)
 # What Predictor.load() reads, relative to the project's root.
 PREDICTOR_FILES = ("models/model.joblib", "features/transformer.joblib", "data/processed/schema.json")
 
 
 def module(package: str, role: str):
-    return importlib.import_module(f"{package}.{LAYOUT[role]}")
+    for layout in LAYOUTS:
+        if importlib.util.find_spec(f"{package}.{layout[role].partition('.')[0]}") is not None:
+            try:
+                return importlib.import_module(f"{package}.{layout[role]}")
+            except ModuleNotFoundError:
+                continue
+    raise ModuleNotFoundError(f"no {role} module in {package} (layouts tried: {LAYOUTS})")
 
 
 def load_predictor(package: str, root: Path | str | None = None):
