@@ -18,6 +18,7 @@ ANSWERS = json.loads(
     "project_name": {{ cookiecutter.project_name | tojson }},
     "project": {{ cookiecutter.project | tojson }},
     "package": {{ cookiecutter.package | tojson }},
+    "github_owner": {{ cookiecutter.github_owner | tojson }},
     "task": {{ cookiecutter.task | tojson }},
     "dataset": {{ cookiecutter.__dataset_name | tojson }},
     "csv_path": {{ cookiecutter.csv_path | tojson }},
@@ -28,6 +29,7 @@ ANSWERS = json.loads(
 
 TASK_OF_DATASET = {"breast_cancer": "classification", "wine": "classification", "diabetes": "regression"}
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+OWNER = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")  # a GitHub login, lowercase as image names must be
 
 
 def problems(answers: dict) -> list[str]:
@@ -46,6 +48,12 @@ def problems(answers: dict) -> list[str]:
         )
     elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
         found.append(f"package {package!r} is a Python keyword — choose another project name")
+    owner = answers["github_owner"]
+    if len(owner) > 39 or not OWNER.match(owner):
+        found.append(
+            f"github_owner {owner!r} is not a GitHub user or organisation name in lowercase"
+            " (letters, digits, single hyphens between them) — give your GitHub owner, e.g. 'ml-team'"
+        )
     dataset, task = answers["dataset"], answers["task"]
     if dataset in TASK_OF_DATASET and TASK_OF_DATASET[dataset] != task:
         found.append(
