@@ -99,7 +99,8 @@ def test_options_table_gives_the_default_first_and_every_choice(prompt):
     """A choice option lists its choices in order (the default first); a text prompt shows its default first.
 
     Derived defaults (`project`, `package`) are shown as cookiecutter renders them for the
-    default answers; an empty default is written "empty".
+    default answers, first or as "derived from `<prompt>` (`<default>`)"; an empty default is
+    written "empty".
     """
     rows = options_rows()
     if prompt not in rows:
@@ -113,6 +114,12 @@ def test_options_table_gives_the_default_first_and_every_choice(prompt):
     default = str(rendered_defaults()[prompt])
     if default == "":
         assert cell.lower().startswith("empty"), f"`{prompt}`: the default is empty, the table says {cell!r}"
+    elif cell.lower().startswith("derived from"):
+        source, *shown = spans(cell)
+        assert source in PROMPTS and PROMPTS.index(source) < PROMPTS.index(prompt), (
+            f"`{prompt}`: derived from `{source}`, which is not an earlier prompt"
+        )
+        assert default in shown, f"`{prompt}`: the derived default `{default}` is not shown in {cell!r}"
     else:
         assert spans(cell)[:1] == [default], f"`{prompt}`: the default `{default}` is not the first value in {cell!r}"
 

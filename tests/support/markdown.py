@@ -20,6 +20,7 @@ PATH_SUFFIXES = {
 }  # fmt: skip
 DOTFILE = re.compile(r"\.[A-Za-z][\w.-]*")
 PLACEHOLDER = re.compile(r"<[^>]+>")
+HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
 
 
 def split_fences(text: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -160,7 +161,7 @@ def looks_like_path(span: str) -> bool:
     if PLACEHOLDER.sub("", span) != span and "/" not in span:
         return False  # `<semver>-<commit>`: a pattern, not a path
     if "/" in span:
-        return True
+        return not HOST.fullmatch(span.split("/")[0])  # `ghcr.io/<owner>/<project>`: an image, not a path
     suffix = PurePosixPath(span).suffix
     return suffix in PATH_SUFFIXES or bool(DOTFILE.fullmatch(span))
 

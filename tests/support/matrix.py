@@ -128,6 +128,8 @@ REJECTED = {
     "package-override-not-identifier": ({"package": "my-pkg"}, ["'my-pkg'", "identifier"]),
     "package-override-keyword": ({"package": "import"}, ["'import'", "keyword"]),
     "empty-slug": ({"project_name": "!!! ???"}, ["project", "slug"]),
+    "github-owner-uppercase": ({"github_owner": "ML-Team"}, ["'ML-Team'", "github_owner"]),
+    "github-owner-double-hyphen": ({"github_owner": "ml--team"}, ["'ml--team'", "github_owner"]),
     "classification-with-diabetes": ({"task": "classification", "dataset": "diabetes"}, ["diabetes", "classification"]),
     "regression-with-breast-cancer": (
         {"task": "regression", "dataset": "breast_cancer"},
