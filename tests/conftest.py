@@ -2,6 +2,8 @@
 
 Grouping under xdist needs no code here: pytest.ini sets `--dist loadscope`, and every test that
 shares a baked configuration sits in that configuration's own test class (support.matrix).
+(`xdist_group` marks are no way out: `--dist loadgroup` in xdist 3.8 renames `item._nodeid`,
+which pytest 9 no longer reads, so tests of one group still land on both workers.)
 """
 
 from __future__ import annotations
