@@ -27,6 +27,7 @@ PREPARE_RECORD = Path("reports/data/prepare.json")
 TRAIN_RECORD = Path("reports/train.json")
 METRICS = Path("reports/metrics.json")
 BUILD_RECORD = Path("reports/build.json")
+SMOKE_RECORD = Path("reports/smoke.json")
 LOAD_RECORD = Path("reports/load.json")
 PLOTS = Path("reports/plots")
 PREDICTIONS = PLOTS / "predictions.csv"

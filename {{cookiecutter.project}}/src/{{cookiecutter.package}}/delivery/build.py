@@ -24,7 +24,7 @@ import yaml
 from ..core import cli, paths
 from ..core.artifacts import require, write_json
 from ..core.buildinfo import build_info, describe
-from . import container
+from . import container, smoke
 
 log = logging.getLogger(__name__)
 BENTOFILE = Path("bentofile.yaml")
@@ -81,6 +81,7 @@ def build(check: bool = True) -> str:
         (wheel,) = (work / "wheel").glob("*.whl")
         info = describe(build_info())
         write_json(paths.BUILD_RECORD, info)
+        smoke.write_expected()  # what the deployed service must answer: the model's in-process predictions
         context = work / "context"
         context.mkdir()
         stage(config, wheel, context)

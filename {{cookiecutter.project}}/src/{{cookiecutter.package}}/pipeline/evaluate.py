@@ -94,6 +94,17 @@ def check_gate(metrics: dict[str, float], gate: dict[str, dict[str, float]]) -> 
     return checks
 
 
+def gate_record(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gate as metrics.json holds it: the verdict, and per metric and rule its threshold and result.
+
+    Nested objects, not a list, so `dvc metrics show/diff` can read every value.
+    """
+    rules: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        rules.setdefault(c["metric"], {})[c["rule"]] = {"threshold": c["threshold"], "passed": c["passed"]}
+    return {"passed": all(c["passed"] for c in checks), "checks": rules}
+
+
 def plot(task: str, y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any] | None) -> str:
     """Confusion matrix (classification) or predicted-vs-actual and residuals (regression) as a PNG."""
     paths.PLOTS.mkdir(parents=True, exist_ok=True)
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         "task": task,
         "metrics": ours,
         "baseline": base,
-        "gate": {"passed": all(c["passed"] for c in checks), "checks": checks},
+        "gate": gate_record(checks),
     }
     classes = list(model.classes_) if task == "classification" else None
     write_json(paths.METRICS, result)
@@ -148,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         "model sha256": trained["model_sha256"][:16],
         "model": f"{trained['estimator']} ({trained['model']})",
     }
-    paths.EVALUATION_REPORT.write_text(evaluation_report(task, result, image, versions))
+    paths.EVALUATION_REPORT.write_text(evaluation_report(task, result, checks, image, versions))
     log.info("wrote %s", paths.EVALUATION_REPORT)
     failed = [c for c in checks if not c["passed"]]
     for c in failed:

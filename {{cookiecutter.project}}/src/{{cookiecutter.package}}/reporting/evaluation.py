@@ -8,14 +8,18 @@ from ..core import paths
 from .render import num, render
 
 
-def evaluation_report(task: str, result: dict[str, Any], image: str, versions: dict[str, str]) -> str:
-    """The report the evaluate stage writes; `result` is reports/metrics.json."""
-    checks = {c["metric"]: c for c in result["gate"]["checks"]}
+def evaluation_report(
+    task: str, result: dict[str, Any], checks: list[dict[str, Any]], image: str, versions: dict[str, str]
+) -> str:
+    """The report the evaluate stage writes; `result` is reports/metrics.json, `checks` the gate's checks."""
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for check in checks:
+        rules.setdefault(check["metric"], []).append(check)
     rows = []
     for metric, value in result["metrics"].items():
-        check = checks.get(metric)
-        threshold = f"{check['rule']} {check['threshold']}" if check else "—"
-        outcome = ("PASS" if check["passed"] else "FAIL") if check else "—"
+        found = rules.get(metric, [])
+        threshold = ", ".join(f"{c['rule']} {c['threshold']}" for c in found) or "—"
+        outcome = ("PASS" if all(c["passed"] for c in found) else "FAIL") if found else "—"
         rows.append([metric, num(value), num(result["baseline"][metric]), threshold, outcome])
     return render(
         "evaluation_report.md.j2",

@@ -23,6 +23,23 @@ def test_check_gate_min_and_max(pkg):
     assert check_gate(metrics, {"accuracy": {"min": 0.95}})[0]["passed"] is False
 
 
+def test_gate_record_nests_every_rule_so_dvc_can_read_it(pkg):
+    evaluate = pkg.pipeline.evaluate
+    checks = evaluate.check_gate({"r2": 0.5, "rmse_vs_baseline": 0.5}, {"r2": {"min": 0.3, "max": 0.4}})
+    record = evaluate.gate_record(checks)
+    assert record == {
+        "passed": False,
+        "checks": {"r2": {"min": {"threshold": 0.3, "passed": True}, "max": {"threshold": 0.4, "passed": False}}},
+    }
+
+    def leaves(value):
+        if isinstance(value, dict):
+            return [leaf for v in value.values() for leaf in leaves(v)]
+        return [value]
+
+    assert not any(isinstance(leaf, list) for leaf in leaves(record))  # dvc metrics cannot read lists
+
+
 def test_check_gate_never_passes_nan(pkg):
     assert pkg.pipeline.evaluate.check_gate({"roc_auc": float("nan")}, {"roc_auc": {"min": 0.5}})[0]["passed"] is False
 

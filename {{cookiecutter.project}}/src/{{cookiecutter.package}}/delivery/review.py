@@ -1,0 +1,79 @@
+"""Review: the pull request's report — metrics, parameters and load-test figures against the base branch.
+
+`make pr-report BASE=origin/main` writes `reports/pr.md` from DVC's own `dvc metrics diff --md`
+and `dvc params diff --md` (base → this work tree) and the load-test record of both. CI posts it
+as one pull-request comment, updated on every push.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..core import cli, paths
+from ..reporting.render import table
+
+REPORT = Path("reports/pr.md")
+MARKER = "<!-- modelops-pr-report -->"
+LOAD_FIGURES = (("rps", "req/s"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("error_rate", "error rate"))
+
+
+def dvc_markdown(kind: str, base: str) -> str:
+    command = [str(Path(sys.executable).with_name("dvc")), kind, "diff", base, "--md"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"error: `dvc {kind} diff {base}` failed: {result.stderr.strip()} — is {base} fetched?")
+    return result.stdout.strip()
+
+
+def load_record(base: str | None) -> dict[str, Any]:
+    """reports/load.json at `base` (git) or in the work tree; {} when absent."""
+    if base is None:
+        return json.loads(paths.LOAD_RECORD.read_text()) if paths.LOAD_RECORD.is_file() else {}
+    shown = subprocess.run(["git", "show", f"{base}:{paths.LOAD_RECORD}"], capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else {}
+
+
+def report(base: str) -> str:
+    metrics, params = dvc_markdown("metrics", base), dvc_markdown("params", base)
+    before, after = load_record(base), load_record(None)
+    load = [[label, before.get(key, "—"), after.get(key, "—")] for key, label in LOAD_FIGURES]
+    gate = json.loads(paths.METRICS.read_text())["gate"]["passed"] if paths.METRICS.is_file() else None
+    verdict = {True: "PASS", False: "FAIL", None: "not run"}[gate]
+    lines = [
+        MARKER,
+        f"## Model report against `{base}`",
+        "",
+        f"Quality gate (`docs/criteria.yaml`): **{verdict}**.",
+        "",
+        "### Metrics (`dvc metrics diff`)",
+        "",
+        metrics or "No metric changed.",
+        "",
+        "### Parameters (`dvc params diff`)",
+        "",
+        params or "No parameter changed.",
+        "",
+        "### Load test (`reports/load.json`)",
+        "",
+        table(load, ["figure", base, "this change"]) if after or before else "No load test recorded.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--base", default="origin/main", help="the branch or commit to compare with")
+    args = parser.parse_args(argv)
+    cli.start(args)
+    text = report(args.base)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Rollback: prepare the revert of an environment's last promotion — a branch with one revert commit.
+
+Under GitOps the way back is a revert in git, merged like any change (Argo CD refuses its own
+UI rollback while auto-sync is on). `make deploy ENV=<env>` then applies it. The commit subject
+is a conventional `revert(<env>): …`, so the changelog records it. The branch name is printed last.
+"""
+
+from __future__ import annotations
+
+from ..core import cli
+from . import environments
+from .environments import DeployError
+from .gitrepo import git, require_clean, revert_on_branch
+
+
+def last_promotion(env: str) -> str:
+    """The newest promotion commit of `env` reachable from HEAD that no later commit reverted."""
+    environment = environments.get(env)
+    promotions = git("log", "--format=%H", f"--grep=^deploy({env}): promote ", "--", str(environment.path)).split()
+    reverted = set(git("log", "--format=%b", "--", str(environment.path)).split())
+    for commit in promotions:
+        if commit not in reverted:
+            return commit
+    raise DeployError(f"error: {env} has no promotion to roll back (`git log -- {environment.path}`)")
+
+
+def rollback(env: str) -> tuple[str, str]:
+    """Branch and diff of the revert of `env`'s last promotion."""
+    environment = environments.get(env)
+    require_clean("rollback")
+    commit = last_promotion(env)
+    version = git("show", "--no-patch", "--format=%s", commit).rpartition(" ")[2]
+    branch = f"rollback/{env}/{commit[:7]}"
+    message = f"revert({env}): roll back {version}\n\nThis reverts commit {commit}"
+    diff = revert_on_branch(branch, commit, message)
+    if environment.version != version:  # HEAD no longer runs what it reverts: say what it was
+        print(f"note: {env} desired state is {environment.version or '(none)'}; the revert undoes {version}")
+    return branch, diff
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--env", required=True, help="environment in deploy/ to roll back")
+    args = parser.parse_args(argv)
+    cli.start(args)
+    branch, diff = rollback(args.env)
+    print(diff)
+    print(f"\nprepared {branch}: merge it to approve (`git merge --no-ff {branch}`), then `make deploy ENV={args.env}`")
+    print(branch)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Smoke test: a deployed service is ready, reports the expected version and predicts what the build predicted.
+
+The build records a few test-set records and the model's in-process predictions for them
+(`reports/smoke.json`, inside the bento). `make smoke ENV=<env> URL=<url>` checks a deployed
+environment against its desired version; `make deploy` runs the same checks on what it started.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ..core import cli, paths
+from ..core.settings import Settings
+from ..serving.predictor import Predictor
+from . import environments
+
+SMOKE_RECORDS = 3
+
+
+def expected_answers(predictor: Predictor, n: int = SMOKE_RECORDS) -> dict[str, Any]:
+    """Test-set records and the in-process predictions the served model must match."""
+    records = predictor.schema.example_records(n)
+    return {"records": records, "predictions": predictor.predict(records)}
+
+
+def write_expected(path: Path = paths.SMOKE_RECORD) -> dict[str, Any]:
+    expected = expected_answers(Predictor.load())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
+    return expected
+
+
+def _call(url: str, api_key: str | None, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except OSError as exc:
+        return 0, str(exc)
+    try:
+        return status, json.loads(raw)
+    except ValueError:  # the health checks answer plain text
+        return status, raw.decode(errors="replace")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=1e-9)
+    return bool(a == b)
+
+
+def check(url: str, version: str, expected: dict[str, Any], api_key: str | None) -> list[str]:
+    """Every smoke check that fails, each naming what was expected (empty: healthy)."""
+    status, _ = _call(f"{url}/readyz", None)
+    if status != 200:
+        return [f"readiness: GET /readyz answered {status or 'nothing'}, not 200"]
+    problems = []
+    status, info = _call(f"{url}/metadata", api_key)
+    served = info.get("version") if status == 200 and isinstance(info, dict) else None
+    if served != version:
+        problems.append(f"version: /metadata reports {served!r}, expected {version!r}")
+    status, answer = _call(f"{url}/predict", api_key, {"records": expected["records"]})
+    predictions = answer.get("predictions") if status == 200 and isinstance(answer, dict) else None
+    wanted = expected["predictions"]
+    if predictions is None or len(predictions) != len(wanted) or not all(map(_same, predictions, wanted)):
+        problems.append(f"prediction: /predict answered {status} {predictions!r}, expected {wanted!r} (the build's)")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--env", required=True, help="environment whose desired version is expected")
+    parser.add_argument("--url", required=True, help="base URL of the deployed service")
+    parser.add_argument("--expected", type=Path, default=paths.SMOKE_RECORD, help="records and predictions to match")
+    parser.add_argument("--wait", type=float, default=0, help="retry for up to this many seconds (a sync under way)")
+    args = parser.parse_args(argv)
+    settings = cli.start(args)
+    version = environments.get(args.env).version
+    if not args.expected.is_file():
+        raise SystemExit(f"error: no {args.expected} — run `make build` (it records the expected answers)")
+    expected = json.loads(args.expected.read_text())
+    deadline = time.monotonic() + args.wait
+    while True:
+        problems = check(args.url.rstrip("/"), version, expected, settings.api_key)
+        if not problems or time.monotonic() >= deadline:
+            break
+        time.sleep(5)
+    for problem in problems:
+        print(f"SMOKE FAILED: {problem}")
+    if problems:
+        raise SystemExit(1)
+    print(f"{args.env} at {args.url} serves {version}: ready, version and predictions as built")
+
+
+if __name__ == "__main__":
+    main()
