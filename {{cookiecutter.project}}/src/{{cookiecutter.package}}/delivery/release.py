@@ -87,7 +87,7 @@ def model_changes(previous: str | None) -> str:
         lines.append(table([[m, _value(v)] for m, v in metrics_now.items()], ["metric", "value"]))
     else:
         metrics = {
-            f"{name}" if file == str(paths.METRICS) else f"{file}: {name}": change
+            name.removeprefix("metrics.") if file == str(paths.METRICS) else f"{file}: {name}": change
             for file, entries in dvc_diff("metrics", previous).items()
             for name, change in entries.items()
             if change.get("old") != change.get("new")
@@ -143,13 +143,19 @@ def release() -> tuple[str, Path]:
     tag = next_tag(previous)
     changes = tool("git-cliff", "--unreleased", "--tag", tag, "--strip", "all").strip()
     notes = RELEASES / f"{tag}.md"
-    notes.parent.mkdir(parents=True, exist_ok=True)
-    notes.write_text(f"# Release {tag}\n\n{changes}\n\n{model_changes(previous)}")
-    tool("git-cliff", "--tag", tag, "--output", str(CHANGELOG))
-    PYPROJECT.write_text(set_version(PYPROJECT.read_text(), tag.removeprefix("v")))
-    git("add", "--", str(CHANGELOG), str(notes), str(PYPROJECT))
-    git("commit", "--quiet", "--no-verify", "-m", f"chore(release): {tag}")
-    git("tag", "--annotate", tag, "--file", str(notes))
+    head = git("rev-parse", "HEAD")
+    try:
+        notes.parent.mkdir(parents=True, exist_ok=True)
+        notes.write_text(f"# Release {tag}\n\n{changes}\n\n{model_changes(previous)}".rstrip() + "\n")
+        CHANGELOG.write_text(tool("git-cliff", "--tag", tag).rstrip() + "\n")  # one newline at the end, as lint wants
+        PYPROJECT.write_text(set_version(PYPROJECT.read_text(), tag.removeprefix("v")))
+        git("add", "--", str(CHANGELOG), str(notes), str(PYPROJECT))
+        git("commit", "--quiet", "--no-verify", "-m", f"chore(release): {tag}")
+        git("tag", "--annotate", tag, "--file", str(notes))
+    except BaseException:  # nothing half-done: back to where the release started
+        git("reset", "--quiet", "--hard", head)
+        notes.unlink(missing_ok=True)
+        raise
     return tag, notes
 
 

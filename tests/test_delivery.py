@@ -1,0 +1,289 @@
+"""GitOps delivery of a generated project, for real: deploy, promote, roll back, release, and what is refused.
+
+One project (the default answers, in a dot-folder with a space) goes through: version 1 deployed
+locally through a promotion merged in git; version 2 promoted and deployed; a rollback merged and
+deployed; a version whose model cannot load and one whose predictions are wrong, each rolled
+back by the deploy itself; bad requests refused with nothing half-done; a Kubernetes overlay
+promoted and rendered; three releases with their changelog and model deltas. Its steps run in
+the order written and share the project.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from support.matrix import LIFECYCLE_CONFIGURATIONS
+from support.processes import run
+from test_lifecycle import MODEL_PARAMETER, Lifecycle, project  # noqa: F401 - `project` is the fixture
+
+pytestmark = pytest.mark.slow
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Delivery Test",
+    "GIT_AUTHOR_EMAIL": "delivery@example.invalid",
+    "GIT_COMMITTER_NAME": "Delivery Test",
+    "GIT_COMMITTER_EMAIL": "delivery@example.invalid",
+}
+ONE_LINE_ERROR = re.compile(r"^error: .+ — .+$", re.M)  # the problem, a dash, the fix
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Delivery:
+    """Commands of one project's delivery, with the state the steps share."""
+
+    def __init__(self, project: Lifecycle) -> None:
+        self.project = project
+        project.env.update(IDENTITY)
+        self.versions: dict[str, str] = {}
+
+    @property
+    def path(self) -> Path:
+        return self.project.path
+
+    def git(self, *args: str, check: bool = True) -> str:
+        return run(["git", *args], cwd=self.path, env=self.project.env, check=check).stdout.strip()
+
+    def make(self, *args: str, check: bool = True):
+        return self.project.make(*args, check=check)
+
+    def commit_all(self, message: str) -> None:
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--no-verify", "-m", message)
+
+    def build(self) -> str:
+        out = self.make("build").stdout
+        return out.strip().splitlines()[-1].rpartition(":")[2]  # `built <name>:<version>`
+
+    def promote_and_merge(self, env: str = "local", **variables: str) -> str:
+        args = [f"{k}={v}" for k, v in variables.items()]
+        branch = self.make("promote", f"ENV={env}", *args).stdout.strip().splitlines()[-1]
+        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+        return branch
+
+    def rollback_and_merge(self, env: str = "local") -> str:
+        branch = self.make("rollback", f"ENV={env}").stdout.strip().splitlines()[-1]
+        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+        return branch
+
+    def desired(self) -> dict:
+        return yaml.safe_load((self.path / "deploy/local/environment.yaml").read_text())
+
+    def served_version(self) -> str | None:
+        port = self.desired()["port"]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=5) as response:
+                return json.loads(response.read())["version"]
+        except OSError:
+            return None
+
+    def history(self) -> list[dict]:
+        path = self.path / ".deploy/history.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+    def bento_file(self, version: str, rel: str) -> Path:
+        return self.project.bentoml_home / "bentos" / self.project.slug / version / "src" / rel
+
+    def retrain(self, factor: float) -> None:
+        """Scale the default model's regularisation parameter, rerun the pipeline and commit it."""
+        section, name = MODEL_PARAMETER[self.project.config.task]
+        params_file = self.path / "params.yaml"
+        params = yaml.safe_load(params_file.read_text())
+        params["train"][section][name] = round(params["train"][section][name] * factor, 6)
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        self.make("pipeline")
+        self.commit_all(f"feat: {section}.{name} = {params['train'][section][name]}")
+
+
+class DeliverySteps:
+    """Deploy, promote, roll back and release one generated project."""
+
+    config = LIFECYCLE_CONFIGURATIONS[0]
+
+    @pytest.fixture(scope="class")
+    def delivery(self, project):
+        project.pipeline()
+        delivery = Delivery(project)
+        delivery.commit_all("feat: the first model")
+        local = delivery.path / "deploy/local/environment.yaml"
+        local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
+        delivery.commit_all("chore: a free port for the local environment")
+        yield delivery
+        delivery.make("undeploy", check=False)
+
+    # --- deploy, promote, roll back -------------------------------------------------------------
+
+    def test_deploy_of_a_merged_promotion_serves_version_1(self, delivery):
+        v1 = delivery.versions["v1"] = delivery.build()
+        branch = delivery.promote_and_merge()
+        assert branch == f"promote/local/{v1}"
+        changed = delivery.git("show", "--name-only", "--format=", branch).split()
+        assert changed == ["deploy/local/environment.yaml"], "a promotion touches only its environment"
+        assert delivery.desired()["version"] == v1
+        out = delivery.make("deploy").stdout
+        assert f"local: ok {v1}" in out
+        assert delivery.served_version() == v1
+
+    def test_version_2_promoted_then_rolled_back_to_version_1(self, delivery):
+        v1 = delivery.versions["v1"]
+        delivery.retrain(0.5)
+        v2 = delivery.versions["v2"] = delivery.build()
+        assert v2 != v1
+        delivery.promote_and_merge()
+        delivery.make("deploy")
+        assert delivery.served_version() == v2
+        branch = delivery.rollback_and_merge()
+        subject = delivery.git("log", "-1", "--format=%s", branch)
+        assert subject == f"revert(local): roll back {v2}"
+        assert delivery.desired()["version"] == v1
+        delivery.make("deploy")
+        assert delivery.served_version() == v1
+        events = [(e["version"], e["result"], e["rolled_back"]) for e in delivery.history()]
+        assert events[-3:] == [(v1, "ok", False), (v2, "ok", False), (v1, "ok", False)]
+        shown = delivery.make("history").stdout
+        assert all(v in shown for v in (v1, v2)) and shown.count(" ok ") >= 3
+
+    @pytest.mark.parametrize("damage", ["model-fails-to-load", "wrong-prediction"])
+    def test_a_broken_version_is_rolled_back_by_the_deploy(self, delivery, damage):
+        v1 = delivery.versions["v1"]
+        delivery.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", f"fix: a build to break ({damage})")
+        broken = delivery.build()
+        model = delivery.bento_file(broken, "models/model.joblib")
+        if damage == "model-fails-to-load":
+            model.write_bytes(b"not a model")
+            check = "readiness"
+        else:
+            expected = json.loads(delivery.bento_file(broken, "reports/smoke.json").read_text())
+            python = delivery.path / ".venv/bin/python"
+            script = (
+                "import joblib, sys; from sklearn.dummy import DummyClassifier, DummyRegressor\n"
+                "m = joblib.load(sys.argv[1]); classes = list(getattr(m, 'classes_', []))\n"
+                "x = [[0.0] * m.n_features_in_] * 2\n"
+                "wrong = [c for c in classes if c != sys.argv[2]][:1]\n"
+                "d = DummyClassifier(strategy='constant', constant=wrong[0]).fit(x, [wrong[0], classes[0]])"
+                " if classes else DummyRegressor(strategy='constant', constant=-1e6).fit(x, [0, 0])\n"
+                "joblib.dump(d, sys.argv[1])\n"
+            )
+            run([python, "-c", script, str(model), str(expected["predictions"][0])], cwd=delivery.path)
+            check = "prediction"
+        delivery.promote_and_merge()
+        before = len(delivery.history())
+        result = delivery.make("deploy", check=False)
+        assert result.returncode != 0
+        assert f"deploy of {broken} to local failed — {check}:" in result.stdout, result.stdout[-1500:]
+        assert f"{v1} runs again" in result.stdout
+        assert delivery.served_version() == v1, "the previous version must keep answering"
+        event = delivery.history()[-1]
+        assert len(delivery.history()) == before + 1
+        assert (event["version"], event["result"], event["rolled_back"], event["restored"]) == (
+            broken,
+            "failed",
+            True,
+            v1,
+        )
+        assert any(p.startswith(f"{check}:") for p in event["failed"])
+        delivery.rollback_and_merge()  # git says v1 again: the desired state matches what runs
+        assert delivery.desired()["version"] == v1
+        assert "local: unchanged" in delivery.make("deploy").stdout
+
+    # --- what is refused, with nothing half-done -------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("case", "words"),
+        [
+            ("never-built", "no bento"),
+            ("unknown-environment", "unknown environment 'qa'"),
+            ("dirty-tree", "needs a clean work tree"),
+            ("no-change", "nothing to promote"),
+            ("uncommitted-desired-state", "has uncommitted changes"),
+        ],
+    )
+    def test_bad_requests_are_refused_naming_the_fix(self, delivery, case, words):
+        v1 = delivery.versions["v1"]
+        head, branches, events = delivery.git("rev-parse", "HEAD"), delivery.git("branch"), len(delivery.history())
+        local = delivery.path / "deploy/local/environment.yaml"
+        original = local.read_text()
+        try:
+            if case == "never-built":
+                result = delivery.make("promote", "ENV=local", "VERSION=9.9.9-abcdef0", check=False)
+            elif case == "unknown-environment":
+                result = delivery.make("deploy", "ENV=qa", check=False)
+            elif case == "dirty-tree":
+                (delivery.path / "params.yaml").write_text((delivery.path / "params.yaml").read_text() + "\n")
+                result = delivery.make("promote", "ENV=local", f"VERSION={delivery.versions['v2']}", check=False)
+            elif case == "no-change":
+                result = delivery.make("promote", "ENV=local", f"VERSION={v1}", check=False)
+            else:
+                local.write_text(original.replace(f"version: '{v1}'", f"version: '{delivery.versions['v2']}'"))
+                result = delivery.make("deploy", check=False)
+        finally:
+            delivery.git("checkout", "--", "params.yaml", "deploy/local/environment.yaml")
+        assert result.returncode != 0
+        errors = ONE_LINE_ERROR.findall(result.stdout)
+        assert errors and words in errors[-1], result.stdout[-1500:]
+        assert delivery.git("rev-parse", "HEAD") == head and delivery.git("branch") == branches
+        assert len(delivery.history()) == events, "a refused command records no deployment"
+        assert delivery.served_version() == v1, "what runs keeps running"
+
+    # --- Kubernetes environments: the overlay is the desired state -----------------------------
+
+    def test_promotion_to_staging_moves_only_its_image_tag(self, delivery):
+        v1 = delivery.versions["v1"]
+        branch = delivery.promote_and_merge("staging", VERSION=v1)
+        changed = delivery.git("show", "--name-only", "--format=", branch).split()
+        assert changed == ["deploy/staging/kustomization.yaml"]
+        out = delivery.make("deploy", "ENV=staging").stdout
+        assert f"staging: rendered {v1}" in out
+        rendered = run(["kubectl", "kustomize", "deploy/staging"], cwd=delivery.path).stdout
+        images = set(re.findall(r"image: (\S+)", rendered))
+        assert images == {f"ghcr.io/ml-team/{delivery.project.slug}:{v1}"}
+        promoted = delivery.make("promote", "ENV=production", "FROM=staging").stdout.strip().splitlines()[-1]
+        assert promoted == f"promote/production/{v1}"
+
+    # --- releases -------------------------------------------------------------------------------
+
+    def test_releases_tag_the_changelog_and_the_model_deltas(self, delivery):
+        section, name = MODEL_PARAMETER[delivery.project.config.task]
+        first = delivery.make("release").stdout.strip().splitlines()[-1]
+        assert first == "v0.1.0"
+        notes = (delivery.path / "reports/releases/v0.1.0.md").read_text()
+        assert "## The model (first release)" in notes
+        old = yaml.safe_load((delivery.path / "params.yaml").read_text())["train"][section][name]
+        delivery.retrain(0.5)
+        second = delivery.make("release").stdout.strip().splitlines()[-1]
+        assert second == "v0.2.0", "a feat commit bumps the minor version"
+        notes = (delivery.path / "reports/releases/v0.2.0.md").read_text()
+        assert "## Model changes since v0.1.0" in notes
+        param_row = next(line for line in notes.splitlines() if line.startswith(f"| train.{section}.{name} |"))
+        assert str(old) in param_row or f"{old:.4f}" in param_row
+        diff = json.loads(run([delivery.path / ".venv/bin/dvc", "metrics", "diff", "v0.1.0", "v0.2.0", "--json"],
+                              cwd=delivery.path).stdout or "{}")  # fmt: skip
+        changed = {k.removeprefix("metrics.") for k, v in diff.get("reports/metrics.json", {}).items() if v.get("diff")}
+        for metric in changed:
+            assert f"| {metric} |" in notes, f"{metric} changed but is not in the notes"
+        assert "model sha256" in notes
+        delivery.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", "fix: a release without a model change")
+        third = delivery.make("release").stdout.strip().splitlines()[-1]
+        assert third == "v0.2.1"
+        notes = (delivery.path / "reports/releases/v0.2.1.md").read_text()
+        assert "No model change" in notes
+        changelog = (delivery.path / "CHANGELOG.md").read_text()
+        assert [h.split()[1] for h in re.findall(r"(?m)^## v\S+", changelog)] == ["v0.2.1", "v0.2.0", "v0.1.0"]
+        assert delivery.git("tag", "--list", "v*").split() == ["v0.1.0", "v0.2.0", "v0.2.1"]
+        assert "v0.2.1" in delivery.git("describe", "--tags")
+        nothing = delivery.make("release", check=False)
+        assert nothing.returncode != 0 and "nothing to release" in nothing.stdout
+
+
+class TestDelivery(DeliverySteps):
+    """The default configuration's delivery (the others share its code path)."""
