@@ -142,7 +142,8 @@ GITHUB_EXPRESSION = "${{"
 # Files that are Jinja templates for another tool by design (patterns); each has its own test below.
 DOCKERFILE_TEMPLATE = "Dockerfile.j2"  # BentoML renders it at `bentoml build`
 REPORT_TEMPLATES = "src/*/reporting/templates/*.md.j2"  # the reporting package renders the documents
-JINJA_BY_DESIGN = {DOCKERFILE_TEMPLATE, REPORT_TEMPLATES}
+CHANGELOG_TEMPLATE = "cliff.toml"  # git-cliff renders its Tera templates at `make release`
+JINJA_BY_DESIGN = {DOCKERFILE_TEMPLATE, REPORT_TEMPLATES, CHANGELOG_TEMPLATE}
 SLO_KEYS = {"users", "spawn_rate", "duration_s", "p95_ms", "max_error_rate", "min_rps"}
 
 
@@ -234,6 +235,11 @@ class RenderChecks:
         assert "{% block SETUP_BENTO_ENTRYPOINT %}" in text and "{% endblock %}" in text
         assert "raw %}" not in text, "the template's {% raw %} wrapper leaked into the generated file"
         assert "HEALTHCHECK" in text
+
+    def test_changelog_template_keeps_git_cliffs_own_templates(self, rendered):
+        config = tomllib.loads((rendered.path / CHANGELOG_TEMPLATE).read_text())
+        assert "{{ version }}" in config["changelog"]["body"] and "{% for commit in commits %}" in config["changelog"]["body"]
+        assert config["git"]["tag_pattern"] == "^v[0-9]+\\.[0-9]+\\.[0-9]+$"
 
     def test_report_templates_keep_their_own_jinja(self, rendered):
         """The reporting package's document templates reach the project as Jinja, not rendered by cookiecutter."""
