@@ -26,7 +26,7 @@ ALLOWED = {  # each role and the other subpackages it may import
     "core": set(),
     "pipeline": {"core", "reporting"},
     "serving": {"core"},
-    "delivery": {"core", "serving"},
+    "delivery": {"core", "serving", "reporting"},
     "reporting": {"core", "serving"},
 }
 

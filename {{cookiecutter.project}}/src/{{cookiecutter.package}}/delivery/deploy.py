@@ -256,7 +256,7 @@ def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any
             stop(environment.name, restored, handle)
             event["restore_failed"] = restore_problems
     record(event)
-    after = f"; {previous.version} runs again" if event["rolled_back"] else "; nothing runs now"
+    after = f"; {event['restored']} runs again" if event["rolled_back"] else "; nothing runs now"
     raise DeployError(f"error: deploy of {version} to {environment.name} failed — {'; '.join(problems)}{after}")
 
 
@@ -266,7 +266,9 @@ def deploy_kubernetes(environment: Environment) -> dict[str, Any]:
 
     objects = manifests.render(environment.name)
     version = environments.check_version(environment.version)
-    log.info("%s: %d objects rendered; Argo CD syncs deploy/%s from main", environment.name, len(objects), environment.name)
+    log.info(
+        "%s: %d objects rendered; Argo CD syncs deploy/%s from main", environment.name, len(objects), environment.name
+    )
     return {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "env": environment.name,

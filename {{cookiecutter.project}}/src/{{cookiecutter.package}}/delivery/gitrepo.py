@@ -22,7 +22,9 @@ def require_clean(what: str) -> None:
     changed = git("status", "--porcelain", "--untracked-files=no")
     if changed:
         files = ", ".join(line[3:] for line in changed.splitlines()[:5])
-        raise DeployError(f"error: {what} needs a clean work tree; uncommitted changes in {files} — commit or stash them")
+        raise DeployError(
+            f"error: {what} needs a clean work tree; uncommitted changes in {files} — commit or stash them"
+        )
 
 
 def current_branch() -> str:

@@ -24,7 +24,7 @@ def image_name() -> str:
     names = {e.read()["images"][0]["newName"] for e in environments.known().values() if e.kind == "kubernetes"}
     if len(names) != 1:
         raise DeployError(f"error: the overlays in deploy/ name {sorted(names) or 'no'} images — name one repository")
-    return names.pop()
+    return str(names.pop())
 
 
 def commands(tag: str, image: str) -> list[list[str]]:

@@ -32,7 +32,9 @@ def tool(name: str, *args: str) -> str:
     """A command of this project's virtual environment; its output, or stop with its message."""
     result = subprocess.run([str(Path(sys.executable).with_name(name)), *args], capture_output=True, text=True)
     if result.returncode != 0:
-        raise DeployError(f"error: `{name} {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()[-1500:]}")
+        raise DeployError(
+            f"error: `{name} {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()[-1500:]}"
+        )
     return result.stdout
 
 
@@ -100,7 +102,10 @@ def model_changes(previous: str | None) -> str:
         }
         prepare_then, trained_then = record_at(previous, paths.PREPARE_RECORD), record_at(previous, paths.TRAIN_RECORD)
         hashes = {
-            "train data sha256": (prepare_then.get("train", {}).get("sha256"), prepare_now.get("train", {}).get("sha256")),
+            "train data sha256": (
+                prepare_then.get("train", {}).get("sha256"),
+                prepare_now.get("train", {}).get("sha256"),
+            ),
             "test data sha256": (prepare_then.get("test", {}).get("sha256"), prepare_now.get("test", {}).get("sha256")),
             "model sha256": (trained_then.get("model_sha256"), trained_now.get("model_sha256")),
         }
@@ -109,11 +114,23 @@ def model_changes(previous: str | None) -> str:
         if not (metrics or params or changed):
             lines.append(f"No model change: data, parameters, model and metrics are those of {previous}.")
         if metrics:
-            rows = [[m, _value(c.get("old")), _value(c.get("new")), _value(c.get("diff", "—"))] for m, c in metrics.items()]
-            lines += ["### Metrics (`dvc metrics diff`)", "", table(rows, ["metric", previous, "this release", "change"]), ""]
+            rows = [
+                [m, _value(c.get("old")), _value(c.get("new")), _value(c.get("diff", "—"))] for m, c in metrics.items()
+            ]
+            lines += [
+                "### Metrics (`dvc metrics diff`)",
+                "",
+                table(rows, ["metric", previous, "this release", "change"]),
+                "",
+            ]
         if params:
             rows = [[p, _value(c.get("old")), _value(c.get("new"))] for p, c in params.items()]
-            lines += ["### Parameters (`dvc params diff`)", "", table(rows, ["parameter", previous, "this release"]), ""]
+            lines += [
+                "### Parameters (`dvc params diff`)",
+                "",
+                table(rows, ["parameter", previous, "this release"]),
+                "",
+            ]
         if changed:
             rows = [[k, f"`{(a or '—')[:12]}`", f"`{(b or '—')[:12]}`"] for k, (a, b) in changed.items()]
             lines += ["### Data and model", "", table(rows, ["what", previous, "this release"]), ""]
@@ -122,8 +139,9 @@ def model_changes(previous: str | None) -> str:
             "",
             "### Load test (`reports/load.json`)",
             "",
-            f"{load_now.get('rps', 0):.0f} req/s at {load_now.get('users')} users, p95 {load_now.get('p95_ms', 0):.0f} ms,"
-            f" {load_now.get('failures', 0)} failures, SLO {'met' if load_now.get('slo_passed') else 'MISSED'}.",
+            f"{load_now.get('rps', 0):.0f} req/s at {load_now.get('users')} users,"
+            f" p95 {load_now.get('p95_ms', 0):.0f} ms, {load_now.get('failures', 0)} failures,"
+            f" SLO {'met' if load_now.get('slo_passed') else 'MISSED'}.",
         ]
     return "\n".join(lines).strip() + "\n"
 
@@ -131,7 +149,7 @@ def model_changes(previous: str | None) -> str:
 def set_version(text: str, version: str) -> str:
     new, count = re.subn(r'(?m)^version = "[^"]*"', f'version = "{version}"', text, count=1)
     if count != 1:
-        raise DeployError(f"error: no `version = \"...\"` line in {PYPROJECT} — restore it from git")
+        raise DeployError(f'error: no `version = "..."` line in {PYPROJECT} — restore it from git')
     return new
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ..core import cli, paths
-from ..core.settings import Settings
 from ..serving.predictor import Predictor
 from . import environments
 
