@@ -33,7 +33,9 @@ def test_model_beats_the_trivial_baseline(model, features_train, features_test, 
 
 
 def test_gate_passed_and_metrics_reproduce(pkg, model, metrics_record, features_train, features_test, target):
-    failed = [(m, r) for m, rules in metrics_record["gate"]["checks"].items() for r, c in rules.items() if not c["passed"]]
+    failed = [
+        (m, r) for m, rules in metrics_record["gate"]["checks"].items() for r, c in rules.items() if not c["passed"]
+    ]
     assert metrics_record["gate"]["passed"] and not failed, f"the recorded gate failed: {failed}"
     x_train, y_train = features_train.drop(columns=[target]), features_train[target]
     x_test, y_test = features_test.drop(columns=[target]), features_test[target]
