@@ -134,6 +134,16 @@ class DeliverySteps:
         assert f"local: ok {v1}" in out
         assert delivery.served_version() == v1
 
+    def test_the_bentos_dockerfile_passes_checkov(self, delivery):
+        dockerfile = delivery.project.bentoml_home / "bentos" / delivery.project.slug / delivery.versions["v1"]
+        dockerfile = dockerfile / "env" / "docker" / "Dockerfile"
+        result = run(
+            [delivery.path / ".venv/bin/pre-commit", "run", "checkov-dockerfile", "--hook-stage", "manual",
+             "--verbose", "--files", dockerfile],
+            cwd=delivery.path, env=delivery.project.env, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0 and "Failed checks: 0" in result.stdout, result.stdout[-2000:]
+
     def test_version_2_promoted_then_rolled_back_to_version_1(self, delivery):
         v1 = delivery.versions["v1"]
         delivery.retrain(0.5)
