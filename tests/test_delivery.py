@@ -42,9 +42,9 @@ def free_port() -> int:
 class Delivery:
     """Commands of one project's delivery, with the state the steps share."""
 
-    def __init__(self, project: Lifecycle) -> None:
-        self.project = project
-        project.env.update(IDENTITY)
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.project = lifecycle
+        lifecycle.env.update(IDENTITY)
         self.versions: dict[str, str] = {}
 
     @property
@@ -111,7 +111,7 @@ class DeliverySteps:
     config = LIFECYCLE_CONFIGURATIONS[0]
 
     @pytest.fixture(scope="class")
-    def delivery(self, project):
+    def delivery(self, project):  # noqa: F811 - the fixture imported above
         project.pipeline()
         delivery = Delivery(project)
         delivery.commit_all("feat: the first model")

@@ -273,7 +273,8 @@ class RenderChecks:
 
     def test_changelog_template_keeps_git_cliffs_own_templates(self, rendered):
         config = tomllib.loads((rendered.path / CHANGELOG_TEMPLATE).read_text())
-        assert "{{ version }}" in config["changelog"]["body"] and "{% for commit in commits %}" in config["changelog"]["body"]
+        body = config["changelog"]["body"]
+        assert "{{ version }}" in body and "{% for commit in commits %}" in body
         assert config["git"]["tag_pattern"] == "^v[0-9]+\\.[0-9]+\\.[0-9]+$"
 
     def test_report_templates_keep_their_own_jinja(self, rendered):
