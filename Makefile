@@ -11,8 +11,10 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 DEMO_DIR := build/demo
-# The generated project's targets `make demo` runs, in order.
-DEMO_STEPS ?= install pipeline lint test build load-test push
+# The generated project's targets `make demo` runs, in order; `gitops` is the delivery walk-through:
+# deploy version 1 locally through a merged promotion, retrain and deploy version 2, release,
+# then roll back to version 1 (the service is left running: `make -C <project> undeploy`).
+DEMO_STEPS ?= install pipeline lint test build load-test push gitops
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -40,10 +42,29 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	  case "$$folder" in *-dvc-storage/) ;; *) project="$${folder%/}" ;; esac
 	done
 	echo "==> generated $$project"
+	if ! git -C "$$project" config user.email >/dev/null; then  # the demo commits: an identity of its own
+	  export GIT_AUTHOR_NAME=modelops-demo GIT_AUTHOR_EMAIL=demo@localhost
+	  export GIT_COMMITTER_NAME=modelops-demo GIT_COMMITTER_EMAIL=demo@localhost
+	fi
+	merge() { git -C "$$project" merge --quiet --no-ff --no-verify "$$1" -m "Merge $$1"; echo "==> merged $$1"; }
 	for step in $(DEMO_STEPS); do
-	  $(MAKE) -C "$$project" "$$step"
+	  if [ "$$step" != gitops ]; then $(MAKE) -C "$$project" "$$step"; continue; fi
+	  git -C "$$project" add --all && git -C "$$project" commit --quiet --no-verify -m "feat: the first model"
+	  $(MAKE) -C "$$project" build
+	  merge "$$($(MAKE) -s --no-print-directory -C "$$project" promote ENV=local | tail -n 1)"
+	  $(MAKE) -C "$$project" deploy ENV=local
+	  sed -i 's/^    C: 1.0$$/    C: 0.5/' "$$project/params.yaml"
+	  $(MAKE) -C "$$project" pipeline
+	  git -C "$$project" commit --quiet --no-verify -am "feat: stronger regularisation (train.logistic_regression.C 0.5)"
+	  $(MAKE) -C "$$project" build
+	  merge "$$($(MAKE) -s --no-print-directory -C "$$project" promote ENV=local | tail -n 1)"
+	  $(MAKE) -C "$$project" deploy ENV=local
+	  $(MAKE) -C "$$project" release
+	  merge "$$($(MAKE) -s --no-print-directory -C "$$project" rollback ENV=local | tail -n 1)"
+	  $(MAKE) -C "$$project" deploy ENV=local
+	  $(MAKE) -C "$$project" history
 	done
-	echo "==> demo done: see $$project/docs/evaluation_report.md"
+	echo "==> demo done: see $$project/docs/evaluation_report.md, $$project/CHANGELOG.md and \`make -C $$project history\`"
 
 test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
 	"$(BIN)/pytest" -n 2 $(PYTEST_ARGS)
