@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from support.markdown import MADE_BY_DELIVERY
 from support.matrix import LIFECYCLE_CONFIGURATIONS
 from support.processes import run
 from test_lifecycle import MODEL_PARAMETER, Lifecycle, project  # noqa: F401 - `project` is the fixture
@@ -276,8 +278,11 @@ class DeliverySteps:
         assert "## Model changes since v0.1.0" in notes
         param_row = next(line for line in notes.splitlines() if line.startswith(f"| train.{section}.{name} |"))
         assert str(old) in param_row or f"{old:.4f}" in param_row
-        diff = json.loads(run([delivery.path / ".venv/bin/dvc", "metrics", "diff", "v0.1.0", "v0.2.0", "--json"],
-                              cwd=delivery.path).stdout or "{}")  # fmt: skip
+        shown = subprocess.run(
+            [delivery.path / ".venv/bin/dvc", "metrics", "diff", "v0.1.0", "v0.2.0", "--json"],
+            cwd=delivery.path, env=delivery.project.env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        diff = json.loads(shown.stdout or "{}")
         changed = {k.removeprefix("metrics.") for k, v in diff.get("reports/metrics.json", {}).items() if v.get("diff")}
         for metric in changed:
             assert f"| {metric} |" in notes, f"{metric} changed but is not in the notes"
@@ -293,6 +298,19 @@ class DeliverySteps:
         assert "v0.2.1" in delivery.git("describe", "--tags")
         nothing = delivery.make("release", check=False)
         assert nothing.returncode != 0 and "nothing to release" in nothing.stdout
+
+    def test_pr_report_compares_metrics_params_and_load_with_the_base(self, delivery):
+        report = delivery.make("pr-report", "BASE=v0.1.0").stdout
+        section, name = MODEL_PARAMETER[delivery.project.config.task]
+        written = (delivery.path / "reports/pr.md").read_text()
+        assert written.startswith("<!-- modelops-pr-report -->") and written.strip() in report
+        assert "Model report against `v0.1.0`" in written and f"train.{section}.{name}" in written
+        assert "Quality gate (`docs/criteria.yaml`): **PASS**" in written
+
+    def test_every_path_the_readme_says_delivery_makes_exists(self, delivery):
+        for rel, command in MADE_BY_DELIVERY.items():
+            found = list(delivery.path.glob(rel.replace("<tag>", "*")))
+            assert found, f"`{command}` ran, yet no {rel}"
 
 
 class TestDelivery(DeliverySteps):

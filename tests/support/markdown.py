@@ -225,7 +225,20 @@ GENERATED_PROJECT_SECTIONS = {"What a generated project holds": PROJECT_FOLDER}
 PACKAGE_SECTIONS = {"The package": "src/<package>/"}
 # Paths a generated README may name that neither a template file nor a pipeline output accounts
 # for: made by a command (checked after that command in the lifecycle) or by the user (git-ignored).
-MADE_BY_COMMANDS = {".venv": "make install", ".venv-s3": "make install-s3", "dvc.lock": "make pipeline"}
+# Paths the delivery commands make: tests/test_delivery.py checks they exist after its steps.
+MADE_BY_DELIVERY = {
+    ".deploy/": "make deploy",
+    ".deploy/history.jsonl": "make deploy",
+    "reports/releases/": "make release",
+    "reports/releases/<tag>.md": "make release",
+    "reports/pr.md": "make pr-report",
+}
+MADE_BY_COMMANDS = {
+    ".venv": "make install",
+    ".venv-s3": "make install-s3",
+    "dvc.lock": "make pipeline",
+    **MADE_BY_DELIVERY,
+}
 USER_MADE = {".env"}
 
 
@@ -243,6 +256,7 @@ def unfound_paths(mentions: list[PathMention], bases: list[Path], names: dict[st
     """The mentions none of whose candidates exists under any base (`*` globs allowed), as `line N: `text``."""
 
     def exists(base: Path, rel: str) -> bool:
+        rel = PLACEHOLDER.sub("*", rel)  # a placeholder no answer fills (`deploy/<env>/`): any name
         return any(base.glob(rel.rstrip("/"))) if "*" in rel else (base / rel).exists()
 
     return [
