@@ -18,6 +18,7 @@ import datetime
 import json
 import math
 import os
+import re
 import platform
 import shutil
 import signal
@@ -236,10 +237,11 @@ def train_and_build(project: Path, model: str, env: dict) -> str:
         ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", f"bench: {model}"],
         project,
     )
-    printed = sh(["make", "build"], project, env).split()
-    if not printed or ":" not in printed[-1]:
-        sys.exit(f"error: `make build` did not end with a bento tag (name:version): {' '.join(printed[-10:])}")
-    return printed[-1]
+    printed = sh(["make", "--no-print-directory", "build"], project, env)
+    built = re.findall(r"^built (\S+:\S+)$", printed, re.MULTILINE)
+    if not built:
+        sys.exit(f"error: `make build` printed no `built <name>:<version>` line: {printed[-500:]}")
+    return built[-1]
 
 
 def bento_workers(bentoml_home: Path, tag: str) -> int | None:
