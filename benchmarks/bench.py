@@ -18,8 +18,8 @@ import datetime
 import json
 import math
 import os
-import re
 import platform
+import re
 import shutil
 import signal
 import socket
