@@ -107,21 +107,23 @@ class Delivery:
         self.commit_all(f"feat: {section}.{name} = {params['train'][section][name]}")
 
 
+@pytest.fixture(scope="class")
+def delivery(project):  # noqa: F811 - the fixture imported above
+    """The class's project with its first model committed and a free port for `local`."""
+    project.pipeline()
+    delivery = Delivery(project)
+    delivery.commit_all("feat: the first model")
+    local = delivery.path / "deploy/local/environment.yaml"
+    local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
+    delivery.commit_all("chore: a free port for the local environment")
+    yield delivery
+    delivery.make("undeploy", check=False)
+
+
 class DeliverySteps:
     """Deploy, promote, roll back and release one generated project."""
 
     config = LIFECYCLE_CONFIGURATIONS[0]
-
-    @pytest.fixture(scope="class")
-    def delivery(self, project):  # noqa: F811 - the fixture imported above
-        project.pipeline()
-        delivery = Delivery(project)
-        delivery.commit_all("feat: the first model")
-        local = delivery.path / "deploy/local/environment.yaml"
-        local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
-        delivery.commit_all("chore: a free port for the local environment")
-        yield delivery
-        delivery.make("undeploy", check=False)
 
     # --- deploy, promote, roll back -------------------------------------------------------------
 
