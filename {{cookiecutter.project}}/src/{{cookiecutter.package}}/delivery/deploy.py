@@ -196,16 +196,28 @@ def history(env: str | None = None) -> list[dict[str, Any]]:
 
 
 def launch(
-    env: str, tag: str, desired: dict[str, Any], api_key: str | None
+    env: str, tag: str, desired: dict[str, Any], expected: dict[str, Any], api_key: str | None
 ) -> tuple[Running, subprocess.Popen[bytes], list[str]]:
-    """Start `tag` and smoke-test it: what runs, its process, and the failed checks (empty: healthy)."""
+    """Start `tag`, smoke-test it against `expected`: what runs, its process, the failed checks (empty: healthy)."""
     offset = log_file(env).stat().st_size if log_file(env).is_file() else 0
     running, process = start(env, tag, desired)
     why = wait_ready(running, process, log_file(env), offset)
     if why:
         return running, process, [f"readiness: {tag}: {why} (see .deploy/{env}/server.log)"]
     url = f"http://127.0.0.1:{running.port}"
-    return running, process, smoke.check(url, running.version, expected_answers(tag), api_key)
+    return running, process, smoke.check(url, running.version, expected, api_key)
+
+
+def new_event(env: str, version: str, **facts: Any) -> dict[str, Any]:
+    """A history event of a deployment of `version` to `env` now, from this commit."""
+    event: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "env": env,
+        "version": version,
+        "commit": git("rev-parse", "--short=7", "HEAD") or "nogit",
+        "rolled_back": False,
+    }
+    return {**event, **facts}
 
 
 def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any]:
@@ -213,33 +225,26 @@ def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any
     desired = environment.read()
     version = environment.version
     previous = read_running(environment.name)
-    event: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "env": environment.name,
-        "version": version,
-        "previous": previous.version if previous else None,
-        "commit": git("rev-parse", "--short=7", "HEAD") or "nogit",
-        "rolled_back": False,
-    }
+    event = new_event(environment.name, version, previous=previous.version if previous else None)
     if not version:
         stop(environment.name, previous)
         return {**event, "result": "stopped"}
     tag = bento_tag(environments.check_version(version))
-    expected_answers(tag)  # a bento without them cannot be checked: refuse before stopping anything
-    if previous and previous.version == version and previous.port == int(desired.get("port", 3000)):
-        problems = smoke.check(f"http://127.0.0.1:{previous.port}", version, expected_answers(tag), api_key)
+    expected = expected_answers(tag)  # a bento without them cannot be checked: refuse before stopping anything
+    port = int(desired.get("port", 3000))
+    if previous and previous.version == version and previous.port == port:
+        problems = smoke.check(f"http://127.0.0.1:{previous.port}", version, expected, api_key)
         if not problems:
             log.info("%s already runs %s and passes the smoke test", environment.name, version)
             return {**event, "result": "unchanged"}
     stop(environment.name, previous)
-    port = int(desired.get("port", 3000))
     if not port_free(port):
         raise DeployError(
             f"error: port {port} is in use by another process — stop it, or set another `port:` in {environment.path}"
             + (f"; {previous.version} was stopped, `make deploy` again restores it" if previous else "")
         )
     log.info("starting %s in %s", tag, environment.name)
-    running, process, problems = launch(environment.name, tag, desired, api_key)
+    running, process, problems = launch(environment.name, tag, desired, expected, api_key)
     if not problems:
         return {**event, "result": "ok", "port": running.port}
     log.error("smoke test of %s failed: %s", version, "; ".join(problems))
@@ -249,7 +254,7 @@ def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any
         log.warning("rolling back %s to %s", environment.name, previous.version)
         prev_tag = bento_tag(previous.version)
         restored, handle, restore_problems = launch(
-            environment.name, prev_tag, {**desired, "port": previous.port}, api_key
+            environment.name, prev_tag, {**desired, "port": previous.port}, expected_answers(prev_tag), api_key
         )
         event.update(rolled_back=not restore_problems, restored=previous.version if not restore_problems else None)
         if restore_problems:
@@ -269,14 +274,7 @@ def deploy_kubernetes(environment: Environment) -> dict[str, Any]:
     log.info(
         "%s: %d objects rendered; Argo CD syncs deploy/%s from main", environment.name, len(objects), environment.name
     )
-    return {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "env": environment.name,
-        "version": version,
-        "commit": git("rev-parse", "--short=7", "HEAD") or "nogit",
-        "result": "rendered",
-        "rolled_back": False,
-    }
+    return new_event(environment.name, version, result="rendered")
 
 
 def main(argv: list[str] | None = None) -> None:

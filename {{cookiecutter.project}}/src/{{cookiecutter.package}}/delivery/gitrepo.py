@@ -1,10 +1,12 @@
-"""The git operations delivery needs: clean-tree checks, and a commit on a new branch that touches only given files."""
+"""The git operations delivery needs: records at a revision, clean-tree checks, commits on new branches."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .environments import DeployError
 
@@ -15,6 +17,16 @@ def git(*args: str) -> str:
     if result.returncode != 0:
         raise DeployError(f"error: `git {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
     return result.stdout.strip()
+
+
+def record_at(rev: str | None, path: Path) -> dict[str, Any]:
+    """A JSON record as committed at `rev` (None: the work tree); {} when it is not there."""
+    try:
+        text = git("show", f"{rev}:{path}") if rev else path.read_text()
+    except (DeployError, OSError):
+        return {}
+    data: dict[str, Any] = json.loads(text)
+    return data
 
 
 def require_clean(what: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from ..core import cli, paths
 from ..reporting.render import num, table
 from .environments import DeployError
-from .gitrepo import current_branch, git, require_clean
+from .gitrepo import current_branch, git, record_at, require_clean
 
 CHANGELOG = Path("CHANGELOG.md")
 RELEASES = Path("reports/releases")
@@ -56,16 +56,6 @@ def next_tag(previous: str | None) -> str:
             " — commit with feat:/fix:/... subjects (see cliff.toml)"
         )
     return tag
-
-
-def record_at(rev: str | None, path: Path) -> dict[str, Any]:
-    """A JSON record as committed at `rev` (None: the work tree); {} when it is not there."""
-    try:
-        text = git("show", f"{rev}:{path}") if rev else path.read_text()
-    except (DeployError, OSError):
-        return {}
-    data: dict[str, Any] = json.loads(text)
-    return data
 
 
 def dvc_diff(kind: str, previous: str) -> dict[str, Any]:

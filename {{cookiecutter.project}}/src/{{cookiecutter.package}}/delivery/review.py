@@ -11,10 +11,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..core import cli, paths
 from ..reporting.render import table
+from .gitrepo import record_at
 
 REPORT = Path("reports/pr.md")
 MARKER = "<!-- modelops-pr-report -->"
@@ -29,17 +29,9 @@ def dvc_markdown(kind: str, base: str) -> str:
     return result.stdout.strip()
 
 
-def load_record(base: str | None) -> dict[str, Any]:
-    """reports/load.json at `base` (git) or in the work tree; {} when absent."""
-    if base is None:
-        return json.loads(paths.LOAD_RECORD.read_text()) if paths.LOAD_RECORD.is_file() else {}
-    shown = subprocess.run(["git", "show", f"{base}:{paths.LOAD_RECORD}"], capture_output=True, text=True)
-    return json.loads(shown.stdout) if shown.returncode == 0 else {}
-
-
 def report(base: str) -> str:
     metrics, params = dvc_markdown("metrics", base), dvc_markdown("params", base)
-    before, after = load_record(base), load_record(None)
+    before, after = record_at(base, paths.LOAD_RECORD), record_at(None, paths.LOAD_RECORD)
     load = [[label, before.get(key, "—"), after.get(key, "—")] for key, label in LOAD_FIGURES]
     gate = json.loads(paths.METRICS.read_text())["gate"]["passed"] if paths.METRICS.is_file() else None
     verdict = {True: "PASS", False: "FAIL", None: "not run"}[gate]
