@@ -13,12 +13,14 @@ export PATH := $(BIN):$(PATH)
 DEMO_DIR := build/demo
 # The generated project's targets `make demo` runs, in order; `gitops` is the delivery walk-through:
 # deploy version 1 locally through a merged promotion, retrain and deploy version 2, release,
-# then roll back to version 1 (the service is left running: `make -C <project> undeploy`).
-DEMO_STEPS ?= install pipeline lint test build load-test push gitops
+# then roll back to version 1 (the service is left running: `make -C <project> undeploy`);
+# `monitoring` watches it: clean traffic → the monitor keeps the model, drifted traffic → retrain.
+DEMO_STEPS ?= install pipeline lint test build load-test push gitops monitoring
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+MONITORING_ARGS ?=
 
-.PHONY: help venv demo test test-fast bench lint lock clean
+.PHONY: help venv demo test test-fast bench bench-serving bench-monitoring lint lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(strip $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,7 +49,17 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	  export GIT_COMMITTER_NAME=modelops-demo GIT_COMMITTER_EMAIL=demo@localhost
 	fi
 	merge() { git -C "$$project" merge --quiet --no-ff --no-verify "$$1" -m "Merge $$1"; echo "==> merged $$1"; }
+	export MODELOPS_FEEDBACK_TOKEN="$${MODELOPS_FEEDBACK_TOKEN:-demo-feedback-token}"  # the service's and the simulator's
 	for step in $(DEMO_STEPS); do
+	  if [ "$$step" = monitoring ]; then
+	    $(MAKE) -C "$$project" simulate PHASE=clean
+	    $(MAKE) -C "$$project" monitor
+	    $(MAKE) -C "$$project" simulate PHASE=drift
+	    if $(MAKE) -C "$$project" monitor; then echo "error: the monitor kept the model under drifted traffic"; exit 1; fi
+	    grep -q '"decision": "retrain"' "$$project/reports/monitoring/summary.json" || { echo "error: no retrain decision"; exit 1; }
+	    echo "==> monitor: retrain, as the drifted traffic asks (see $$project/reports/monitoring/)"
+	    continue
+	  fi
 	  if [ "$$step" != gitops ]; then $(MAKE) -C "$$project" "$$step"; continue; fi
 	  git -C "$$project" add --all && git -C "$$project" commit --quiet --no-verify -m "feat: the first model"
 	  $(MAKE) -C "$$project" build
@@ -64,7 +76,7 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	  $(MAKE) -C "$$project" deploy ENV=local
 	  $(MAKE) -C "$$project" history
 	done
-	echo "==> demo done: see $$project/docs/evaluation_report.md, $$project/CHANGELOG.md and \`make -C $$project history\`"
+	echo "==> demo done: see $$project/docs/evaluation_report.md, $$project/CHANGELOG.md, $$project/reports/monitoring/ and \`make -C $$project history\`"
 
 test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
 	"$(BIN)/pytest" -n 2 $(PYTEST_ARGS)
@@ -72,8 +84,15 @@ test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
 test-fast: $(VENV)/.installed ## Run only the fast tests
 	"$(BIN)/pytest" -m "not slow" -n 2 $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed ## Serving benchmark: generated service vs bare uvicorn vs mlflow (BENCH_ARGS=--help)
+bench: $(VENV)/.installed ## Both benchmarks below, one after the other (docs/benchmarks.md)
 	"$(BIN)/python" benchmarks/bench.py $(BENCH_ARGS)
+	"$(BIN)/python" benchmarks/monitoring.py $(MONITORING_ARGS)
+
+bench-serving: $(VENV)/.installed ## Serving benchmark: generated service vs bare uvicorn vs mlflow (BENCH_ARGS=--help)
+	"$(BIN)/python" benchmarks/bench.py $(BENCH_ARGS)
+
+bench-monitoring: $(VENV)/.installed ## Prediction log off vs on, `make monitor` over 1M logged predictions (MONITORING_ARGS=--help)
+	"$(BIN)/python" benchmarks/monitoring.py $(MONITORING_ARGS)
 
 lint: $(VENV)/.installed ## Run the template's own pre-commit hooks
 	"$(BIN)/pre-commit" run --all-files --show-diff-on-failure

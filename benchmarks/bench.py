@@ -7,7 +7,7 @@ the built bento; the bare uvicorn reference (same Predictor, same request model)
 with a signature (each --mlflow-payloads) and without one (`inputs`) at the first --mlflow-workers,
 then each model's fastest payload at the other worker counts. Before each load it checks
 the server's answers against the Predictor's. It writes every setting's figures to --results and
-renders --docs from that file alone; `--render-only` re-renders the docs. `make bench` runs it.
+renders --docs from that file alone; `--render-only` re-renders the docs. `make bench-serving` runs it.
 """
 
 from __future__ import annotations
@@ -154,12 +154,15 @@ def locust(project: Path, host: str, payload: str, args) -> dict:
     command = [
         str(project / ".venv/bin/locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
         "--host", host, "--users", str(args.users), "--spawn-rate", str(args.spawn_rate),
-        "--run-time", f"{args.seconds}s", "--csv", str(stats), "--exit-code-on-error", "0",
+        "--run-time", f"{args.seconds}s", "--stop-timeout", "5", "--csv", str(stats), "--json-file", str(stats),
+        "--exit-code-on-error", "0",
     ]  # fmt: skip
     sh(command, project, {**os.environ, "BENCH_PAYLOAD": payload})
     with open(f"{stats}_stats.csv", newline="") as handle:
         row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-    requests, failures, rps = int(row["Request Count"]), int(row["Failure Count"]), float(row["Requests/s"])
+    final = json.loads(Path(f"{stats}.json").read_text())  # written at the end; the CSV is a periodic snapshot
+    requests, failures = sum(e["num_requests"] for e in final), sum(e["num_failures"] for e in final)
+    rps = float(row["Requests/s"])
     return {
         "rps": round(rps, 1),
         "ok_rps": round(rps * (requests - failures) / requests, 1) if requests else 0.0,
@@ -374,7 +377,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_docs(results: dict | None, docs: Path) -> None:
-    docs.write_text(render.render(results))
+    """The page from `results`, with the monitoring section from benchmarks/monitoring.json (monitoring.py)."""
+    monitoring = HERE / "monitoring.json"
+    docs.write_text(render.with_monitoring(render.render(results), json.loads(monitoring.read_text()) if monitoring.exists() else None))
     print(f"wrote {docs}")
 
 

@@ -233,11 +233,19 @@ MADE_BY_DELIVERY = {
     "reports/releases/<tag>.md": "make release",
     "reports/pr.md": "make pr-report",
 }
+# Paths the monitoring commands make: tests/test_monitoring.py checks they exist after its steps.
+MADE_BY_MONITORING = {
+    ".deploy/local/monitoring/": "make deploy (the service's prediction log and feedback)",
+    "reports/monitoring/": "make monitor",
+    "reports/monitoring/<date>.md": "make monitor",
+    "reports/monitoring/summary.json": "make monitor",
+}
 MADE_BY_COMMANDS = {
     ".venv": "make install",
     ".venv-s3": "make install-s3",
     "dvc.lock": "make pipeline",
     **MADE_BY_DELIVERY,
+    **MADE_BY_MONITORING,
 }
 USER_MADE = {".env"}
 

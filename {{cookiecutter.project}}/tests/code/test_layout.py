@@ -27,6 +27,7 @@ ALLOWED = {  # each role and the other subpackages it may import
     "pipeline": {"core", "reporting"},
     "serving": {"core"},
     "delivery": {"core", "serving", "reporting"},
+    "monitoring": {"core", "serving", "reporting"},
     "reporting": {"core", "serving"},
 }
 

@@ -183,11 +183,11 @@ def test_answers_match_the_openapi_document(service, test_records, task):
     assert violations(request, schema_of("/predict", "request"), components) == []
     assert components["PredictRequest"]["properties"]["records"]["maxItems"] == MAX_RECORDS
     answer = service.client.post("/predict", json=request).json()
-    assert set(answer) == {"predictions", "model_version"}
+    assert set(answer) == {"predictions", "model_version", "request_id"}
     assert violations(answer, schema_of("/predict", "response"), components) == []
     if task == "classification":
         answer = service.client.post("/predict_proba", json=request).json()
-        assert set(answer) == {"probabilities", "model_version"}
+        assert set(answer) == {"probabilities", "model_version", "request_id"}
         assert violations(answer, schema_of("/predict_proba", "response"), components) == []
 
 

@@ -30,6 +30,13 @@ class Settings:
     max_body_bytes: int = 1_000_000
     access_log: bool = False
     metrics: bool = False
+    monitoring_dir: Path = Path("monitoring")
+    prediction_log: bool = True
+    log_retention_days: int = 30
+    log_drop: tuple[str, ...] = ()
+    log_hash: tuple[str, ...] = ()
+    log_hash_salt: str = field(default="", repr=False)
+    feedback_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | str = paths.ENV_FILE) -> Settings:
@@ -50,6 +57,13 @@ class Settings:
             max_body_bytes=_positive_int(values, f"{PREFIX}MAX_BODY_BYTES", 1_000_000),
             access_log=_flag(values, f"{PREFIX}ACCESS_LOG", False),
             metrics=_flag(values, f"{PREFIX}METRICS", False),
+            monitoring_dir=Path(values.get(f"{PREFIX}MONITORING_DIR", "").strip() or "monitoring"),
+            prediction_log=_flag(values, f"{PREFIX}PREDICTION_LOG", True),
+            log_retention_days=_positive_int(values, f"{PREFIX}LOG_RETENTION_DAYS", 30),
+            log_drop=_names(values, f"{PREFIX}LOG_DROP"),
+            log_hash=_names(values, f"{PREFIX}LOG_HASH"),
+            log_hash_salt=_secret(values, f"{PREFIX}LOG_HASH_SALT") or "",
+            feedback_token=_secret(values, f"{PREFIX}FEEDBACK_TOKEN"),
         )
 
 
@@ -60,6 +74,11 @@ def _positive_int(values: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise SettingsError(f"error: {name}={raw!r} must be a whole number ≥ 1 — fix it in the environment or .env")
     return int(raw)
+
+
+def _names(values: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of input field names (checked against the schema when the service starts)."""
+    return tuple(sorted({part.strip() for part in values.get(name, "").split(",") if part.strip()}))
 
 
 def _flag(values: Mapping[str, str], name: str, default: bool) -> bool:

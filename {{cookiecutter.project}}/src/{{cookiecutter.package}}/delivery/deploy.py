@@ -101,6 +101,11 @@ def expected_answers(tag: str) -> dict[str, Any]:
     return expected
 
 
+def monitoring_dir(env: str) -> Path:
+    """Where a local environment's service writes its prediction log and feedback (`make monitor` reads it)."""
+    return STATE / env / "monitoring"
+
+
 def log_file(env: str) -> Path:
     return STATE / env / "server.log"
 
@@ -109,7 +114,12 @@ def start(env: str, tag: str, desired: dict[str, Any]) -> tuple[Running, subproc
     """`bentoml serve <tag>` in the background, in its own session, logging to .deploy/<env>/server.log."""
     port = int(desired.get("port", 3000))
     extra = {str(k): str(v) for k, v in (desired.get("settings") or {}).items()}
-    env_vars = {**os.environ, "MODELOPS_WORKERS": str(desired.get("workers", 1)), **extra}
+    env_vars = {
+        **os.environ,
+        "MODELOPS_WORKERS": str(desired.get("workers", 1)),
+        "MODELOPS_MONITORING_DIR": str(monitoring_dir(env).resolve()),  # the server's cwd is the bento
+        **extra,
+    }
     folder = STATE / env
     folder.mkdir(parents=True, exist_ok=True)
     bentoml = Path(sys.executable).with_name("bentoml")

@@ -3,11 +3,16 @@
 The SLO is `slo` in docs/criteria.yaml (users, spawn rate, duration, p95, error rate, minimum
 req/s) and nowhere else. The result goes to reports/load.json (a DVC metric), so a pull request
 shows it against main. Exits non-zero naming every SLO rule that was missed.
+
+With --url it load-tests a service that already runs there (a deployed environment; the monitor
+workflow tests staging) instead of starting one: the same SLO and record, no server RSS, and
+the latency includes the network. Locust sends MODELOPS_API_KEY, when set, as a bearer token.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import subprocess
 import sys
@@ -29,7 +34,8 @@ def run_locust(url: str, users: int, spawn_rate: float, seconds: int, out: Path)
     command = [
         str(locust), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--host", url,
         "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time", f"{seconds}s",
-        "--stop-timeout", "5", "--csv", str(out / "load"), "--exit-code-on-error", "0",
+        "--stop-timeout", "5", "--csv", str(out / "load"), "--json-file", str(out / "final"),
+        "--exit-code-on-error", "0",
     ]  # fmt: skip
     log.info("locust: %d users for %d s against %s", users, seconds, url)
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
@@ -37,7 +43,9 @@ def run_locust(url: str, users: int, spawn_rate: float, seconds: int, out: Path)
         raise SystemExit(f"error: locust failed ({result.returncode}): {result.stderr[-2000:]}")
     with open(out / "load_stats.csv", newline="") as handle:
         row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-    requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+    # The CSV is a snapshot taken every few seconds; the JSON file is written at the end: exact counts.
+    final = json.loads((out / "final.json").read_text())
+    requests, failures = sum(e["num_requests"] for e in final), sum(e["num_failures"] for e in final)
     if not requests:  # Locust writes N/A percentiles when nothing completed
         row.update({"Requests/s": 0, "50%": "nan", "95%": "nan", "99%": "nan"})
     return {
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", default=localserver.SERVICE, help="service import path or bento tag to serve")
     parser.add_argument("--seconds", type=int, help="override slo.duration_s (a short smoke run)")
     parser.add_argument("--users", type=int, help="override slo.users")
+    parser.add_argument("--url", help="load-test the service running at this URL instead of serving --target")
     args = parser.parse_args(argv)
     cli.start(args)
     slo = config.load_criteria(config.load_params(args.params)["evaluate"]["criteria"]).get("slo")
@@ -79,18 +88,24 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: no `slo` section in {paths.CRITERIA} — add users, p95_ms, max_error_rate, min_rps")
     users, seconds = args.users or slo["users"], args.seconds or slo["duration_s"]
     with tempfile.TemporaryDirectory() as tmp:
-        log.info("starting %s", args.target)
-        with localserver.running(args.target, log=Path(tmp) / "server.log") as server:
-            result = run_locust(server.url, users, slo["spawn_rate"], seconds, Path(tmp))
-            result["server_rss_mb"] = server.rss_mb()  # after the run: every worker has loaded the model
-    result["target"] = args.target
+        if args.url:
+            url = args.url.rstrip("/")
+            result = run_locust(url, users, slo["spawn_rate"], seconds, Path(tmp))
+            result.update(server_rss_mb=None, target=url)  # its memory is not measurable from here
+        else:
+            log.info("starting %s", args.target)
+            with localserver.running(args.target, log=Path(tmp) / "server.log") as server:
+                result = run_locust(server.url, users, slo["spawn_rate"], seconds, Path(tmp))
+                result["server_rss_mb"] = server.rss_mb()  # after the run: every worker has loaded the model
+            result["target"] = args.target
     missed = check_slo(result, slo)
     result["slo_passed"] = not missed
     write_json(paths.LOAD_RECORD, result)
+    rss = "n/a" if result["server_rss_mb"] is None else f"{result['server_rss_mb']:.0f} MB"
     print(
-        f"{result['rps']:.0f} req/s, p50/p95/p99 "
+        f"{result['target']}: {result['rps']:.0f} req/s, p50/p95/p99 "
         f"{result['p50_ms']:.0f}/{result['p95_ms']:.0f}/{result['p99_ms']:.0f} ms, "
-        f"{result['failures']} failures of {result['requests']}, server RSS {result['server_rss_mb']:.0f} MB"
+        f"{result['failures']} failures of {result['requests']}, server RSS {rss}"
     )
     for rule in missed:
         print(f"SLO MISSED: {rule} ({paths.CRITERIA})", file=sys.stderr)

@@ -3,6 +3,10 @@
 The gate is `gate` in docs/criteria.yaml: `<metric>: {min: x}` or `{max: x}`. Below a
 threshold the report says FAIL and the command exits non-zero naming metric, value and
 threshold, after writing every record, so the failure can be read.
+
+It also sets the operating targets of the deployed model (`live.targets` in the same file):
+per metric of `live.tolerance`, the offline value made worse by that fraction, and the hard
+floor of `live.retire` (the trivial baseline's value) below which the model is retired.
 """
 
 from __future__ import annotations
@@ -20,42 +24,13 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, read_table, write_json, write_table
 from ..core.estimators import load_model, split_xy
+from ..core.metrics import HIGHER_IS_BETTER, LIVE, classification_metrics, regression_metrics
 from ..reporting.evaluation import evaluation_report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-
-def classification_metrics(y_true: Any, y_pred: Any, proba: Any, classes: list[Any]) -> dict[str, float]:
-    """Accuracy, macro precision/recall/F1 and ROC AUC (one-vs-rest when multi-class)."""
-    result = {
-        "accuracy": skm.accuracy_score(y_true, y_pred),
-        "precision_macro": skm.precision_score(y_true, y_pred, average="macro", zero_division=0),
-        "recall_macro": skm.recall_score(y_true, y_pred, average="macro", zero_division=0),
-        "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
-    }
-    if proba is None or len(np.unique(y_true)) < len(classes):
-        result["roc_auc"] = float("nan")  # undefined when a class is absent from the test set
-    elif len(classes) == 2:
-        result["roc_auc"] = skm.roc_auc_score(y_true == classes[1], proba[:, 1])
-    else:
-        result["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
-    return {k: round(float(v), 6) for k, v in result.items()}
-
-
-def regression_metrics(y_true: Any, y_pred: Any, baseline_pred: Any) -> dict[str, float]:
-    """RMSE, MAE, R² and the model's RMSE as a fraction of the mean-predicting baseline's."""
-    rmse = skm.root_mean_squared_error(y_true, y_pred)
-    baseline = skm.root_mean_squared_error(y_true, baseline_pred)
-    result = {
-        "rmse": rmse,
-        "mae": skm.mean_absolute_error(y_true, y_pred),
-        "r2": skm.r2_score(y_true, y_pred),
-        "rmse_vs_baseline": rmse / baseline if baseline else float("inf"),
-    }
-    return {k: round(float(v), 6) for k, v in result.items()}
 
 
 def score(
@@ -103,6 +78,29 @@ def gate_record(checks: list[dict[str, Any]]) -> dict[str, Any]:
     for c in checks:
         rules.setdefault(c["metric"], {})[c["rule"]] = {"threshold": c["threshold"], "passed": c["passed"]}
     return {"passed": all(c["passed"] for c in checks), "checks": rules}
+
+
+def live_targets(
+    metrics: dict[str, float], baseline: dict[str, float], live: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    """Per live metric: the target (`min` or `max`) and the retire floor, from the offline report."""
+    tolerance = live.get("tolerance") or {}
+    if live.get("retire", "baseline") != "baseline":
+        raise SystemExit(f"error: {paths.CRITERIA} live.retire: only `baseline` is supported, not {live['retire']!r}")
+    targets = {}
+    for metric, fraction in tolerance.items():
+        if metric not in metrics or metric not in HIGHER_IS_BETTER:
+            raise SystemExit(
+                f"error: {paths.CRITERIA} live.tolerance names {metric!r}; the monitor judges {', '.join(metrics)}"
+            )
+        if not 0 <= fraction < 1:
+            raise SystemExit(f"error: {paths.CRITERIA} live.tolerance.{metric} = {fraction}: use a fraction in [0, 1)")
+        value, floor = metrics[metric], baseline[metric]
+        if HIGHER_IS_BETTER[metric]:
+            targets[metric] = {"min": round(value * (1 - fraction), 4), "retire_below": round(floor, 4)}
+        else:
+            targets[metric] = {"max": round(value * (1 + fraction), 4), "retire_above": round(floor, 4)}
+    return targets
 
 
 def plot(task: str, y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any] | None) -> str:
@@ -167,6 +165,15 @@ def main(argv: list[str] | None = None) -> None:
             f"gate FAILED: {c['metric']} = {c['value']:.4f}, {c['rule']} threshold {c['threshold']} ({paths.CRITERIA})",
             file=sys.stderr,
         )
+    live = criteria.get("live") or {}
+    unjudged = set(live.get("tolerance") or {}) - set(LIVE[task])
+    if unjudged:
+        raise SystemExit(
+            f"error: {paths.CRITERIA} live.tolerance: the monitor cannot compute {', '.join(sorted(unjudged))}"
+            f" from labelled traffic — use {', '.join(LIVE[task])}"
+        )
+    config.write_live_targets(params["evaluate"]["criteria"], live_targets(ours, base, live))
+    log.info("wrote live.targets to %s", params["evaluate"]["criteria"])
     if failed:
         raise SystemExit(1)
     log.info("gate passed: %s", ", ".join(f"{c['metric']}={c['value']:.4f}" for c in checks))

@@ -2,7 +2,8 @@
 
 Numeric columns are imputed and scaled, categorical columns imputed and one-hot encoded
 (unknown categories are ignored at prediction time). The per-feature statistics of the
-train set are the reference distribution that drift checks compare live data with.
+train set (`bins`: quantile bins with their counts) are the reference distribution that the
+monitor's drift checks compare live data with.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
+def quantile_bins(values: np.ndarray, bins: int) -> dict[str, list[Any]]:
+    """Cut points at the train set's quantiles and the train rows between them (the drift reference).
+
+    Bin i holds the values v with cuts[i-1] < v <= cuts[i]; the first and last bins are open.
+    """
+    cuts = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    counts = np.bincount(np.searchsorted(cuts, values, side="left"), minlength=cuts.size + 1)
+    return {"cuts": cuts.tolist(), "counts": counts.tolist()}
+
+
 def reference_stats(frame: pd.DataFrame, schema: Schema, bins: int) -> dict[str, Any]:
     """Per-feature distribution of the train set: the reference for drift checks."""
     stats = {}
@@ -41,6 +52,7 @@ def reference_stats(frame: pd.DataFrame, schema: Schema, bins: int) -> dict[str,
                 max=float(values.max()),
                 quantiles={f"p{int(q * 100):02d}": float(np.quantile(values, q)) for q in QUANTILES},
                 histogram={"edges": edges.tolist(), "counts": counts.tolist()},
+                bins=quantile_bins(values, bins),
             )
         else:
             entry["frequencies"] = {str(k): int(v) for k, v in present.value_counts().sort_index().items()}

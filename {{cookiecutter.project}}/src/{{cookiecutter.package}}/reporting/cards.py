@@ -63,8 +63,17 @@ def model_card(
 def criteria_page(criteria: dict[str, Any]) -> str:
     """The human page of docs/criteria.yaml."""
     rules = [[m, f"{SIGNS[op]} {t}"] for m, rule in criteria.get("gate", {}).items() for op, t in rule.items()]
+    live = criteria.get("live") or {}
+    targets = [
+        [
+            f"`{metric}`",
+            *(f"{SIGNS[op]} {t[op]}" for op in ("min", "max") if op in t),
+            t.get("retire_below", t.get("retire_above")),
+        ]
+        for metric, t in (live.get("targets") or {}).items()
+    ]
     others = {name: section for name, section in sorted(criteria.items()) if name != "gate"}
-    return render("evaluation_criteria.md.j2", rules=rules, sections=others)
+    return render("evaluation_criteria.md.j2", rules=rules, targets=targets, live=live, sections=others)
 
 
 def architecture(pipeline: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ that the committed manual equals a fresh rendering, so it cannot drift from the 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ from starlette.testclient import TestClient
 from ..core import paths
 from ..core.settings import Settings
 from ..serving.api import Runtime, create_app, openapi_document
+from ..serving.feedback import FeedbackStore
+from ..serving.predictionlog import FIELDS, PREDICTIONS, PredictionLog
 from ..serving.predictor import Predictor
 from .render import render
 
 VERSION = "<model_version>-<git_commit>"  # the real value depends on the commit; see /metadata
+EXAMPLE_ID = "0123456789abcdef0123456789abcdef"  # a real one is random
 
 
 def env_settings(path: Path = paths.ENV_EXAMPLE) -> list[list[str]]:
@@ -66,10 +70,22 @@ def render_manual() -> tuple[str, dict[str, Any]]:
     document = openapi_document(VERSION, schema, defaults.max_records)
     record = schema.example_records(1)[0]
     missing = next(iter(record))
-    with TestClient(create_app(Runtime(predictor, {"version": VERSION}, defaults.max_records))) as client:
-        ok = exchange(client, "/predict", {"records": [record]})
-        proba = exchange(client, "/predict_proba", {"records": [record]}) if schema.classification else None
-        bad = exchange(client, "/predict", {"records": [{k: v for k, v in record.items() if k != missing}]})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        log = PredictionLog(folder, VERSION)
+        store = FeedbackStore(folder, tuple(predictor.classes))
+        runtime = Runtime(predictor, {"version": VERSION}, defaults.max_records, log, store, lambda: EXAMPLE_ID)
+        with TestClient(create_app(runtime)) as client:
+            ok = exchange(client, "/predict", {"records": [record]})
+            log.close()  # written: feedback for the request is accepted now
+            label = predictor.classes[0] if predictor.classes else 0.0
+            feedback = {"request_id": EXAMPLE_ID, "label": label}
+            accepted = exchange(client, "/feedback", feedback)
+            duplicate = exchange(client, "/feedback", feedback)
+            proba = exchange(client, "/predict_proba", {"records": [record]}) if schema.classification else None
+            bad = exchange(client, "/predict", {"records": [{k: v for k, v in record.items() if k != missing}]})
+        line = json.loads(next((folder / PREDICTIONS).glob("*.jsonl")).read_text().splitlines()[0])
+    line.update(time="<time>", latency_ms="<latency_ms>")  # what varies from one request to the next
     endpoints = [
         [method.upper(), f"`{path}`", operation["summary"]]
         for path, operations in document["paths"].items()
@@ -86,6 +102,11 @@ def render_manual() -> tuple[str, dict[str, Any]]:
         ok=ok,
         proba=proba,
         bad=bad,
+        log_line=json.dumps(line, indent=2),
+        log_fields=[[f"`{name}`", meaning] for name, meaning in FIELDS.items()],
+        feedback_request=json.dumps(feedback),
+        accepted=accepted,
+        duplicate=duplicate,
         missing=missing,
         defaults=defaults,
         settings=env_settings(),

@@ -10,16 +10,23 @@ of the template for the measured figures).
 from __future__ import annotations
 
 import functools
+import json
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.schema import Schema
+from .feedback import Batch, FeedbackStore, Rejected
+from .predictionlog import PredictionLog
 from .predictor import Predictor, record_model
 
 
@@ -44,20 +51,31 @@ def request_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
 class PredictResponse(BaseModel):
     predictions: list[str | int | float | None]
     model_version: str
+    request_id: str
 
 
 class ProbaResponse(BaseModel):
     probabilities: list[dict[str, float]]
     model_version: str
+    request_id: str
+
+
+def new_request_id() -> str:
+    """128 random bits as 32 hex characters (os.urandom: a third of uuid4's cost)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """What one worker serves: the predictor, its metadata (`/metadata`) and the request limit."""
+    """What one worker serves: the predictor, its metadata (`/metadata`), the request limit, and
+    where answers and feedback go (no log: nothing is written; no store: /feedback is off)."""
 
     predictor: Predictor
     info: dict[str, Any]
     max_records: int
+    log: PredictionLog | None = None
+    feedback: FeedbackStore | None = None
+    new_id: Callable[[], str] = new_request_id
     request: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,22 +114,60 @@ async def parse(request: Request, rt: Runtime) -> list[dict[str, Any]] | JSONRes
     return [r.model_dump(by_alias=True) for r in body.records]  # type: ignore[attr-defined]
 
 
-async def predict(request: Request) -> JSONResponse:
+async def answer(
+    request: Request, endpoint: str, key: str, score: Callable[[list[dict[str, Any]]], list[Any]]
+) -> JSONResponse:
+    """Parse, score, log (off the request path) and answer, with the request id in body and header."""
+    started, arrived = time.perf_counter(), time.time()
     rt = runtime_of(request)
+    request_id = rt.new_id()
     records = await parse(request, rt)
     if isinstance(records, JSONResponse):
-        return records
-    return JSONResponse({"predictions": rt.predictor.predict(records), "model_version": rt.version})
+        outputs: list[Any] | str = json.loads(bytes(records.body))["error"]
+        response = records
+        response.headers["x-request-id"] = request_id
+    else:
+        outputs = score(records)
+        body = {key: outputs, "model_version": rt.version, "request_id": request_id}
+        response = JSONResponse(body, headers={"x-request-id": request_id})
+    if rt.log is not None:
+        latency = (time.perf_counter() - started) * 1000
+        rt.log.put(
+            (
+                request_id,
+                arrived,
+                endpoint,
+                response.status_code,
+                latency,
+                records if isinstance(records, list) else [],
+                outputs,
+            )
+        )
+    return response
+
+
+async def predict(request: Request) -> JSONResponse:
+    return await answer(request, "predict", "predictions", runtime_of(request).predictor.predict)
 
 
 async def predict_proba(request: Request) -> JSONResponse:
     rt = runtime_of(request)
     if not rt.predictor.classes:
         return error(404, "this model is a regressor: it has no class probabilities — use /predict")
-    records = await parse(request, rt)
-    if isinstance(records, JSONResponse):
-        return records
-    return JSONResponse({"probabilities": rt.predictor.predict_proba(records), "model_version": rt.version})
+    return await answer(request, "predict_proba", "probabilities", rt.predictor.predict_proba)
+
+
+async def feedback(request: Request) -> JSONResponse:
+    """Store ground truth for answered requests (the guard has checked the feedback token)."""
+    store = runtime_of(request).feedback
+    if store is None:
+        return error(404, "feedback is off in this service: it runs without a monitoring folder")
+    body = await request.body()
+    try:
+        stored = await run_in_threadpool(store.add, body)
+    except Rejected as exc:
+        return error(exc.status, exc.message)
+    return JSONResponse({"accepted": stored}, status_code=201)
 
 
 async def metadata(request: Request) -> JSONResponse:
@@ -150,6 +206,22 @@ def openapi_document(version: str, schema: Schema, max_records: int) -> dict[str
     paths = {
         "/predict": post("Predict one value per record", PredictResponse),
         **({"/predict_proba": post("Class probabilities per record", ProbaResponse)} if schema.classification else {}),
+        "/feedback": {
+            "post": {
+                "summary": "Ground truth for answered requests (feedback token, not the API key)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": ref(Batch)}}},
+                "responses": {
+                    "201": {"description": 'stored: `{"accepted": n}`'},
+                    "400": {"description": "malformed: the error names the field"},
+                    "401": {"description": "missing or wrong feedback token (MODELOPS_FEEDBACK_TOKEN)"},
+                    "404": {"description": "unknown request_id: not in the prediction log"},
+                    "409": {"description": "that record is already labelled"},
+                    "422": {
+                        "description": "label of the wrong type or outside the known classes; index beyond the request"
+                    },
+                },
+            }
+        },
         "/metadata": {"get": {"summary": "Model version, data hashes, git commit, metrics, build time"}},
         "/healthz": {"get": {"summary": "Liveness (no API key needed)"}},
         "/readyz": {"get": {"summary": "Readiness: 200 once the model is loaded (no API key needed)"}},
@@ -168,6 +240,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         routes=[
             Route("/predict", predict, methods=["POST"]),
             Route("/predict_proba", predict_proba, methods=["POST"]),
+            Route("/feedback", feedback, methods=["POST"]),
             Route("/metadata", metadata, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ]

@@ -1,4 +1,8 @@
-"""Guard: API-key check and request-size limit in front of every endpoint but the health checks."""
+"""Guard: API-key check and request-size limit in front of every endpoint but the health checks.
+
+`/feedback` takes the feedback token instead of the API key: feedback becomes training data, so
+it is never open — without a configured token every feedback request is refused.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +18,30 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+FEEDBACK_PATH = "/feedback"
 
 
 class Guard:
     """Pure ASGI middleware: 401 without the configured key, 413 above the body limit."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, api_key: str | None, max_body_bytes: int, feedback_token: str | None = None
+    ) -> None:
         self.app = app
         self.api_key = api_key.encode() if api_key else None
+        self.feedback_token = feedback_token.encode() if feedback_token else None
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        if self.api_key is not None and not self._authorised(headers):
+        if scope["path"] == FEEDBACK_PATH:
+            if self.feedback_token is None:
+                return await _reply(send, 401, "feedback is closed: the service has no MODELOPS_FEEDBACK_TOKEN set")
+            if not _matches(headers, self.feedback_token):
+                return await _reply(send, 401, "missing or wrong feedback token: send `Authorization: Bearer <token>`")
+        elif self.api_key is not None and not _matches(headers, self.api_key):
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": 1008})
             return await _reply(send, 401, "missing or wrong API key: send `Authorization: Bearer <key>`")
@@ -60,10 +73,12 @@ class Guard:
 
         return await self.app(scope, replay, send)
 
-    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
-        given = headers.get(b"authorization", b"")
-        token = given[7:] if given[:7].lower() == b"bearer " else headers.get(b"x-api-key", b"")
-        return self.api_key is not None and hmac.compare_digest(token, self.api_key)
+
+def _matches(headers: dict[bytes, bytes], secret: bytes) -> bool:
+    """The request carries `secret` as a bearer token (or an x-api-key header)."""
+    given = headers.get(b"authorization", b"")
+    token = given[7:] if given[:7].lower() == b"bearer " else headers.get(b"x-api-key", b"")
+    return hmac.compare_digest(token, secret)
 
 
 async def _reply(send: Send, status: int, message: str) -> None:

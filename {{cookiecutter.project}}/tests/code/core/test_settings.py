@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -41,6 +43,11 @@ def test_settings_malformed_env_file_line_is_named(settings, isolated):
     (isolated / ".env").write_text("MODELOPS_LOG_LEVEL=INFO\nnot a setting\n")
     with pytest.raises(settings.SettingsError, match=r"\.env:2"):
         settings.Settings.from_env({})
+
+
+def test_settings_repr_hides_the_secrets(settings):
+    shown = repr(settings.Settings(api_key="k-1", feedback_token="fb-2", log_hash_salt="salt-3"))
+    assert "k-1" not in shown and "fb-2" not in shown and "salt-3" not in shown
 
 
 def test_settings_repr_hides_the_api_key(settings):
@@ -97,6 +104,14 @@ EXAMPLES = {
     "MODELOPS_MAX_BODY_BYTES": ("4096", "max_body_bytes", 4096),
     "MODELOPS_ACCESS_LOG": ("true", "access_log", True),
     "MODELOPS_METRICS": ("true", "metrics", True),
+    "MODELOPS_MONITORING_DIR": ("/var/lib/modelops", "monitoring_dir", Path("/var/lib/modelops")),
+    "MODELOPS_PREDICTION_LOG": ("false", "prediction_log", False),
+    "MODELOPS_LOG_RETENTION_DAYS": ("7", "log_retention_days", 7),
+    "MODELOPS_LOG_DROP": ("b, a,a", "log_drop", ("a", "b")),
+    "MODELOPS_LOG_HASH": ("email", "log_hash", ("email",)),
+    "MODELOPS_LOG_HASH_SALT": ("pepper", "log_hash_salt", "pepper"),
+    "MODELOPS_FEEDBACK_TOKEN": ("fb-0123456789", "feedback_token", "fb-0123456789"),
+    "MODELOPS_FEEDBACK_TOKEN_FILE": ("{tmp}/key.txt", "feedback_token", "key-from-file"),
 }
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 GATE_METRIC = {"classification": "accuracy", "regression": "r2"}
+LIVE_METRIC = {"classification": "accuracy", "regression": "rmse"}
 ESTIMATOR = {"classification": "logistic_regression", "regression": "ridge"}
 TOOLS = ("build", "container", "loadtest", "storage")  # delivery/: the commands outside the pipeline
 
@@ -50,8 +51,9 @@ def project(root, isolated, make_toy):
 
 
 def set_gate(folder, task, threshold):
-    gate = {"gate": {GATE_METRIC[task]: {"min": threshold}}}
-    (folder / "docs/criteria.yaml").write_text(yaml.safe_dump(gate))
+    live = {"tolerance": {LIVE_METRIC[task]: 0.1}, "retire": "baseline"}
+    criteria = {"gate": {GATE_METRIC[task]: {"min": threshold}}, "live": live}
+    (folder / "docs/criteria.yaml").write_text(yaml.safe_dump(criteria))
 
 
 def declared_outputs(pipeline: dict) -> list[str]:
@@ -91,6 +93,39 @@ def test_stages_run_end_to_end(pkg, project):
     assert list(metrics["gate"]["checks"]) == [GATE_METRIC[task]]
     assert "Verdict: PASS" in (folder / paths.EVALUATION_REPORT).read_text()
     assert "gate PASS" in (folder / "docs/model_card.md").read_text()
+
+
+def test_evaluate_sets_the_live_targets_from_the_report_keeping_the_rest(pkg, project):
+    folder, task = project
+    for name in ("ingest", "prepare", "featurize", "train"):
+        stage(pkg, name).main([])
+    criteria = folder / "docs/criteria.yaml"
+    criteria.write_text("# a comment the user wrote\n" + criteria.read_text())
+    pkg.pipeline.evaluate.main([])
+    written = criteria.read_text()
+    metric = LIVE_METRIC[task]
+    report = json.loads((folder / pkg.core.paths.METRICS).read_text())
+    value, baseline = report["metrics"][metric], report["baseline"][metric]
+    target = yaml.safe_load(written)["live"]["targets"][metric]
+    if task == "classification":
+        assert target == {"min": round(value * 0.9, 4), "retire_below": round(baseline, 4)}
+    else:
+        assert target == {"max": round(value * 1.1, 4), "retire_above": round(baseline, 4)}
+    assert written.startswith("# a comment the user wrote\n")
+    pkg.pipeline.evaluate.main([])
+    assert criteria.read_text() == written  # same report, same bytes
+
+
+def test_live_tolerance_of_a_metric_the_monitor_cannot_compute_is_refused(pkg, project):
+    folder, task = project
+    for name in ("ingest", "prepare", "featurize", "train"):
+        stage(pkg, name).main([])
+    criteria = folder / "docs/criteria.yaml"
+    document = yaml.safe_load(criteria.read_text())
+    document["live"]["tolerance"] = {"roc_auc" if task == "classification" else "rmse_vs_baseline": 0.1}
+    criteria.write_text(yaml.safe_dump(document))
+    with pytest.raises(SystemExit, match="the monitor cannot compute"):
+        pkg.pipeline.evaluate.main([])
 
 
 def test_failed_gate_is_recorded_then_exits_non_zero(pkg, project, capsys):

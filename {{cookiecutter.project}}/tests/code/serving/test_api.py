@@ -45,7 +45,13 @@ def test_api_predicts_like_the_predictor(classifier, records):
     assert any(None in r.values() for r in records)
     response = classifier.client.post("/predict", json={"records": records})
     assert response.status_code == 200
-    assert response.json() == {"predictions": classifier.predictor.predict(records), "model_version": INFO["version"]}
+    answer = response.json()
+    assert answer == {
+        "predictions": classifier.predictor.predict(records),
+        "model_version": INFO["version"],
+        "request_id": response.headers["x-request-id"],
+    }
+    assert len(answer["request_id"]) == 32 and int(answer["request_id"], 16) >= 0
 
 
 def test_api_takes_one_record_as_a_bare_object(classifier, records):

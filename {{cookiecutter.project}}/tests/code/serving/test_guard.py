@@ -12,7 +12,9 @@ KEY = "test-key-0123456789"
 LIMIT = 1000  # the guard's body limit in these tests
 
 
-def through_guard(pkg, path="/predict", headers=None, chunks=(b"",), api_key=KEY, content_length=True):
+def through_guard(
+    pkg, path="/predict", headers=None, chunks=(b"",), api_key=KEY, content_length=True, feedback_token=None
+):
     """Send one request through a Guard in front of an echo app: its status, answer and what the app received."""
     received = []
 
@@ -44,7 +46,7 @@ def through_guard(pkg, path="/predict", headers=None, chunks=(b"",), api_key=KEY
         "path": path,
         "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
     }
-    guard = pkg.serving.guard.Guard(app, api_key=api_key, max_body_bytes=LIMIT)
+    guard = pkg.serving.guard.Guard(app, api_key=api_key, max_body_bytes=LIMIT, feedback_token=feedback_token)
     asyncio.run(guard(scope, receive, send))
     answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return SimpleNamespace(status=sent[0]["status"], answer=answer, received=received[0] if received else None)
@@ -129,3 +131,28 @@ def test_guard_closes_a_websocket_without_the_key(pkg, headers, reached):
     scope = {"type": "websocket", "path": "/predict", "headers": headers}
     asyncio.run(pkg.serving.guard.Guard(app, api_key=KEY, max_body_bytes=LIMIT)(scope, receive, send))
     assert sent == (["reached"] if reached else [{"type": "websocket.close", "code": 1008}])
+
+
+FEEDBACK_TOKEN = "feedback-token-9876543210"
+
+
+@pytest.mark.parametrize(
+    ("token", "headers", "why"),
+    [
+        (None, {"authorization": f"Bearer {FEEDBACK_TOKEN}"}, "no MODELOPS_FEEDBACK_TOKEN"),  # feedback is never open
+        (FEEDBACK_TOKEN, {}, "feedback token"),
+        (FEEDBACK_TOKEN, {"authorization": f"Bearer {KEY}"}, "feedback token"),  # the prediction key is not enough
+        (FEEDBACK_TOKEN, {"authorization": "Bearer wrong"}, "feedback token"),
+    ],
+)
+def test_feedback_without_its_own_token_is_401_and_never_reaches_the_app(pkg, token, headers, why):
+    answer = through_guard(pkg, path="/feedback", headers=headers, feedback_token=token)
+    assert answer.status == 401 and why in json.loads(answer.answer)["error"]
+    assert answer.received is None
+
+
+def test_feedback_with_its_token_passes_without_the_api_key(pkg):
+    headers = {"authorization": f"Bearer {FEEDBACK_TOKEN}"}
+    answer = through_guard(pkg, path="/feedback", headers=headers, chunks=(b"{}",), feedback_token=FEEDBACK_TOKEN)
+    assert answer.status == 200 and answer.received == b"{}"
+    assert through_guard(pkg, path="/predict", headers=headers, feedback_token=FEEDBACK_TOKEN).status == 401

@@ -1,0 +1,214 @@
+"""Performance management of a generated project, for real, against its locally deployed service.
+
+One project (default answers) is deployed through a merged promotion, then: clean traffic →
+`make monitor` keeps the model; drifted traffic → it asks for retraining and names the shifted
+features; feedback without its token or with bad labels is refused with nothing written; thin,
+missing and corrupt logs are told apart; under 100 Locust users the log holds exactly one row
+per answered prediction; and a SIGTERM (what `make undeploy` and Kubernetes send) loses nothing
+queued. The steps run in the order written and share the deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from support.markdown import MADE_BY_MONITORING
+from support.matrix import LIFECYCLE_CONFIGURATIONS
+from test_delivery import IDENTITY, free_port
+from test_lifecycle import Lifecycle, project  # noqa: F401 - `project` is the fixture
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "feedback-token-for-the-tests"
+MONITORING = Path(".deploy/local/monitoring")
+
+
+class Monitored:
+    """A project deployed locally with a feedback token, and what the steps share."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.project = lifecycle
+        lifecycle.env.update(IDENTITY)
+        lifecycle.env["MODELOPS_FEEDBACK_TOKEN"] = TOKEN
+
+    @property
+    def path(self) -> Path:
+        return self.project.path
+
+    @property
+    def url(self) -> str:
+        port = re.search(r"(?m)^port: (\d+)", (self.path / "deploy/local/environment.yaml").read_text())
+        assert port
+        return f"http://127.0.0.1:{port.group(1)}"
+
+    def make(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.project.make(*args, check=check)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.path, env=self.project.env, check=True, capture_output=True, text=True).stdout
+
+    def monitor(self, *args: str) -> tuple[int, dict, str]:
+        done = self.make("monitor", *args, check=False)
+        summary = self.path / "reports/monitoring/summary.json"
+        return monitor_code(done), json.loads(summary.read_text()) if summary.is_file() else {}, done.stdout
+
+    def log_rows(self) -> list[dict]:
+        rows = []
+        for path in sorted((self.path / MONITORING / "predictions").glob("*.jsonl")):
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return rows
+
+    def labels(self) -> int:
+        with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
+            return int(connection.execute("SELECT count(*) FROM feedback").fetchone()[0])
+
+    def post(self, path: str, body: object, token: str | None = None) -> tuple[int, dict]:
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    def record(self) -> dict:
+        schema = json.loads((self.path / "data/processed/schema.json").read_text())
+        import csv
+
+        with open(self.path / "data/processed/test.csv", newline="") as handle:
+            row = next(csv.DictReader(handle))
+        return {f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]] for f in schema["features"]}
+
+
+def monitor_code(done: subprocess.CompletedProcess) -> int:
+    """The monitor's own exit code, read through make's `Error N` (make itself exits 2)."""
+    if done.returncode == 0:
+        return 0
+    found = re.search(r"\[Makefile:\d+: monitor\] Error (\d+)", (done.stdout or "") + (done.stderr or ""))
+    return int(found.group(1)) if found else -done.returncode
+
+
+@pytest.fixture(scope="class")
+def monitored(project):  # noqa: F811 - the fixture imported above
+    """The class's project: first model committed, built, promoted, merged and deployed locally."""
+    project.pipeline()
+    monitored = Monitored(project)
+    local = monitored.path / "deploy/local/environment.yaml"
+    local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
+    monitored.git("add", "--all")
+    monitored.git("commit", "--quiet", "--no-verify", "-m", "feat: the first model")
+    monitored.make("build")
+    branch = monitored.make("promote", "ENV=local").stdout.strip().splitlines()[-1]
+    monitored.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+    monitored.make("deploy")
+    yield monitored
+    monitored.make("undeploy", check=False)
+
+
+class MonitoringSteps:
+    config = LIFECYCLE_CONFIGURATIONS[0]
+
+    def test_clean_traffic_then_the_monitor_keeps_the_model(self, monitored):
+        out = monitored.make("simulate", "PHASE=clean").stdout
+        clean = json.loads((monitored.path / "reports/monitoring/simulation-clean.json").read_text())
+        assert clean["answered"] == clean["sent"] > 100 and clean["feedback"] > 50, out
+        code, summary, out = monitored.monitor()
+        assert (code, summary["decision"]) == (0, "keep"), out
+        assert summary["quality"]["verdict"] == "ok" and summary["drift"]["verdict"] == "ok"
+        assert summary["labelled"] == clean["feedback"]
+        report = monitored.path / summary["report"]
+        assert "Decision: `keep`" in report.read_text()
+        assert all((report.parent / name).stat().st_size > 5000 for name in re.findall(r"\]\(([^)]+\.png)\)", report.read_text()))
+
+    def test_drifted_traffic_asks_for_retraining_naming_the_shifted_features(self, monitored):
+        monitored.make("simulate", "PHASE=drift")
+        drift = json.loads((monitored.path / "reports/monitoring/simulation-drift.json").read_text())
+        code, summary, out = monitored.monitor()
+        assert (code, summary["decision"]) == (10, "retrain"), out
+        assert sorted(summary["drift"]["drifted"]) == sorted(drift["shifted_features"]), out
+        assert summary["quality"]["verdict"] == "missed"  # the changed label relation
+        assert all(name in out for name in drift["shifted_features"])
+
+    def test_feedback_needs_its_token_and_bad_labels_write_nothing(self, monitored):
+        status, answer = monitored.post("/predict", {"records": [monitored.record()]})
+        assert status == 200
+        request_id = answer["request_id"]
+        classes = json.loads((monitored.path / "data/processed/schema.json").read_text())["target"]["classes"]
+        time.sleep(1)  # the log writes within FLUSH_SECONDS
+        before = monitored.labels()
+        good = {"request_id": request_id, "label": classes[0]}
+        cases = [
+            (None, good, 401, "feedback token"),
+            ("wrong-token", good, 401, "feedback token"),
+            (TOKEN, {"request_id": "0" * 32, "label": classes[0]}, 404, "unknown request_id"),
+            (TOKEN, {"request_id": request_id, "label": "no-such-class"}, 422, "not a known class"),
+            (TOKEN, {"request_id": request_id}, 400, "label"),
+        ]
+        for token, body, status, reason in cases:
+            got, answer = monitored.post("/feedback", body, token)
+            assert (got, reason in answer["error"]) == (status, True), answer
+        assert monitored.labels() == before
+        assert monitored.post("/feedback", good, TOKEN) == (201, {"accepted": 1})
+        assert monitored.post("/feedback", good, TOKEN)[0] == 409
+        assert monitored.labels() == before + 1
+        assert monitored.post("/predict", {"records": [monitored.record()]})[0] == 200  # still serving
+
+    def test_no_log_thin_data_and_a_corrupt_line_are_told_apart(self, monitored, tmp_path):
+        code, _, out = monitored.monitor(f"DATA={tmp_path / 'empty'}")
+        assert code == 3 and "no prediction log" in out
+        thin = tmp_path / "thin"
+        (thin / "predictions").mkdir(parents=True)
+        rows = (monitored.path / MONITORING / "predictions").glob("*.jsonl")
+        lines = next(rows).read_text().splitlines(keepends=True)[:150]
+        (thin / "predictions" / "predictions-copy-w1-2026-01-01.jsonl").write_text("".join(lines[:120]) + "{truncated\n" + "".join(lines[120:]))
+        code, summary, out = monitored.monitor(f"DATA={thin}")
+        assert summary["quality"]["verdict"] == "insufficient data" and summary["drift"]["verdict"] == "ok", out
+        assert summary["corrupt_lines"] == 1 and summary["predictions"] >= 140
+        assert "Traceback" not in out
+
+    def test_every_path_the_readme_says_monitoring_makes_exists(self, monitored):
+        for rel, command in MADE_BY_MONITORING.items():
+            assert list(monitored.path.glob(rel.replace("<date>", "*"))), f"`{command}` ran, yet no {rel}"
+
+    def test_under_100_users_the_log_holds_one_row_per_answered_prediction(self, monitored):
+        before = len(monitored.log_rows())
+        monitored.make("load-test", f"URL={monitored.url}", "LOAD_ARGS=--users 100 --seconds 15", check=False)
+        load = json.loads((monitored.path / "reports/load.json").read_text())
+        answered = load["requests"] - load["failures"]
+        assert answered > 1000
+        time.sleep(1)
+        rows = monitored.log_rows()[before:]
+        assert len(rows) == answered and all(r["status"] == 200 for r in rows)
+        assert len({r["request_id"] for r in rows}) == answered
+
+    def test_sigterm_writes_what_is_queued(self, monitored):
+        before = len(monitored.log_rows())
+        answered = []
+
+        def burst():
+            for _ in range(300):
+                answered.append(monitored.post("/predict", {"records": [monitored.record()]})[0])
+
+        threads = [threading.Thread(target=burst) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        monitored.make("undeploy")  # SIGTERM at once: the last answers are still queued
+        assert answered.count(200) == 1200
+        assert len(monitored.log_rows()) - before == 1200
+
+
+class TestMonitoring(MonitoringSteps):
+    """The default configuration's performance management (the others share its code)."""

@@ -1,0 +1,1 @@
+"""Monitoring: the live model judged against its targets — prediction log read back, drift, decision, simulation."""

@@ -1,0 +1,172 @@
+"""Logs: the service's prediction log and feedback read back, for a time window, with DuckDB.
+
+DuckDB reads the JSON-lines files in parallel and streams them (1,000,000 logged predictions in
+a few seconds and under 1 GB: see the template's benchmarks). A line that is not a log record
+(truncated, not JSON, missing its id, time or status) is counted and skipped. The input fields
+are typed from the schema; a field the service hashed is read as text, a dropped one is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..core.schema import Schema
+from ..serving.predictionlog import PREDICTIONS, STORE
+
+TOP = {
+    "request_id": "VARCHAR",
+    "index": "BIGINT",
+    "time": "TIMESTAMPTZ",
+    "model_version": "VARCHAR",
+    "endpoint": "VARCHAR",
+    "status": "BIGINT",
+    "latency_ms": "DOUBLE",
+}
+
+
+@dataclass(frozen=True)
+class LiveData:
+    """What the service logged in the window: one row per predicted record, one per request."""
+
+    records: pd.DataFrame  # request_id, index, time, model_version, output, one column per logged input
+    requests: pd.DataFrame  # request_id, time, status, latency_ms
+    feedback: pd.DataFrame  # request_id, index, label
+    files: int
+    megabytes: float
+    corrupt: int
+
+    @property
+    def versions(self) -> list[str]:
+        return sorted(self.records["model_version"].dropna().unique().tolist())
+
+    @property
+    def first(self) -> str:
+        return _iso(self.requests["time"].min())
+
+    @property
+    def last(self) -> str:
+        return _iso(self.requests["time"].max())
+
+    def labelled(self) -> pd.DataFrame:
+        """The records that have ground truth: the records' columns plus `label`."""
+        if self.feedback.empty:
+            return self.records.iloc[0:0].assign(label=pd.Series(dtype=object))
+        return self.records.merge(self.feedback, on=["request_id", "index"], how="inner")
+
+
+def _iso(value: Any) -> str:
+    return str(pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")) if pd.notna(value) else ""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _output_type(schema: Schema) -> str:
+    if schema.classification:
+        return "BIGINT" if all(isinstance(c, int) for c in schema.target.classes) else "VARCHAR"
+    return "DOUBLE"
+
+
+def input_types(files: list[str], schema: Schema, sample: int = 2000) -> dict[str, str]:
+    """The logged input fields and their SQL types, from the first records of the log: the
+    schema's types, text for a numeric field the service hashed; a dropped field is absent."""
+    seen: dict[str, set[type]] = {}
+    for file in files:
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    inputs = json.loads(line).get("inputs")
+                except (ValueError, AttributeError):
+                    continue
+                for name, value in (inputs or {}).items():
+                    seen.setdefault(name, set()).add(type(value))
+                sample -= inputs is not None
+                if sample <= 0:
+                    break
+    types = {}
+    for feature in schema.features:
+        if feature.name in seen:
+            text = not feature.numeric or str in seen[feature.name]
+            types[feature.name] = "VARCHAR" if text else "DOUBLE"
+    return types
+
+
+def read_live(folder: Path, schema: Schema, since: datetime, until: datetime) -> LiveData | None:
+    """The log and feedback in `folder` between `since` and `until`; None when there is no log file."""
+    files = sorted(str(p) for p in (folder / PREDICTIONS).glob("*.jsonl"))
+    if not files:
+        return None
+    connection = duckdb.connect()
+    connection.execute("SET threads = 2")
+    options = "format = 'newline_delimited', ignore_errors = true, maximum_object_size = 16777216"
+    types = input_types(files, schema)
+    columns = {
+        **TOP,
+        "inputs": f"STRUCT({', '.join(f'{_quote(n)} {k}' for n, k in types.items())})",
+        "output": _output_type(schema),
+    }
+    spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+    listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    source = f"read_json({listed}, {options}, columns = {spec})"
+    valid = "request_id IS NOT NULL AND time IS NOT NULL AND status IS NOT NULL"
+    window = f"time >= TIMESTAMPTZ '{since.isoformat()}' AND time <= TIMESTAMPTZ '{until.isoformat()}'"
+    lines = sum(_count_lines(Path(f)) for f in files)
+    kept = connection.execute(f"SELECT count(*) FROM {source} WHERE {valid}").fetchone()
+    corrupt = lines - int(kept[0] if kept else 0)
+    fields = ", ".join(f"inputs.{_quote(name)} AS {_quote(name)}" for name in types)
+    records = connection.execute(
+        f'SELECT request_id, "index", time, model_version, output{", " + fields if fields else ""}'
+        f' FROM {source} WHERE {valid} AND {window} AND status = 200 AND "index" IS NOT NULL'
+    ).df()
+    requests = connection.execute(
+        f"SELECT request_id, min(time) AS time, max(status) AS status, max(latency_ms) AS latency_ms"
+        f" FROM {source} WHERE {valid} AND {window} GROUP BY request_id ORDER BY time"
+    ).df()
+    connection.close()
+    return LiveData(
+        records=records,
+        requests=requests,
+        feedback=read_feedback(folder, schema),
+        files=len(files),
+        megabytes=sum(Path(f).stat().st_size for f in files) / 1e6,
+        corrupt=corrupt,
+    )
+
+
+def read_feedback(folder: Path, schema: Schema) -> pd.DataFrame:
+    """The stored labels: request_id, index, label (typed like the model's output)."""
+    path = folder / STORE
+    empty = pd.DataFrame(
+        {"request_id": pd.Series(dtype=str), "index": pd.Series(dtype="int64"), "label": pd.Series(dtype=object)}
+    )
+    if not path.is_file():
+        return empty
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        frame = pd.read_sql_query('SELECT request_id, idx AS "index", label FROM feedback', connection)
+    except pd.errors.DatabaseError:
+        return empty  # the service created the store but nothing was labelled yet
+    finally:
+        connection.close()
+    frame["label"] = [json.loads(v) for v in frame["label"]]
+    if not schema.classification:
+        frame["label"] = frame["label"].astype(float)
+    return frame
+
+
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")  # a last line without its newline is still a line

@@ -1,0 +1,242 @@
+"""Monitor: judge the live model against its targets and decide — keep, retrain or retire.
+
+Reads the service's prediction log and feedback (`--data`, default the local deployment's
+`.deploy/local/monitoring`; `make fetch-logs` brings a remote one) for the last
+`live.window_days` of docs/criteria.yaml, and computes, each against its target:
+  quality   live metrics on the labelled records vs `live.targets` ("insufficient data" below
+            `live.min_labels` labels), and the retire floor (the trivial baseline)
+  drift     per input feature and for the prediction, PSI and a chi-square test against the
+            training reference (features/stats.json, reports/plots/predictions.csv)
+  service   latency percentiles and error rate of the logged requests vs `slo`
+Writes reports/monitoring/<date>.md with plots and reports/monitoring/summary.json.
+
+Decision and exit code: keep 0; retrain 10 (a quality target missed, or drift, with enough
+data); retire 20 (live quality no better than the baseline); 3 when there is no log to judge.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core import cli, config, paths
+from ..core.artifacts import read_json, require, write_json
+from ..core.metrics import HIGHER_IS_BETTER, live_metrics
+from ..core.schema import Schema
+from ..reporting.monitoring import monitoring_report
+from . import drift, plots
+from .logs import LiveData, read_live
+
+log = logging.getLogger(__name__)
+EXIT = {"keep": 0, "retrain": 10, "retire": 20}
+NO_DATA = 3
+DEFAULT_DATA = Path(".deploy/local/monitoring")
+OUT = Path("reports/monitoring")
+SUMMARY = OUT / "summary.json"
+
+
+def quality(task: str, labelled: pd.DataFrame, live: dict[str, Any], classes: list[Any]) -> dict[str, Any]:
+    """Live metrics on the labelled records against `live.targets`, or "insufficient data"."""
+    targets: dict[str, dict[str, float]] = live.get("targets") or {}
+    minimum = int(live.get("min_labels", 50))
+    result: dict[str, Any] = {"min_labels": minimum, "labelled": len(labelled), "metrics": {}}
+    if not targets:
+        raise SystemExit(f"error: no live.targets in {paths.CRITERIA} — run `dvc repro evaluate` (it writes them)")
+    if len(labelled) < minimum:
+        result["verdict"] = "insufficient data"
+        return result
+    values = live_metrics(task, labelled["label"].to_numpy(), labelled["output"].to_numpy(), classes)
+    verdicts = set()
+    for metric, target in targets.items():
+        value = values[metric]
+        higher = HIGHER_IS_BETTER[metric]
+        goal = target["min" if higher else "max"]
+        floor = target["retire_below" if higher else "retire_above"]
+        passed = value >= goal if higher else value <= goal
+        retired = value <= floor if higher else value >= floor
+        verdicts.add("retire" if retired else "ok" if passed else "missed")
+        result["metrics"][metric] = {
+            "value": round(value, 4),
+            "target": goal,
+            "rule": "min" if higher else "max",
+            "retire_below" if higher else "retire_above": floor,
+            "passed": bool(passed),
+        }
+    result["verdict"] = next(v for v in ("retire", "missed", "ok") if v in verdicts)
+    return result
+
+
+def drifts(
+    data: LiveData, schema: Schema, stats: dict[str, Any], reference_predictions: pd.Series, live: dict[str, Any]
+) -> dict[str, Any]:
+    """PSI and p-value per input feature and for the prediction, or "insufficient data"."""
+    policy = live.get("drift") or {}
+    default = {"psi_max": float(policy.get("psi_max", 0.25)), "p_value_max": float(policy.get("p_value_max", 0.01))}
+    overrides = policy.get("features") or {}
+    unknown = set(overrides) - set(schema.names)
+    if unknown:
+        raise SystemExit(
+            f"error: {paths.CRITERIA} live.drift.features names {', '.join(sorted(unknown))}: not an input"
+        )
+    minimum = int(live.get("min_predictions", 100))
+    result: dict[str, Any] = {"min_predictions": minimum, "features": {}, "drifted": [], "skipped": []}
+    if len(data.records) < minimum:
+        result["verdict"] = "insufficient data"
+        return result
+    for feature in schema.features:
+        if feature.name not in data.records:
+            result["skipped"].append(feature.name)  # dropped from the log (MODELOPS_LOG_DROP)
+            continue
+        column = data.records[feature.name]
+        if column.dtype == object and column.astype(str).str.startswith("sha256:").any():
+            result["skipped"].append(feature.name)  # hashed (MODELOPS_LOG_HASH): no reference to compare
+            continue
+        reference = drift.Reference.from_stats(stats[feature.name])
+        values = pd.to_numeric(column, errors="coerce").to_numpy(float) if feature.numeric else column.to_numpy()
+        verdict = drift.judge(reference, values, {**default, **(overrides.get(feature.name) or {})})
+        result["features"][feature.name] = verdict
+        if verdict["drifted"]:
+            result["drifted"].append(feature.name)
+    result["drifted"].sort(key=lambda name: -result["features"][name]["psi"])
+    numeric = schema.task == "regression"
+    reference = drift.Reference.from_values(reference_predictions.tolist(), numeric)
+    outputs = data.records["output"].to_numpy(float) if numeric else data.records["output"].tolist()
+    result["prediction"] = drift.judge(reference, outputs, {**default, **(policy.get("prediction") or {})})
+    result["verdict"] = "drift" if result["drifted"] or result["prediction"]["drifted"] else "ok"
+    return result
+
+
+def service(data: LiveData, slo: dict[str, Any]) -> dict[str, Any]:
+    """Latency percentiles and error rate of the logged requests against the SLO."""
+    latency = data.requests["latency_ms"].to_numpy(float)
+    errors = int((data.requests["status"] != 200).sum())
+    p50, p95, p99 = (float(np.percentile(latency, q)) for q in (50, 95, 99)) if latency.size else (0.0, 0.0, 0.0)
+    rate = errors / len(data.requests) if len(data.requests) else 0.0
+    passed = p95 <= slo.get("p95_ms", float("inf")) and rate <= slo.get("max_error_rate", 1.0)
+    return {
+        "requests": len(data.requests),
+        "p50_ms": round(p50, 3),
+        "p95_ms": round(p95, 3),
+        "p99_ms": round(p99, 3),
+        "error_rate": round(rate, 6),
+        "p95_target_ms": slo.get("p95_ms"),
+        "max_error_rate": slo.get("max_error_rate"),
+        "passed": bool(passed),
+    }
+
+
+def decide(
+    judged_quality: dict[str, Any], judged_drift: dict[str, Any], judged_service: dict[str, Any]
+) -> tuple[str, list[str]]:
+    """One decision and the reasons for it."""
+    reasons = []
+    for metric, m in judged_quality["metrics"].items():
+        if not m["passed"]:
+            sign = "<" if m["rule"] == "min" else ">"
+            reasons.append(
+                f"live {metric} {m['value']:.4f} {sign} target {m['target']} ({paths.CRITERIA} live.targets)"
+            )
+    if judged_quality["verdict"] == "insufficient data":
+        reasons.append(
+            f"quality not judged: {judged_quality['labelled']} labelled records < live.min_labels"
+            f" {judged_quality['min_labels']}"
+        )
+    if judged_drift["drifted"]:
+        named = ", ".join(judged_drift["drifted"])
+        reasons.append(f"drift in {len(judged_drift['drifted'])} feature(s): {named}")
+    if judged_drift.get("prediction", {}).get("drifted"):
+        reasons.append(f"prediction drift: PSI {judged_drift['prediction']['psi']}")
+    if judged_drift["verdict"] == "insufficient data":
+        reasons.append(f"drift not judged: fewer than live.min_predictions {judged_drift['min_predictions']} records")
+    if not judged_service["passed"]:
+        reasons.append(
+            f"service outside the SLO: p95 {judged_service['p95_ms']} ms, error rate {judged_service['error_rate']}"
+        )
+    if judged_quality["verdict"] == "retire":
+        floors = [
+            m
+            for m in judged_quality["metrics"].values()
+            if ("retire_below" in m and m["value"] <= m["retire_below"])
+            or ("retire_above" in m and m["value"] >= m["retire_above"])
+        ]
+        return "retire", [f"live quality no better than the trivial baseline ({len(floors)} metric(s))", *reasons]
+    if judged_quality["verdict"] == "missed" or judged_drift["verdict"] == "drift":
+        return "retrain", reasons
+    return "keep", reasons or ["every target met"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="the service's monitoring folder (default: %(default)s)"
+    )
+    parser.add_argument("--days", type=float, help="judge this many days up to now (default: live.window_days)")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the report goes (default: %(default)s)")
+    args = parser.parse_args(argv)
+    cli.start(args)
+    params = config.load_params(args.params)
+    criteria = config.load_criteria(params["evaluate"]["criteria"])
+    live = criteria.get("live") or {}
+    schema = Schema.load()
+    stats = read_json(paths.FEATURE_STATS, "featurize")
+    reference_predictions = pd.read_csv(require(paths.PREDICTIONS, "evaluate"))["predicted"]
+    until = datetime.now(UTC)
+    since = until - timedelta(days=args.days if args.days is not None else float(live.get("window_days", 7)))
+    started = time.perf_counter()
+    data = read_live(args.data, schema, since, until)
+    if data is None or data.requests.empty:
+        print(
+            f"no prediction log to judge in {args.data} since {since:%Y-%m-%d %H:%M} UTC — deploy and send"
+            " traffic first (`make deploy`, `make simulate`), or fetch the service's log (`make fetch-logs SOURCE=...`)"
+        )
+        raise SystemExit(NO_DATA)
+    log.info(
+        "read %d records of %d requests from %d files (%.0f MB) in %.1f s; %d corrupt lines skipped",
+        len(data.records),
+        len(data.requests),
+        data.files,
+        data.megabytes,
+        time.perf_counter() - started,
+        data.corrupt,
+    )
+    labelled = data.labelled()
+    classes = list(schema.target.classes)
+    judged = {
+        "quality": quality(schema.task, labelled, live, classes),
+        "drift": drifts(data, schema, stats, reference_predictions, live),
+        "service": service(data, criteria.get("slo") or {}),
+    }
+    decision, reasons = decide(judged["quality"], judged["drift"], judged["service"])
+    day = until.strftime("%Y-%m-%d")
+    args.out.mkdir(parents=True, exist_ok=True)
+    images = plots.draw(args.out, day, schema.task, data, labelled, judged, live, classes)
+    summary = {
+        "decision": decision,
+        "exit_code": EXIT[decision],
+        "reasons": reasons,
+        "window": {"start": data.first, "end": data.last, "since": since.isoformat(timespec="seconds")},
+        "model_versions": data.versions,
+        "predictions": len(data.records),
+        "requests": len(data.requests),
+        "labelled": len(labelled),
+        "corrupt_lines": data.corrupt,
+        **judged,
+        "report": str(args.out / f"{day}.md"),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    (args.out / f"{day}.md").write_text(monitoring_report(summary, images))
+    write_json(args.out / SUMMARY.name, summary)
+    print(f"decision: {decision} — " + "; ".join(reasons))
+    print(f"report: {summary['report']}")
+    sys.exit(EXIT[decision])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Unit tests of monitoring/monitor, logs and drift on a toy project: a real log, real feedback, real decisions.
+
+The log is written by the service's own PredictionLog and feedback endpoint (the app in process);
+the real deployed service is exercised by the template's tests and `make demo`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+TARGETS = {"accuracy": {"min": 0.8, "retire_below": 0.55}, "f1_macro": {"min": 0.75, "retire_below": 0.4}}
+
+
+@pytest.fixture
+def project(pkg, make_predictor, make_toy, isolated):
+    """A toy project in the working directory: schema, reference stats, test predictions and criteria."""
+    predictor = make_predictor("classification")
+    schema = predictor.schema
+    reference = make_toy(n=3000, seed=1)
+    (isolated / "data/processed").mkdir(parents=True)
+    (isolated / "data/processed/schema.json").write_text(json.dumps(schema.to_dict()))
+    (isolated / "features").mkdir()
+    stats = pkg.pipeline.featurize.reference_stats(schema.coerce(reference), schema, 10)
+    (isolated / "features/stats.json").write_text(json.dumps(stats))
+    (isolated / "reports/plots").mkdir(parents=True)
+    test = make_toy(n=500, seed=2)
+    records = schema.client_records(test)
+    pd.DataFrame({"actual": test["target"], "predicted": predictor.predict(records)}).to_csv(
+        isolated / "reports/plots/predictions.csv", index=False
+    )
+    (isolated / "params.yaml").write_text(yaml.safe_dump({"evaluate": {"criteria": "docs/criteria.yaml"}}))
+    live = {"min_labels": 50, "min_predictions": 100, "window_days": 7, "drift": {"psi_max": 0.25, "p_value_max": 0.01}}
+    slo = {"p95_ms": 100, "max_error_rate": 0.05}
+    (isolated / "docs").mkdir()
+    (isolated / "docs/criteria.yaml").write_text(yaml.safe_dump({"slo": slo, "live": {**live, "targets": TARGETS}}))
+    return predictor
+
+
+def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0) -> None:
+    """Send every row as one request through the app, then its label for a share of the requests."""
+    log = pkg.serving.predictionlog.PredictionLog(folder, "1.0.0-test")
+    store = pkg.serving.feedback.FeedbackStore(folder, tuple(predictor.classes))
+    client = TestClient(
+        pkg.serving.api.create_app(pkg.serving.api.Runtime(predictor, {"version": "1"}, 10, log, store))
+    )
+    ids = [
+        client.post("/predict", json={"records": r}).json()["request_id"]
+        for r in predictor.schema.client_records(frame)
+    ]
+    log.close()
+    chosen = ids[: int(len(ids) * labelled_share)]
+    items = [{"request_id": rid, "label": int(label)} for rid, label in zip(chosen, labels, strict=False)]
+    if items:
+        assert client.post("/feedback", json={"items": items}).status_code == 201
+
+
+def run(pkg, folder, capsys) -> tuple[int, dict, str]:
+    with pytest.raises(SystemExit) as exited:
+        pkg.monitoring.monitor.main(["--data", str(folder)])
+    summary_path = pkg.monitoring.monitor.SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return int(exited.value.code), summary, capsys.readouterr().out
+
+
+def test_clean_traffic_keeps_the_model(pkg, project, make_toy, isolated, capsys):
+    frame = make_toy(n=400, seed=3)
+    serve(pkg, project, isolated / "mon", frame, frame["target"])
+    code, summary, out = run(pkg, isolated / "mon", capsys)
+    assert (code, summary["decision"]) == (0, "keep"), summary["reasons"]
+    assert summary["quality"]["verdict"] == "ok" and summary["drift"]["verdict"] == "ok"
+    assert summary["predictions"] == 400 == summary["labelled"]
+    report = (isolated / summary["report"]).read_text()
+    assert "Decision: `keep`" in report and "![Drift per feature]" in report
+    assert (
+        isolated / "reports/monitoring" / report.split("![Drift per feature](")[1].split(")")[0]
+    ).stat().st_size > 1000
+
+
+def test_drift_and_a_changed_label_relation_ask_for_retraining_naming_the_feature(
+    pkg, project, make_toy, isolated, capsys
+):
+    frame = make_toy(n=400, seed=4)
+    frame["weight"] = frame["weight"] + 3 * 1.0  # three train standard deviations of a feature the model ignores
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random(len(frame)) < 0.3, 1 - frame["target"], frame["target"])
+    serve(pkg, project, isolated / "mon", frame, labels)
+    code, summary, out = run(pkg, isolated / "mon", capsys)
+    assert (code, summary["decision"]) == (10, "retrain")
+    assert summary["drift"]["drifted"] == ["weight"]
+    assert summary["drift"]["features"]["size"]["drifted"] is False
+    assert summary["quality"]["verdict"] == "missed"
+    assert any("weight" in reason for reason in summary["reasons"]) and "decision: retrain" in out
+
+
+def test_quality_no_better_than_the_baseline_retires_the_model(pkg, project, make_toy, isolated, capsys):
+    frame = make_toy(n=300, seed=5)
+    serve(pkg, project, isolated / "mon", frame, 1 - frame["target"])  # every label is the other class
+    code, summary, _ = run(pkg, isolated / "mon", capsys)
+    assert (code, summary["decision"], summary["quality"]["verdict"]) == (20, "retire", "retire")
+
+
+def test_too_few_labels_is_insufficient_data_while_drift_is_still_judged(pkg, project, make_toy, isolated, capsys):
+    frame = make_toy(n=300, seed=6)
+    frame["weight"] = frame["weight"] + 3.0
+    serve(pkg, project, isolated / "mon", frame, frame["target"], labelled_share=0.1)  # 30 < min_labels 50
+    code, summary, _ = run(pkg, isolated / "mon", capsys)
+    assert summary["quality"]["verdict"] == "insufficient data" and summary["quality"]["metrics"] == {}
+    assert (code, summary["decision"], summary["drift"]["drifted"]) == (10, "retrain", ["weight"])
+    assert any("quality not judged: 30 labelled" in reason for reason in summary["reasons"])
+
+
+def test_no_log_is_a_one_line_message_and_its_own_exit_code(pkg, project, isolated, capsys):
+    code, summary, out = run(pkg, isolated / "nothing-here", capsys)
+    assert code == pkg.monitoring.monitor.NO_DATA == 3 and summary == {}
+    assert out.count("\n") == 1 and "no prediction log" in out and "make deploy" in out
+
+
+def test_corrupt_lines_are_counted_and_skipped(pkg, project, make_toy, isolated, capsys):
+    frame = make_toy(n=200, seed=7)
+    serve(pkg, project, isolated / "mon", frame, frame["target"])
+    path = next((isolated / "mon/predictions").glob("*.jsonl"))
+    text = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(text[:10]) + '{"request_id": "abc", "ti\n' + "not json at all\n" + "".join(text[10:]))
+    code, summary, _ = run(pkg, isolated / "mon", capsys)
+    assert code == 0 and summary["corrupt_lines"] == 2 and summary["predictions"] == 200
+
+
+def test_psi_is_zero_for_the_reference_and_grows_with_a_shift(pkg):
+    drift = pkg.monitoring.drift
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 1, 5000)
+    reference = drift.Reference.from_values(values.tolist(), numeric=True)
+    same = drift.judge(reference, values, {"psi_max": 0.25, "p_value_max": 0.01})
+    moved = drift.judge(reference, values + 1.0, {"psi_max": 0.25, "p_value_max": 0.01})
+    assert same["psi"] == 0 and same["p_value"] == 1 and not same["drifted"]
+    assert moved["psi"] > 0.5 and moved["p_value"] < 1e-6 and moved["drifted"]
+    few = drift.judge(reference, rng.normal(0, 1, 20), {"psi_max": 0.25, "p_value_max": 0.01})
+    assert few["psi"] > 0.25 and few["p_value"] > 0.01 and not few["drifted"]  # PSI alone would cry wolf on 20 records
+
+
+def test_unseen_categories_count_as_drift(pkg):
+    drift = pkg.monitoring.drift
+    reference = drift.Reference.from_stats({"kind": "categorical", "frequencies": {"a": 500, "b": 500}})
+    verdict = drift.judge(reference, ["a"] * 300 + ["zzz"] * 300, {"psi_max": 0.25, "p_value_max": 0.01})
+    assert verdict["drifted"] and verdict["n"] == 600
