@@ -17,19 +17,18 @@ from starlette.testclient import TestClient
 TARGETS = {"accuracy": {"min": 0.8, "retire_below": 0.55}, "f1_macro": {"min": 0.75, "retire_below": 0.4}}
 
 
-@pytest.fixture
-def project(pkg, make_predictor, make_toy, isolated):
+def toy_project(pkg, make_predictor, make_toy, isolated, task: str = "classification", targets=None):
     """A toy project in the working directory: schema, reference stats, test predictions and criteria."""
-    predictor = make_predictor("classification")
+    predictor = make_predictor(task)
     schema = predictor.schema
-    reference = make_toy(n=3000, seed=1)
+    reference = make_toy(n=3000, seed=1, task=task)
     (isolated / "data/processed").mkdir(parents=True)
     (isolated / "data/processed/schema.json").write_text(json.dumps(schema.to_dict()))
     (isolated / "features").mkdir()
     stats = pkg.pipeline.featurize.reference_stats(schema.coerce(reference), schema, 10)
     (isolated / "features/stats.json").write_text(json.dumps(stats))
     (isolated / "reports/plots").mkdir(parents=True)
-    test = make_toy(n=500, seed=2)
+    test = make_toy(n=500, seed=2, task=task)
     records = schema.client_records(test)
     pd.DataFrame({"actual": test["target"], "predicted": predictor.predict(records)}).to_csv(
         isolated / "reports/plots/predictions.csv", index=False
@@ -38,8 +37,14 @@ def project(pkg, make_predictor, make_toy, isolated):
     live = {"min_labels": 50, "min_predictions": 100, "window_days": 7, "drift": {"psi_max": 0.25, "p_value_max": 0.01}}
     slo = {"p95_ms": 100, "max_error_rate": 0.05}
     (isolated / "docs").mkdir()
-    (isolated / "docs/criteria.yaml").write_text(yaml.safe_dump({"slo": slo, "live": {**live, "targets": TARGETS}}))
+    targets = targets or TARGETS
+    (isolated / "docs/criteria.yaml").write_text(yaml.safe_dump({"slo": slo, "live": {**live, "targets": targets}}))
     return predictor
+
+
+@pytest.fixture
+def project(pkg, make_predictor, make_toy, isolated):
+    return toy_project(pkg, make_predictor, make_toy, isolated)
 
 
 def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0) -> None:
@@ -55,7 +60,8 @@ def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: f
     ]
     log.close()
     chosen = ids[: int(len(ids) * labelled_share)]
-    items = [{"request_id": rid, "label": int(label)} for rid, label in zip(chosen, labels, strict=False)]
+    cast = int if predictor.classes else float
+    items = [{"request_id": rid, "label": cast(label)} for rid, label in zip(chosen, labels, strict=False)]
     if items:
         assert client.post("/feedback", json={"items": items}).status_code == 201
 
@@ -149,3 +155,21 @@ def test_unseen_categories_count_as_drift(pkg):
     reference = drift.Reference.from_stats({"kind": "categorical", "frequencies": {"a": 500, "b": 500}})
     verdict = drift.judge(reference, ["a"] * 300 + ["zzz"] * 300, {"psi_max": 0.25, "p_value_max": 0.01})
     assert verdict["drifted"] and verdict["n"] == 600
+
+
+def test_a_regressor_is_judged_on_rmse_and_mae(pkg, make_predictor, make_toy, isolated, capsys):
+    predictor = make_predictor("regression")
+    clean = make_toy(n=400, seed=8, task="regression")
+    errors = np.asarray(predictor.predict(predictor.schema.client_records(clean))) - clean["target"].to_numpy()
+    rmse, spread = float(np.sqrt(np.mean(errors**2))), float(clean["target"].std())
+    targets = {"rmse": {"max": round(1.5 * rmse, 4), "retire_above": round(spread, 4)}}
+    toy_project(pkg, make_predictor, make_toy, isolated, "regression", targets)
+    serve(pkg, predictor, isolated / "mon", clean, clean["target"])
+    code, summary, _ = run(pkg, isolated / "mon", capsys)
+    assert (code, summary["decision"]) == (0, "keep"), summary["reasons"]
+    assert summary["quality"]["metrics"]["rmse"]["value"] == pytest.approx(rmse, abs=1e-3)
+    shifted = make_toy(n=400, seed=9, task="regression")
+    serve(pkg, predictor, isolated / "mon2", shifted, shifted["target"] + 3 * rmse)  # the label relation moved
+    code, summary, _ = run(pkg, isolated / "mon2", capsys)
+    assert (code, summary["decision"], summary["quality"]["verdict"]) == (10, "retrain", "missed")
+    assert summary["drift"]["prediction"]["drifted"] is False  # the inputs did not move, so neither did the output
