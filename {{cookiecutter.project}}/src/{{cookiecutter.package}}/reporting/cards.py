@@ -73,7 +73,19 @@ def criteria_page(criteria: dict[str, Any]) -> str:
         for metric, t in (live.get("targets") or {}).items()
     ]
     others = {name: section for name, section in sorted(criteria.items()) if name != "gate"}
-    return render("evaluation_criteria.md.j2", rules=rules, targets=targets, live=live, sections=others)
+    drift = live.get("drift") or {}
+    policy = [
+        [what, value]
+        for what, value in (
+            ("labelled records before quality is judged (`min_labels`)", live.get("min_labels")),
+            ("logged records before drift is judged (`min_predictions`)", live.get("min_predictions")),
+            ("days of traffic judged (`window_days`)", live.get("window_days")),
+            ("drift: PSI above (`drift.psi_max`)", drift.get("psi_max")),
+            ("drift: and a chi-square p-value below (`drift.p_value_max`)", drift.get("p_value_max")),
+        )
+        if value is not None
+    ]
+    return render("evaluation_criteria.md.j2", rules=rules, targets=targets, policy=policy, sections=others)
 
 
 def architecture(pipeline: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -90,8 +91,10 @@ def gh(isolated, monkeypatch) -> Path:
     """A fake `gh` first on PATH, the token in the environment; the path of its call log."""
     folder = isolated / "fake-bin"
     folder.mkdir()
-    script = folder / "gh"
-    script.write_text(f"#!{sys.executable}\n{FAKE_GH}")
+    program = folder / "fake_gh.py"
+    program.write_text(FAKE_GH)
+    script = folder / "gh"  # a shell wrapper: a `#!` line cannot hold a path with a space
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"\n')
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
     monkeypatch.setenv("GH_TOKEN", TOKEN)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -108,7 +109,9 @@ def test_s3_without_s3fs_runs_the_copy_with_venv_s3_when_it_exists(fetch, pkg, i
     record = isolated / "delegated.json"
     script = "import json, os, sys\nseen = dict(argv=sys.argv[1:], pythonpath=os.environ['PYTHONPATH'])\n"
     script += f"json.dump(seen, open({str(record)!r}, 'w'))\nsys.exit(3)\n"
-    fake.write_text(f"#!{sys.executable}\n{script}")
+    program = isolated / "fake_python.py"
+    program.write_text(script)  # run through a shell wrapper: a `#!` line cannot hold a path with a space
+    fake.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"\n')
     fake.chmod(0o755)
     with pytest.raises(SystemExit) as delegated:
         fetch.main(["--source", "s3://bucket/monitoring", "--to", "copy"])
