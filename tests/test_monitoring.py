@@ -127,6 +127,8 @@ class MonitoringSteps:
         assert (code, summary["decision"]) == (0, "keep"), out
         assert summary["quality"]["verdict"] == "ok" and summary["drift"]["verdict"] == "ok"
         assert summary["labelled"] == clean["feedback"]
+        commit = monitored.git("rev-parse", "--short=7", "HEAD^1").strip()  # the built commit, before the merged promotion
+        assert summary["criteria"] == f"docs/criteria.yaml at {commit}"  # the served version's targets
         report = monitored.path / summary["report"]
         assert "Decision: `keep`" in report.read_text()
         assert all((report.parent / name).stat().st_size > 5000 for name in re.findall(r"\]\(([^)]+\.png)\)", report.read_text()))

@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, require, write_json
+from ..core.buildinfo import git
 from ..core.metrics import HIGHER_IS_BETTER, live_metrics
 from ..core.schema import Schema
 from ..reporting.monitoring import monitoring_report
@@ -172,6 +174,22 @@ def decide(
     return "keep", reasons or ["every target met"]
 
 
+def criteria_of(versions: list[str], path: Path | str) -> tuple[dict[str, Any], str]:
+    """The criteria the served version was built with, and where they were read.
+
+    A version is `<semver>-<commit>`: when the log holds one version and git has its commit, its
+    targets are the file at that commit (after a rollback the work tree may hold a newer model's);
+    otherwise the work tree's file.
+    """
+    commits = {version.rpartition("-")[2] for version in versions}
+    if len(commits) == 1:
+        commit = commits.pop()
+        text = git("show", f"{commit}:{Path(path).as_posix()}") if commit else None
+        if text:
+            return yaml.safe_load(text) or {}, f"{path} at {commit}"
+    return config.load_criteria(path), str(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument(
@@ -182,13 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cli.start(args)
     params = config.load_params(args.params)
-    criteria = config.load_criteria(params["evaluate"]["criteria"])
-    live = criteria.get("live") or {}
+    window_days = (config.load_criteria(params["evaluate"]["criteria"]).get("live") or {}).get("window_days", 7)
     schema = Schema.load()
     stats = read_json(paths.FEATURE_STATS, "featurize")
     reference_predictions = pd.read_csv(require(paths.PREDICTIONS, "evaluate"))["predicted"]
     until = datetime.now(UTC)
-    since = until - timedelta(days=args.days if args.days is not None else float(live.get("window_days", 7)))
+    since = until - timedelta(days=args.days if args.days is not None else float(window_days))
     started = time.perf_counter()
     data = read_live(args.data, schema, since, until)
     if data is None or data.requests.empty:
@@ -206,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
         time.perf_counter() - started,
         data.corrupt,
     )
+    criteria, source = criteria_of(data.versions, params["evaluate"]["criteria"])
+    live = criteria.get("live") or {}
+    log.info("targets from %s", source)
     labelled = data.labelled()
     classes = list(schema.target.classes)
     judged = {
@@ -223,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         "reasons": reasons,
         "window": {"start": data.first, "end": data.last, "since": since.isoformat(timespec="seconds")},
         "model_versions": data.versions,
+        "criteria": source,
         "predictions": len(data.records),
         "requests": len(data.requests),
         "labelled": len(labelled),

@@ -57,7 +57,7 @@ def monitoring_report(summary: dict[str, Any], images: list[tuple[str, str]]) ->
     return render(
         "monitoring_report.md.j2",
         summary=summary,
-        criteria=paths.CRITERIA,
+        criteria=summary.get("criteria", paths.CRITERIA),
         metrics=metrics,
         drift_rows=drift_rows,
         service_rows=service_rows,

@@ -173,3 +173,26 @@ def test_a_regressor_is_judged_on_rmse_and_mae(pkg, make_predictor, make_toy, is
     code, summary, _ = run(pkg, isolated / "mon2", capsys)
     assert (code, summary["decision"], summary["quality"]["verdict"]) == (10, "retrain", "missed")
     assert summary["drift"]["prediction"]["drifted"] is False  # the inputs did not move, so neither did the output
+
+
+def test_targets_come_from_the_commit_of_the_served_version(pkg, isolated):
+    """After a rollback the work tree may hold a newer model's targets: the served version's are judged."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=isolated, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "--quiet")
+    criteria = isolated / "docs/criteria.yaml"
+    criteria.parent.mkdir()
+    criteria.write_text(yaml.safe_dump({"live": {"targets": {"accuracy": {"min": 0.9, "retire_below": 0.5}}}}))
+    git("add", "--all")
+    git("-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "--quiet", "-m", "v1")
+    commit = git("rev-parse", "--short=7", "HEAD")
+    criteria.write_text(yaml.safe_dump({"live": {"targets": {"accuracy": {"min": 0.99, "retire_below": 0.5}}}}))
+    served, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}"], "docs/criteria.yaml")
+    assert served["live"]["targets"]["accuracy"]["min"] == 0.9 and source == f"docs/criteria.yaml at {commit}"
+    mixed, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}", "0.2.0-abcdef0"], "docs/criteria.yaml")
+    assert mixed["live"]["targets"]["accuracy"]["min"] == 0.99 and source == "docs/criteria.yaml"
+    unknown, _ = pkg.monitoring.monitor.criteria_of(["0.1.0-0000000"], "docs/criteria.yaml")
+    assert unknown["live"]["targets"]["accuracy"]["min"] == 0.99  # a commit git lacks: the work tree
