@@ -107,15 +107,21 @@ class Delivery:
         self.commit_all(f"feat: {section}.{name} = {params['train'][section][name]}")
 
 
-@pytest.fixture(scope="class")
-def delivery(project):  # noqa: F811 - the fixture imported above
-    """The class's project with its first model committed and a free port for `local`."""
+def first_model_on_a_free_port(project: Lifecycle, kind: type[Delivery] = Delivery) -> Delivery:
+    """`project` with its first model committed and a free port for `local`, as a `kind`."""
     project.pipeline()
-    delivery = Delivery(project)
+    delivery = kind(project)
     delivery.commit_all("feat: the first model")
     local = delivery.path / "deploy/local/environment.yaml"
     local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
     delivery.commit_all("chore: a free port for the local environment")
+    return delivery
+
+
+@pytest.fixture(scope="class")
+def delivery(project):  # noqa: F811 - the fixture imported above
+    """The class's project with its first model committed and a free port for `local`."""
+    delivery = first_model_on_a_free_port(project)
     yield delivery
     delivery.make("undeploy", check=False)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from support.markdown import MADE_BY_MONITORING
 from support.matrix import LIFECYCLE_CONFIGURATIONS
-from test_delivery import IDENTITY, free_port
+from test_delivery import Delivery, first_model_on_a_free_port
 from test_lifecycle import Lifecycle, project  # noqa: F401 - `project` is the fixture
 
 pytestmark = pytest.mark.slow
@@ -32,29 +32,16 @@ TOKEN = "feedback-token-for-the-tests"
 MONITORING = Path(".deploy/local/monitoring")
 
 
-class Monitored:
+class Monitored(Delivery):
     """A project deployed locally with a feedback token, and what the steps share."""
 
     def __init__(self, lifecycle: Lifecycle) -> None:
-        self.project = lifecycle
-        lifecycle.env.update(IDENTITY)
+        super().__init__(lifecycle)
         lifecycle.env["MODELOPS_FEEDBACK_TOKEN"] = TOKEN
 
     @property
-    def path(self) -> Path:
-        return self.project.path
-
-    @property
     def url(self) -> str:
-        port = re.search(r"(?m)^port: (\d+)", (self.path / "deploy/local/environment.yaml").read_text())
-        assert port
-        return f"http://127.0.0.1:{port.group(1)}"
-
-    def make(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.project.make(*args, check=check)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *args], cwd=self.path, env=self.project.env, check=True, capture_output=True, text=True).stdout
+        return f"http://127.0.0.1:{self.desired()['port']}"
 
     def monitor(self, *args: str) -> tuple[int, dict, str]:
         done = self.make("monitor", *args, check=False)
@@ -102,15 +89,9 @@ def monitor_code(done: subprocess.CompletedProcess) -> int:
 @pytest.fixture(scope="class")
 def monitored(project):  # noqa: F811 - the fixture imported above
     """The class's project: first model committed, built, promoted, merged and deployed locally."""
-    project.pipeline()
-    monitored = Monitored(project)
-    local = monitored.path / "deploy/local/environment.yaml"
-    local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
-    monitored.git("add", "--all")
-    monitored.git("commit", "--quiet", "--no-verify", "-m", "feat: the first model")
-    monitored.make("build")
-    branch = monitored.make("promote", "ENV=local").stdout.strip().splitlines()[-1]
-    monitored.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+    monitored = first_model_on_a_free_port(project, Monitored)
+    monitored.build()
+    monitored.promote_and_merge()
     monitored.make("deploy")
     yield monitored
     monitored.make("undeploy", check=False)
@@ -127,7 +108,7 @@ class MonitoringSteps:
         assert (code, summary["decision"]) == (0, "keep"), out
         assert summary["quality"]["verdict"] == "ok" and summary["drift"]["verdict"] == "ok"
         assert summary["labelled"] == clean["feedback"]
-        commit = monitored.git("rev-parse", "--short=7", "HEAD^1").strip()  # the built commit, before the merged promotion
+        commit = monitored.git("rev-parse", "--short=7", "HEAD^1")  # the built commit, before the merged promotion
         assert summary["criteria"] == f"docs/criteria.yaml at {commit}"  # the served version's targets
         report = monitored.path / summary["report"]
         assert "Decision: `keep`" in report.read_text()

@@ -70,6 +70,7 @@ def quality(task: str, labelled: pd.DataFrame, live: dict[str, Any], classes: li
             "rule": "min" if higher else "max",
             "retire_below" if higher else "retire_above": floor,
             "passed": bool(passed),
+            "retired": bool(retired),
         }
     result["verdict"] = next(v for v in ("retire", "missed", "ok") if v in verdicts)
     return result
@@ -162,24 +163,19 @@ def decide(
             f"service outside the SLO: p95 {judged_service['p95_ms']} ms, error rate {judged_service['error_rate']}"
         )
     if judged_quality["verdict"] == "retire":
-        floors = [
-            m
-            for m in judged_quality["metrics"].values()
-            if ("retire_below" in m and m["value"] <= m["retire_below"])
-            or ("retire_above" in m and m["value"] >= m["retire_above"])
-        ]
-        return "retire", [f"live quality no better than the trivial baseline ({len(floors)} metric(s))", *reasons]
+        floors = sum(m["retired"] for m in judged_quality["metrics"].values())
+        return "retire", [f"live quality no better than the trivial baseline ({floors} metric(s))", *reasons]
     if judged_quality["verdict"] == "missed" or judged_drift["verdict"] == "drift":
         return "retrain", reasons
     return "keep", reasons or ["every target met"]
 
 
-def criteria_of(versions: list[str], path: Path | str) -> tuple[dict[str, Any], str]:
+def criteria_of(versions: list[str], path: Path | str, work_tree: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The criteria the served version was built with, and where they were read.
 
     A version is `<semver>-<commit>`: when the log holds one version and git has its commit, its
     targets are the file at that commit (after a rollback the work tree may hold a newer model's);
-    otherwise the work tree's file.
+    otherwise `work_tree`, the file as it is now.
     """
     commits = {version.rpartition("-")[2] for version in versions}
     if len(commits) == 1:
@@ -187,7 +183,7 @@ def criteria_of(versions: list[str], path: Path | str) -> tuple[dict[str, Any], 
         text = git("show", f"{commit}:{Path(path).as_posix()}") if commit else None
         if text:
             return yaml.safe_load(text) or {}, f"{path} at {commit}"
-    return config.load_criteria(path), str(path)
+    return work_tree, str(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -200,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cli.start(args)
     params = config.load_params(args.params)
-    window_days = (config.load_criteria(params["evaluate"]["criteria"]).get("live") or {}).get("window_days", 7)
+    current = config.load_criteria(params["evaluate"]["criteria"])
+    window_days = (current.get("live") or {}).get("window_days", 7)
     schema = Schema.load()
     stats = read_json(paths.FEATURE_STATS, "featurize")
     reference_predictions = pd.read_csv(require(paths.PREDICTIONS, "evaluate"))["predicted"]
@@ -223,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         time.perf_counter() - started,
         data.corrupt,
     )
-    criteria, source = criteria_of(data.versions, params["evaluate"]["criteria"])
+    criteria, source = criteria_of(data.versions, params["evaluate"]["criteria"], current)
     live = criteria.get("live") or {}
     log.info("targets from %s", source)
     labelled = data.labelled()

@@ -28,6 +28,17 @@ def buckets(times: pd.Series, count: int = BUCKETS) -> pd.Series:
     return start + ((times - start) // width).clip(upper=count - 1) * width
 
 
+def save(fig: Any, ax: Any, path: Path, legend: str = "best", over_time: bool = False) -> bool:
+    """Legend, layout (slanted dates on a time axis), the PNG written, the figure closed."""
+    ax.legend(loc=legend)
+    if over_time:
+        fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
 def quality_over_time(path: Path, task: str, labelled: pd.DataFrame, live: dict[str, Any], classes: list[Any]) -> bool:
     targets = live.get("targets") or {}
     if labelled.empty or not targets:
@@ -47,12 +58,7 @@ def quality_over_time(path: Path, task: str, labelled: pd.DataFrame, live: dict[
     ax.axhline(goal, color="tab:orange", linestyle="--", label=f"target {goal}")
     ax.axhline(floor, color="tab:red", linestyle=":", label=f"retire {floor}")
     ax.set(title=f"Live {metric} over time (slices with ≥ {MIN_PER_BUCKET} labels)", ylabel=metric)
-    ax.legend(loc="best")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    return save(fig, ax, path, over_time=True)
 
 
 def drift_per_feature(path: Path, judged: dict[str, Any]) -> bool:
@@ -67,11 +73,7 @@ def drift_per_feature(path: Path, judged: dict[str, Any]) -> bool:
     limit = max(features[n]["psi_max"] for n in names)
     ax.axvline(limit, color="tab:orange", linestyle="--", label=f"PSI threshold {limit}")
     ax.set(title="Drift per feature (PSI vs training reference; red: drifted)", xlabel="PSI")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    return save(fig, ax, path, legend="lower right")
 
 
 def latency_over_time(path: Path, requests: pd.DataFrame, slo_p95: float | None) -> bool:
@@ -85,12 +87,7 @@ def latency_over_time(path: Path, requests: pd.DataFrame, slo_p95: float | None)
         ax.axhline(slo_p95, color="tab:orange", linestyle="--", label=f"SLO p95 {slo_p95} ms (end to end)")
     ax.set(title="Latency over time", ylabel="ms")
     ax.set_yscale("log")
-    ax.legend(loc="best")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    return save(fig, ax, path, over_time=True)
 
 
 def draw(

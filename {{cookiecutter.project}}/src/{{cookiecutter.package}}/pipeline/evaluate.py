@@ -81,18 +81,23 @@ def gate_record(checks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def live_targets(
-    metrics: dict[str, float], baseline: dict[str, float], live: dict[str, Any]
+    metrics: dict[str, float], baseline: dict[str, float], live: dict[str, Any], judged: tuple[str, ...]
 ) -> dict[str, dict[str, float]]:
-    """Per live metric: the target (`min` or `max`) and the retire floor, from the offline report."""
+    """Per live metric: the target (`min` or `max`) and the retire floor, from the offline report.
+
+    `judged` are the metrics the monitor can compute from labelled traffic (core.metrics.LIVE).
+    """
     tolerance = live.get("tolerance") or {}
+    unjudged = set(tolerance) - set(judged)
+    if unjudged:
+        raise SystemExit(
+            f"error: {paths.CRITERIA} live.tolerance: the monitor cannot compute {', '.join(sorted(unjudged))}"
+            f" from labelled traffic — use {', '.join(judged)}"
+        )
     if live.get("retire", "baseline") != "baseline":
         raise SystemExit(f"error: {paths.CRITERIA} live.retire: only `baseline` is supported, not {live['retire']!r}")
     targets = {}
     for metric, fraction in tolerance.items():
-        if metric not in metrics or metric not in HIGHER_IS_BETTER:
-            raise SystemExit(
-                f"error: {paths.CRITERIA} live.tolerance names {metric!r}; the monitor judges {', '.join(metrics)}"
-            )
         if not 0 <= fraction < 1:
             raise SystemExit(f"error: {paths.CRITERIA} live.tolerance.{metric} = {fraction}: use a fraction in [0, 1)")
         value, floor = metrics[metric], baseline[metric]
@@ -165,14 +170,8 @@ def main(argv: list[str] | None = None) -> None:
             f"gate FAILED: {c['metric']} = {c['value']:.4f}, {c['rule']} threshold {c['threshold']} ({paths.CRITERIA})",
             file=sys.stderr,
         )
-    live = criteria.get("live") or {}
-    unjudged = set(live.get("tolerance") or {}) - set(LIVE[task])
-    if unjudged:
-        raise SystemExit(
-            f"error: {paths.CRITERIA} live.tolerance: the monitor cannot compute {', '.join(sorted(unjudged))}"
-            f" from labelled traffic — use {', '.join(LIVE[task])}"
-        )
-    config.write_live_targets(params["evaluate"]["criteria"], live_targets(ours, base, live))
+    targets = live_targets(ours, base, criteria.get("live") or {}, LIVE[task])
+    config.write_live_targets(params["evaluate"]["criteria"], targets)
     log.info("wrote live.targets to %s", params["evaluate"]["criteria"])
     if failed:
         raise SystemExit(1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,16 +117,3 @@ class FeedbackStore:
         finally:
             connection.close()
         return len(items)
-
-
-def read_feedback(folder: Path) -> list[tuple[str, int, Any, str]]:
-    """Every stored label: (request_id, index, label, time)."""
-    path = folder / "feedback.sqlite"
-    if not path.is_file():
-        return []
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = connection.execute("SELECT request_id, idx, label, time FROM feedback").fetchall()
-    finally:
-        connection.close()
-    return [(r, i, json.loads(label), t) for r, i, label, t in rows]

@@ -190,9 +190,10 @@ def test_targets_come_from_the_commit_of_the_served_version(pkg, isolated):
     git("-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "--quiet", "-m", "v1")
     commit = git("rev-parse", "--short=7", "HEAD")
     criteria.write_text(yaml.safe_dump({"live": {"targets": {"accuracy": {"min": 0.99, "retire_below": 0.5}}}}))
-    served, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}"], "docs/criteria.yaml")
+    now = pkg.core.config.load_criteria("docs/criteria.yaml")
+    served, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}"], "docs/criteria.yaml", now)
     assert served["live"]["targets"]["accuracy"]["min"] == 0.9 and source == f"docs/criteria.yaml at {commit}"
-    mixed, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}", "0.2.0-abcdef0"], "docs/criteria.yaml")
+    mixed, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}", "0.2.0-abcdef0"], "docs/criteria.yaml", now)
     assert mixed["live"]["targets"]["accuracy"]["min"] == 0.99 and source == "docs/criteria.yaml"
-    unknown, _ = pkg.monitoring.monitor.criteria_of(["0.1.0-0000000"], "docs/criteria.yaml")
+    unknown, _ = pkg.monitoring.monitor.criteria_of(["0.1.0-0000000"], "docs/criteria.yaml", now)
     assert unknown["live"]["targets"]["accuracy"]["min"] == 0.99  # a commit git lacks: the work tree
