@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = ("core", "pipeline", "serving", "delivery", "monitoring", "reporting")
+ROLES = ("core", "pipeline", "serving", "delivery", "monitoring", "improvement", "reporting")
 # The BentoML composition root reads the settings when it is imported: only a subprocess imports it.
 NOT_IMPORTED = {"serving.service"}
 TOY_FEATURIZE = {"numeric_impute": "median", "scale": True, "histogram_bins": 5}

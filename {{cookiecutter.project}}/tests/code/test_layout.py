@@ -28,6 +28,7 @@ ALLOWED = {  # each role and the other subpackages it may import
     "serving": {"core"},
     "delivery": {"core", "serving", "reporting"},
     "monitoring": {"core", "serving", "reporting"},
+    "improvement": {"core", "serving", "monitoring", "delivery", "reporting"},
     "reporting": {"core", "serving"},
 }
 
