@@ -11,11 +11,13 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 DEMO_DIR := build/demo
-# The generated project's targets `make demo` runs, in order; `gitops` is the delivery walk-through:
-# deploy version 1 locally through a merged promotion, retrain and deploy version 2, release,
-# then roll back to version 1 (the service is left running: `make -C <project> undeploy`);
-# `monitoring` watches it: clean traffic → the monitor keeps the model, drifted traffic → retrain.
-DEMO_STEPS ?= install pipeline lint test build load-test push gitops monitoring
+# The generated project's targets `make demo` runs, in order, each timed (build/demo/times.txt).
+# `gitops` deploys version 1 locally through a merged promotion; `monitoring` watches it: clean
+# traffic → the monitor keeps the model, drifted traffic → retrain; `improvement` retrains, merges
+# the proposal, builds, promotes and deploys version 2, releases it, sends the drifted traffic
+# again → keep, then rolls back to version 1 (left running: `make -C <project> undeploy`).
+DEMO_STEPS ?= install pipeline lint test build load-test push gitops monitoring improvement
+DEMO_LOAD_ARGS ?= --seconds 15
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 MONITORING_ARGS ?=
@@ -48,35 +50,54 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	  export GIT_AUTHOR_NAME=modelops-demo GIT_AUTHOR_EMAIL=demo@localhost
 	  export GIT_COMMITTER_NAME=modelops-demo GIT_COMMITTER_EMAIL=demo@localhost
 	fi
+	times="$(DEMO_DIR)/times.txt"; : > "$$times"; began=$$EPOCHREALTIME
+	since() { awk -v a="$$1" -v b="$$EPOCHREALTIME" 'BEGIN { printf "%6.1f s", b - a }'; }
+	run() {  # one project target, timed
+	  local started=$$EPOCHREALTIME status=0
+	  $(MAKE) -C "$$project" "$$@" || status=$$?
+	  echo "$$(since "$$started")  make $$*" >> "$$times"
+	  return $$status
+	}
 	merge() { git -C "$$project" merge --quiet --no-ff --no-verify "$$1" -m "Merge $$1"; echo "==> merged $$1"; }
+	branch_of() { $(MAKE) -s --no-print-directory -C "$$project" "$$@" | tail -n 1; }
 	export MODELOPS_FEEDBACK_TOKEN="$${MODELOPS_FEEDBACK_TOKEN:-demo-feedback-token}"  # the service's and the simulator's
 	for step in $(DEMO_STEPS); do
-	  if [ "$$step" = monitoring ]; then
-	    $(MAKE) -C "$$project" simulate PHASE=clean
-	    $(MAKE) -C "$$project" monitor
-	    $(MAKE) -C "$$project" simulate PHASE=drift
-	    if $(MAKE) -C "$$project" monitor; then echo "error: the monitor kept the model under drifted traffic"; exit 1; fi
+	  case "$$step" in
+	  load-test) run load-test LOAD_ARGS="$(DEMO_LOAD_ARGS)" ;;
+	  gitops)
+	    git -C "$$project" add --all && git -C "$$project" commit --quiet --no-verify -m "feat: the first model"
+	    run build
+	    merge "$$(branch_of promote ENV=local)"
+	    run deploy ENV=local ;;
+	  monitoring)
+	    run simulate PHASE=clean
+	    run monitor
+	    run simulate PHASE=drift
+	    if run monitor; then echo "error: the monitor kept the model under drifted traffic"; exit 1; fi
 	    grep -q '"decision": "retrain"' "$$project/reports/monitoring/summary.json" || { echo "error: no retrain decision"; exit 1; }
-	    echo "==> monitor: retrain, as the drifted traffic asks (see $$project/reports/monitoring/)"
-	    continue
-	  fi
-	  if [ "$$step" != gitops ]; then $(MAKE) -C "$$project" "$$step"; continue; fi
-	  git -C "$$project" add --all && git -C "$$project" commit --quiet --no-verify -m "feat: the first model"
-	  $(MAKE) -C "$$project" build
-	  merge "$$($(MAKE) -s --no-print-directory -C "$$project" promote ENV=local | tail -n 1)"
-	  $(MAKE) -C "$$project" deploy ENV=local
-	  sed -i 's/^    C: 1.0$$/    C: 0.5/' "$$project/params.yaml"
-	  $(MAKE) -C "$$project" pipeline
-	  git -C "$$project" commit --quiet --no-verify -am "feat: stronger regularisation (train.logistic_regression.C 0.5)"
-	  $(MAKE) -C "$$project" build
-	  merge "$$($(MAKE) -s --no-print-directory -C "$$project" promote ENV=local | tail -n 1)"
-	  $(MAKE) -C "$$project" deploy ENV=local
-	  $(MAKE) -C "$$project" release
-	  merge "$$($(MAKE) -s --no-print-directory -C "$$project" rollback ENV=local | tail -n 1)"
-	  $(MAKE) -C "$$project" deploy ENV=local
-	  $(MAKE) -C "$$project" history
+	    echo "==> monitor: retrain, as the drifted traffic asks (see $$project/reports/monitoring/)" ;;
+	  improvement)
+	    run retrain
+	    proposal="$$("$(BIN)/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["branch"] or "")' "$$project/reports/improvement/summary.json")"
+	    [ -n "$$proposal" ] || { echo "error: the retraining proposed nothing (see $$project/reports/improvement/)"; exit 1; }
+	    merge "$$proposal"
+	    run pipeline  # the merged dvc.lock: DVC restores the challenger from its cache
+	    run build
+	    merge "$$(branch_of promote ENV=local)"
+	    run deploy ENV=local
+	    run release
+	    run simulate PHASE=drift
+	    run monitor || { echo "error: the monitor did not keep the retrained model"; exit 1; }
+	    echo "==> monitor: keep, the retrained model serves the drifted traffic within its targets"
+	    merge "$$(branch_of rollback ENV=local)"
+	    run deploy ENV=local
+	    run history ;;
+	  *) run "$$step" ;;
+	  esac
 	done
-	echo "==> demo done: see $$project/docs/evaluation_report.md, $$project/CHANGELOG.md, $$project/reports/monitoring/ and \`make -C $$project history\`"
+	echo "$$(since "$$began")  in all" >> "$$times"
+	echo "==> step times ($$times):"; cat "$$times"
+	echo "==> demo done: see $$project/docs/evaluation_report.md, $$project/reports/improvement/, $$project/CHANGELOG.md and \`make -C $$project history\`"
 
 test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
 	"$(BIN)/pytest" -n 2 $(PYTEST_ARGS)

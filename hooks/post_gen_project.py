@@ -21,6 +21,10 @@ REMOVE_WHEN = {
 }
 LICENCE_DIR = Path(".licenses")
 SOURCE_CSV = Path("data/external/source.csv")
+# Labelled production records `make retrain` adds: empty files in git until the first retraining
+# moves the folder to DVC (`dvc add`), so a fresh clone runs the pipeline without a DVC remote.
+PRODUCTION = Path("data/production")
+PRODUCTION_FILES = ("train.csv", "recent.csv", "recent_inputs.csv", "quarantine.csv")
 REMOTE_URL = f"../{CONTEXT['project']}-dvc-storage"  # a sibling folder of the repo
 # Stages depend on whole source folders: byte-code caches in them must not change their hash.
 DVCIGNORE = "# Python byte-code is not a dependency of any stage\n__pycache__/\n*.pyc\n"
@@ -47,6 +51,13 @@ def copy_csv() -> None:
     SOURCE_CSV.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, SOURCE_CSV)
     print(f"copied {source} to {SOURCE_CSV}")
+
+
+def make_production_folder() -> None:
+    """Empty production data files: the pipeline depends on them before any retraining fills them."""
+    PRODUCTION.mkdir(parents=True, exist_ok=True)
+    for name in PRODUCTION_FILES:
+        (PRODUCTION / name).touch()
 
 
 def write_answers() -> None:
@@ -86,6 +97,7 @@ def main() -> None:
     write_answers()
     if CONTEXT["dataset"] == "csv":
         copy_csv()
+    make_production_folder()
     if not run("git", "init", "--quiet", "--initial-branch=main", fix="install git, then run `git init`"):
         return
     dvc_fix = "run `make install`, then `.venv/bin/dvc init` and `.venv/bin/dvc remote add -d storage <folder>`"

@@ -48,6 +48,9 @@ ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
     "delivery.container",
     "delivery.loadtest",
     "delivery.storage",
+    "improvement.retrain",
+    "improvement.tune",
+    "improvement.publish",
 ]
 # Runs each module given as `python -m <module> --help` would, in one interpreter; prints
 # {module: [exit code, output]} as JSON on its last line.

@@ -10,6 +10,7 @@ queued. The steps run in the order written and share the deployment.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sqlite3
@@ -21,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from support.markdown import MADE_BY_MONITORING
 from support.matrix import LIFECYCLE_CONFIGURATIONS
 from test_delivery import Delivery, first_model_on_a_free_port
@@ -29,6 +31,8 @@ from test_lifecycle import Lifecycle, project  # noqa: F401 - `project` is the f
 pytestmark = pytest.mark.slow
 
 TOKEN = "feedback-token-for-the-tests"
+FLOOD = 250  # wrong labels one source sends ...
+CAP = 200  # ... above this many per window (the simulator's phases send ~140 each)
 MONITORING = Path(".deploy/local/monitoring")
 
 
@@ -69,13 +73,61 @@ class Monitored(Delivery):
         except urllib.error.HTTPError as refused:
             return refused.code, json.loads(refused.read())
 
+    def improvement(self) -> dict:
+        return json.loads((self.path / "reports/improvement/summary.json").read_text())
+
+    def poison(self) -> None:
+        """Feedback no model should learn from: a flood of wrong labels from one source, over HTTP,
+        and two rows written straight into the log and store (a label outside the classes, an input
+        outside the schema's rules)."""
+        schema = json.loads((self.path / "data/processed/schema.json").read_text())
+        classes, first = schema["target"]["classes"], schema["features"][0]["name"]
+        records = []
+        for number in range(FLOOD):
+            record = self.record()
+            record[first] = round(record[first] + 0.001 * (number + 1), 6)  # a new input each
+            records.append(record)
+        status, answer = self.post("/predict", {"records": records})
+        assert status == 200
+        time.sleep(1)  # the log writes within FLUSH_SECONDS
+        wrong = [classes[1 - classes.index(label)] if len(classes) == 2 else classes[0] for label in answer["predictions"]]
+        items = [{"request_id": answer["request_id"], "index": i, "label": wrong[i], "source": "bot"} for i in range(FLOOD)]
+        assert self.post("/feedback", {"items": items}, TOKEN) == (201, {"accepted": FLOOD})
+        self.poisoned = (first, {r[first] for r in records})
+        log = next((self.path / MONITORING / "predictions").glob("*.jsonl"))
+        line = json.loads(log.read_text().splitlines()[0])
+        tampered = []
+        for n, value in enumerate((line["inputs"][first], 1e12)):  # the second breaks the schema's range
+            tampered.append({**line, "request_id": f"{n + 1:032x}", "inputs": {**line["inputs"], first: value}})
+            tampered[-1]["time"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        with log.open("a") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in tampered)
+        with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
+            stamp = tampered[0]["time"]
+            connection.execute("INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[0]["request_id"], "7", stamp))
+            connection.execute(
+                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[1]["request_id"], json.dumps(classes[0]), stamp)
+            )
+
     def record(self) -> dict:
         schema = json.loads((self.path / "data/processed/schema.json").read_text())
-        import csv
-
         with open(self.path / "data/processed/test.csv", newline="") as handle:
             row = next(csv.DictReader(handle))
         return {f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]] for f in schema["features"]}
+
+
+def commit_edit(monitored: Monitored, rel: str, old: str, new: str) -> str:
+    """Replace `old` by `new` in one tracked file and commit it; the new commit."""
+    path = monitored.path / rel
+    text = path.read_text()
+    assert old in text, f"{rel} has no {old!r}"
+    path.write_text(text.replace(old, new))
+    monitored.commit_all(f"test: {rel} {new}")
+    return monitored.git("rev-parse", "HEAD")
+
+
+def tuning_budget(monitored: Monitored) -> int:
+    return int(yaml.safe_load((monitored.path / "params.yaml").read_text())["retrain"]["tune"]["trials"])
 
 
 def monitor_code(done: subprocess.CompletedProcess) -> int:
@@ -120,8 +172,91 @@ class MonitoringSteps:
         code, summary, out = monitored.monitor()
         assert (code, summary["decision"]) == (10, "retrain"), out
         assert sorted(summary["drift"]["drifted"]) == sorted(drift["shifted_features"]), out
-        assert summary["quality"]["verdict"] == "missed"  # the changed label relation
         assert all(name in out for name in drift["shifted_features"])
+        monitored.versions["champion"] = summary["model_versions"][0]
+
+    # --- improvement: the monitor asked for retraining ------------------------------------------
+
+    def test_poisoned_feedback_and_a_worse_challenger_change_nothing(self, monitored):
+        monitored.poison()
+        commit_edit(monitored, "params.yaml", "max_labels_per_source: 1000", f"max_labels_per_source: {CAP}")
+        head = commit_edit(monitored, "docs/criteria.yaml", "min_margin: 0.01", "min_margin: 5.0")  # unreachable
+        params = (monitored.path / "params.yaml").read_text()
+        out = monitored.make("retrain", "RETRAIN_ARGS=--seconds 1 --load-seconds 3").stdout
+        summary = monitored.improvement()
+        assert not summary["proposed"] and summary["branch"] is None, out
+        assert "no proposal" in out and "margin" in out, out
+        assert any(reason.startswith("margin:") for reason in summary["reasons"])
+        # nothing changed: same commit, clean tree, no branch, same params, the data folder as committed
+        assert monitored.git("rev-parse", "HEAD") == head
+        assert monitored.git("status", "--porcelain", "--untracked-files=no") == ""
+        assert monitored.git("branch", "--list", "retrain/*") == ""
+        assert (monitored.path / "params.yaml").read_text() == params
+        assert (monitored.path / "data/production/train.csv").stat().st_size == 0
+        # untrusted feedback: counted by reason, in the plan and the report
+        quarantined = summary["data"]["quarantined"]
+        assert quarantined["flood"] == FLOOD and quarantined["label"] == 1 and quarantined["input"] == 1, quarantined
+        assert f"source 'bot' sent {FLOOD} labels" in (monitored.path / summary["body"]).read_text()
+        # the time budget ended the search, which kept the best trial so far
+        tuning = json.loads((monitored.path / "reports/improvement/tuning.json").read_text())
+        assert tuning["stopped_by"] == "seconds" and 1 < len(tuning["trials"]) < tuning_budget(monitored), tuning
+        best = max(tuning["trials"], key=lambda trial: trial["value"])
+        assert tuning["best_value"] == pytest.approx(best["value"]) and tuning["best_params"] == best["params"]
+        monitored.git("reset", "--quiet", "--hard", "HEAD~1")  # back to the reachable margin
+
+    def test_retraining_proposes_a_challenger_that_beats_the_champion(self, monitored):
+        head = monitored.git("rev-parse", "HEAD")
+        out = monitored.make("retrain").stdout
+        summary = monitored.improvement()
+        assert summary["proposed"], out
+        branch = summary["branch"]
+        assert branch.startswith("retrain/") and f"proposed: {branch}" in out
+        assert monitored.git("rev-parse", "HEAD") == head  # the proposal is on its branch; the tree is the champion's
+        assert monitored.git("status", "--porcelain", "--untracked-files=no") == ""
+        changed = set(monitored.git("diff", "--name-only", f"{head}...{branch}").split())
+        day = summary["body"]
+        assert {"params.yaml", "dvc.lock", "data/production.dvc", "docs/model_card.md", "docs/data_card.md"} <= changed
+        assert any(name.startswith("reports/improvement/") and name.endswith(".md") for name in changed), changed
+        assert not any(name.startswith("reports/monitoring/") for name in changed)
+        checks = {check["name"]: check["passed"] for check in summary["comparison"]["checks"]}
+        assert all(checks.values()) and {"gate", "slo", "margin", "holdout"} <= set(checks), checks
+        scores = summary["comparison"]["scores"]
+        assert scores["challenger"]["recent"]["f1_macro"] >= 1.01 * scores["champion"]["recent"]["f1_macro"]
+        # the tuning is a record; params.yaml on the branch holds what it chose, the pipeline reproduces from it
+        params = yaml.safe_load(monitored.git("show", f"{branch}:params.yaml"))
+        assert params["train"]["logistic_regression"] == {**params["train"]["logistic_regression"], **summary["tuning"]["best_params"]}
+        assert params["featurize"]["reference"] == "recent"  # the drifted world is the new reference
+        assert int(monitored.git("cat-file", "-s", f"{branch}:reports/improvement/comparison.png")) > 5000
+        monitored.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+        monitored.make("pipeline")  # DVC restores the challenger from its cache: nothing reruns
+        assert "Data and pipelines are up to date" in monitored.project.dvc("status").stdout
+        # the poison is in quarantine, with its reasons; none of it trains or judges
+        production = monitored.path / "data/production"
+        quarantine = (production / "quarantine.csv").read_text()
+        assert quarantine.count("flood: source 'bot'") == FLOOD
+        first, values = monitored.poisoned
+        for name in ("train.csv", "recent.csv", "recent_inputs.csv"):
+            with open(production / name, newline="") as handle:
+                used = {round(float(row[first]), 6) for row in csv.DictReader(handle)}
+            assert used and not used & values, f"a poisoned record is in data/production/{name}"
+        monitored.versions["report"] = day
+
+    def test_the_merged_proposal_is_deployed_and_kept_under_the_new_traffic(self, monitored):
+        v2 = monitored.build()
+        monitored.promote_and_merge()
+        monitored.make("deploy")
+        assert monitored.served_version() == v2 != monitored.versions["champion"]
+        release = monitored.make("release").stdout
+        assert "f1_macro" in release or "f1_macro" in (monitored.path / "CHANGELOG.md").read_text()
+        monitored.make("simulate", "PHASE=drift")
+        code, summary, out = monitored.monitor()
+        assert (code, summary["decision"]) == (0, "keep"), out
+        assert summary["model_versions"] == [v2] and monitored.versions["champion"] in summary["versions_in_log"]
+
+    def test_a_rollback_restores_the_champion(self, monitored):
+        monitored.rollback_and_merge()
+        monitored.make("deploy")
+        assert monitored.served_version() == monitored.versions["champion"]
 
     def test_feedback_needs_its_token_and_bad_labels_write_nothing(self, monitored):
         status, answer = monitored.post("/predict", {"records": [monitored.record()]})

@@ -13,6 +13,12 @@ CLEAN = Path("data/interim/clean.csv")
 TRAIN = Path("data/processed/train.csv")
 TEST = Path("data/processed/test.csv")
 SCHEMA = Path("data/processed/schema.json")
+# Labelled production records `make retrain` brought in (one folder, tracked with `dvc add`):
+PRODUCTION = Path("data/production")
+PRODUCTION_TRAIN = PRODUCTION / "train.csv"  # joins the train set
+PRODUCTION_RECENT = PRODUCTION / "recent.csv"  # the recent window: judges champion and challenger, never trains
+PRODUCTION_INPUTS = PRODUCTION / "recent_inputs.csv"  # every logged input of that window: a drift reference
+QUARANTINE = PRODUCTION / "quarantine.csv"  # rows refused, with the reason
 
 TRANSFORMER = Path("features/transformer.joblib")
 FEATURES_TRAIN = Path("features/train.csv")
@@ -29,6 +35,7 @@ METRICS = Path("reports/metrics.json")
 BUILD_RECORD = Path("reports/build.json")
 SMOKE_RECORD = Path("reports/smoke.json")
 LOAD_RECORD = Path("reports/load.json")
+IMPROVEMENT = Path("reports/improvement")
 PLOTS = Path("reports/plots")
 PREDICTIONS = PLOTS / "predictions.csv"
 

@@ -1,1 +1,1 @@
-"""Improvement: the retraining the monitor asks for — plan, refreshed data, tuning, champion against challenger, proposal."""
+"""Improvement: the retraining the monitor asks for — plan, data, tuning, champion vs challenger, proposal."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class LiveData:
 
     records: pd.DataFrame  # request_id, index, time, model_version, output, one column per logged input
     requests: pd.DataFrame  # request_id, time, status, latency_ms
-    feedback: pd.DataFrame  # request_id, index, label
+    feedback: pd.DataFrame  # request_id, index, label, labelled_at, source
     files: int
     megabytes: float
     corrupt: int
@@ -55,10 +55,30 @@ class LiveData:
     def last(self) -> str:
         return _iso(self.requests["time"].max())
 
+    @property
+    def latest_version(self) -> str:
+        """The version of the newest logged record: the model serving now."""
+        if self.records.empty:
+            return ""
+        return str(self.records.loc[self.records["time"].idxmax(), "model_version"])
+
+    def of_version(self, version: str) -> LiveData:
+        """Only what `version` answered: its records, their requests and labels, and the failed
+        requests from its first record on."""
+        records = self.records[self.records["model_version"] == version]
+        ids = set(records["request_id"])
+        start = records["time"].min() if len(records) else None
+        failed = (self.requests["status"] != 200) & (self.requests["time"] >= start) if start is not None else False
+        requests = self.requests[self.requests["request_id"].isin(ids) | failed]
+        feedback = self.feedback[self.feedback["request_id"].isin(ids)]
+        return replace(self, records=records, requests=requests, feedback=feedback)
+
     def labelled(self) -> pd.DataFrame:
         """The records that have ground truth: the records' columns plus `label`."""
         if self.feedback.empty:
-            return self.records.iloc[0:0].assign(label=pd.Series(dtype=object))
+            return self.records.iloc[0:0].assign(
+                label=pd.Series(dtype=object), labelled_at=pd.Series(dtype=str), source=pd.Series(dtype=str)
+            )
         return self.records.merge(self.feedback, on=["request_id", "index"], how="inner")
 
 
@@ -143,16 +163,26 @@ def read_live(folder: Path, schema: Schema, since: datetime, until: datetime) ->
 
 
 def read_feedback(folder: Path, schema: Schema) -> pd.DataFrame:
-    """The stored labels: request_id, index, label (typed like the model's output)."""
+    """The stored labels: request_id, index, label (typed like the model's output), time, source."""
     path = folder / STORE
     empty = pd.DataFrame(
-        {"request_id": pd.Series(dtype=str), "index": pd.Series(dtype="int64"), "label": pd.Series(dtype=object)}
+        {
+            "request_id": pd.Series(dtype=str),
+            "index": pd.Series(dtype="int64"),
+            "label": pd.Series(dtype=object),
+            "labelled_at": pd.Series(dtype=str),
+            "source": pd.Series(dtype=str),
+        }
     )
     if not path.is_file():
         return empty
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        frame = pd.read_sql_query('SELECT request_id, idx AS "index", label FROM feedback', connection)
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(feedback)")}
+        source = "source" if "source" in columns else "'unnamed' AS source"
+        frame = pd.read_sql_query(
+            f'SELECT request_id, idx AS "index", label, time AS labelled_at, {source} FROM feedback', connection
+        )
     except pd.errors.DatabaseError:
         return empty  # the service created the store but nothing was labelled yet
     finally:

@@ -2,7 +2,8 @@
 
 Reads the service's prediction log and feedback (`--data`, default the local deployment's
 `.deploy/local/monitoring`; `make fetch-logs` brings a remote one) for the last
-`live.window_days` of docs/criteria.yaml, and computes, each against its target:
+`live.window_days` of docs/criteria.yaml — only what the version serving now answered (the
+newest record's; `--version` names another) — and computes, each against its target:
   quality   live metrics on the labelled records vs `live.targets` ("insufficient data" below
             `live.min_labels` labels), and the retire floor (the trivial baseline)
   drift     per input feature and for the prediction, PSI and a chi-square test against the
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--days", type=float, help="judge this many days up to now (default: live.window_days)")
     parser.add_argument("--out", type=Path, default=OUT, help="where the report goes (default: %(default)s)")
+    parser.add_argument("--version", help="judge this model version (default: the one serving now, the newest)")
     args = parser.parse_args(argv)
     cli.start(args)
     params = config.load_params(args.params)
@@ -220,6 +222,14 @@ def main(argv: list[str] | None = None) -> None:
         time.perf_counter() - started,
         data.corrupt,
     )
+    logged = data.versions
+    version = args.version or data.latest_version
+    if logged and version not in logged:
+        raise SystemExit(f"error: no record of version {version!r} in {args.data} — logged: {', '.join(logged)}")
+    if logged:
+        data = data.of_version(version)
+    if len(logged) > 1:
+        log.info("judging %s only; the log also holds %s", version, ", ".join(v for v in logged if v != version))
     criteria, source = criteria_of(data.versions, params["evaluate"]["criteria"], current)
     live = criteria.get("live") or {}
     log.info("targets from %s", source)
@@ -240,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         "reasons": reasons,
         "window": {"start": data.first, "end": data.last, "since": since.isoformat(timespec="seconds")},
         "model_versions": data.versions,
+        "versions_in_log": logged,
         "criteria": source,
         "predictions": len(data.records),
         "requests": len(data.requests),

@@ -1,10 +1,12 @@
 """Simulate: seeded production-like traffic against the deployed service, with late feedback.
 
 `--phase clean` sends the held-out test records (each `simulate.passes` times, in a seeded
-order); `--phase drift` sends the same records with the declared shifts of `simulate.drift`
-in params.yaml: chosen numeric features moved by `shift_std` train standard deviations, and
-the label relation changed (`label_flip`: share of classification labels flipped; regression
-labels moved by that many standard deviations). After the traffic, and `feedback_delay_s`
+order); `--phase drift` sends as many train records, drawn without repeats, with the declared
+shifts of `simulate.drift` in params.yaml: chosen numeric features moved by `shift_std` reference
+standard deviations, and the label relation changed (`label_flip`: share of classification
+labels flipped; regression labels moved by that many standard deviations). Drifted traffic comes
+from the train set so that no shifted copy of a holdout record can reach the retraining: the
+holdout stays unseen. After the traffic, and `feedback_delay_s`
 later, ground truth goes to /feedback for a seeded `feedback_fraction` of the requests.
 Bounded by `--seconds`. Writes reports/monitoring/simulation-<phase>.json.
 
@@ -47,12 +49,23 @@ def shifted_features(schema: Schema, declared: list[str]) -> list[str]:
 
 
 def traffic(
-    test: pd.DataFrame, schema: Schema, settings: dict[str, Any], phase: str, stats: dict[str, Any]
+    test: pd.DataFrame,
+    train: pd.DataFrame,
+    schema: Schema,
+    settings: dict[str, Any],
+    phase: str,
+    stats: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], list[Any], dict[str, float]]:
     """The records to send, their ground truth, and the shift applied to each moved feature."""
     rng = np.random.default_rng(int(settings.get("seed", 7)) + (phase == "drift"))
-    order = np.concatenate([rng.permutation(len(test)) for _ in range(int(settings.get("passes", 2)))])
-    frame = test.iloc[order].reset_index(drop=True)
+    passes = int(settings.get("passes", 2))
+    if phase == "clean":
+        order = np.concatenate([rng.permutation(len(test)) for _ in range(passes)])
+        frame = test.iloc[order].reset_index(drop=True)
+    else:
+        count = len(test) * passes
+        order = rng.choice(len(train), size=count, replace=count > len(train))
+        frame = train.iloc[order].reset_index(drop=True)
     labels = frame[schema.target.name].tolist()
     shifts: dict[str, float] = {}
     if phase == "drift":
@@ -97,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     env = cli.start(args)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the progress
     settings = config.load_params(args.params).get("simulate") or {}
     if not env.feedback_token:
         raise SystemExit(
@@ -105,7 +119,11 @@ def main(argv: list[str] | None = None) -> None:
     url = args.url or f"http://127.0.0.1:{yaml.safe_load(LOCAL_ENVIRONMENT.read_text()).get('port', 3000)}"
     schema = Schema.load()
     test = schema.read_split(require(paths.TEST, "prepare"))
-    records, labels, shifts = traffic(test, schema, settings, args.phase, read_json(paths.FEATURE_STATS, "featurize"))
+    train = schema.read_split(require(paths.TRAIN, "prepare"))
+    joined = int((read_json(paths.PREPARE_RECORD, "prepare").get("production") or {}).get("rows", 0))
+    train = train.head(len(train) - joined)  # the original train records, not production ones moved already
+    stats = read_json(paths.FEATURE_STATS, "featurize")
+    records, labels, shifts = traffic(test, train, schema, settings, args.phase, stats)
     headers = {"authorization": f"Bearer {env.api_key}"} if env.api_key else {}
     started = time.monotonic()
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
@@ -121,7 +139,10 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(float(settings.get("feedback_delay_s", 1.0)))  # ground truth arrives late
         accepted = 0
         for start in range(0, len(chosen), BATCH):
-            items = [{"request_id": rid, "label": labels[position]} for position, rid in chosen[start : start + BATCH]]
+            items = [
+                {"request_id": rid, "label": labels[position], "source": f"simulate-{args.phase}"}
+                for position, rid in chosen[start : start + BATCH]
+            ]
             response = client.post(
                 "/feedback", json={"items": items}, headers={"authorization": f"Bearer {env.feedback_token}"}
             )

@@ -3,7 +3,10 @@
 Numeric columns are imputed and scaled, categorical columns imputed and one-hot encoded
 (unknown categories are ignored at prediction time). The per-feature statistics of the
 train set (`bins`: quantile bins with their counts) are the reference distribution that the
-monitor's drift checks compare live data with.
+monitor's drift checks compare live data with. With `featurize.reference: recent` (what
+`make retrain` proposes after drift) the reference is the recent production window's inputs
+instead: the world the retrained model was judged on, so the monitor stops flagging the shift
+it was retrained for.
 """
 
 from __future__ import annotations
@@ -60,6 +63,20 @@ def reference_stats(frame: pd.DataFrame, schema: Schema, bins: int) -> dict[str,
     return stats
 
 
+def reference_rows(train: pd.DataFrame, schema: Schema, params: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+    """The rows the drift reference is computed from, and a line saying which."""
+    choice = params.get("reference", "train")
+    if choice not in ("train", "recent"):
+        raise SystemExit(f"error: params.yaml featurize.reference {choice!r} — use train or recent")
+    if choice == "recent":
+        path = paths.PRODUCTION_INPUTS
+        recent = schema.read_split(path) if path.is_file() and path.stat().st_size else train.iloc[0:0]
+        if len(recent) >= 2 * int(params["histogram_bins"]):
+            return recent, f"recent: {len(recent)} production inputs ({path})"
+        log.warning("featurize.reference recent: %d rows in %s, too few — using the train set", len(recent), path)
+    return train, f"train: {len(train)} rows"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = cli.parser(__doc__).parse_args(argv)
     cli.start(args)
@@ -78,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         write_table(path, matrix)
     paths.TRANSFORMER.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(transformer, paths.TRANSFORMER)
+    reference, described = reference_rows(train, schema, feat)
     write_json(
         paths.FEATURE_LIST,
         {
@@ -85,9 +103,10 @@ def main(argv: list[str] | None = None) -> None:
             "outputs": names,
             "transformer": str(paths.TRANSFORMER),
             "transformer_sha256": sha256_file(paths.TRANSFORMER),
+            "drift_reference": described,
         },
     )
-    write_json(paths.FEATURE_STATS, reference_stats(schema.coerce(train), schema, feat["histogram_bins"]))
+    write_json(paths.FEATURE_STATS, reference_stats(schema.coerce(reference), schema, feat["histogram_bins"]))
 
 
 if __name__ == "__main__":

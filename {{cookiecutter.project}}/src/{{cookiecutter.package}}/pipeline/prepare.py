@@ -2,12 +2,15 @@
 
 Rows whose target is missing are dropped and counted; missing feature values are kept
 (the featurize stage imputes them) and counted per column. The split is stratified for
-classification when every class has at least two rows.
+classification when every class has at least two rows. Labelled production records that
+`make retrain` brought in (`data/production/train.csv`) join the train set after the split:
+the test set, the holdout that judges every model, stays the same rows.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     schema = infer_schema(clean, target, task)
     train, test, method = split(clean, target, task, prep)
     log.info("split %d rows: %d train, %d test (%s, seed %s)", len(clean), len(train), len(test), method, prep["seed"])
+    production = read_production(paths.PRODUCTION_TRAIN, list(clean.columns), task, target)
+    if len(production):
+        log.info("%d labelled production records join the train set", len(production))
+        train = pd.concat([train, production], ignore_index=True)
     write_table(paths.CLEAN, clean)
     write_table(paths.TRAIN, train)
     write_table(paths.TEST, test)
@@ -93,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
             "rows_out": len(clean),
             "missing_values": {f.name: f.missing for f in schema.features if f.missing},
             "split": {"method": method, "test_size": prep["test_size"], "seed": prep["seed"]},
+            "production": {
+                "rows": len(production),
+                "sha256": sha256_file(paths.PRODUCTION_TRAIN) if len(production) else None,
+            },
             "train": {
                 "rows": len(train),
                 "sha256": sha256_file(paths.TRAIN),
@@ -105,6 +116,20 @@ def main(argv: list[str] | None = None) -> None:
             },
         },
     )
+
+
+def read_production(path: Path, columns: list[str], task: str, target: str) -> pd.DataFrame:
+    """The labelled production records for training, in the raw columns' order; none when empty."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=columns)
+    frame = pd.read_csv(path)
+    missing = sorted(set(columns) - set(frame.columns))
+    if missing:
+        raise SystemExit(f"error: {path} lacks {', '.join(missing)} — rerun `make retrain` (it writes this file)")
+    frame = frame[columns]
+    if task == "classification":
+        frame[target] = frame[target].map(_plain)
+    return frame
 
 
 def _plain(value: Any) -> Any:

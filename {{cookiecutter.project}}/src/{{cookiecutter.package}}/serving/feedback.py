@@ -1,7 +1,8 @@
 """Feedback: ground truth for answered requests, checked and stored where the monitor reads it.
 
-POST /feedback takes one item `{"request_id": "...", "index": 0, "label": ...}` or a batch
-`{"items": [item, ...]}`; `index` is the record's position in its request (default 0). It needs
+POST /feedback takes one item `{"request_id": "...", "index": 0, "label": ..., "source": "..."}` or
+a batch `{"items": [item, ...]}`; `index` is the record's position in its request (default 0) and
+`source` who labelled it (default "unnamed"; retraining caps what one source may add). It needs
 the feedback token (`MODELOPS_FEEDBACK_TOKEN`, checked by the guard), not the prediction key.
 A batch is all or nothing: the first bad item is named and nothing is written —
 400 malformed, 404 unknown request id (not in the prediction log), 409 already labelled,
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .predictionlog import connect, utc_iso
 
 REQUEST_ID = r"^[0-9a-f]{32}$"
+SOURCE = r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,63}$"
 
 
 class Item(BaseModel):
@@ -32,6 +34,7 @@ class Item(BaseModel):
     request_id: Annotated[str, Field(pattern=REQUEST_ID, description="from the prediction's answer")]
     index: Annotated[int, Field(ge=0, strict=True)] = 0
     label: str | int | float | bool
+    source: Annotated[str, Field(pattern=SOURCE, description="who labelled it: an annotator, a system")] = "unnamed"
 
 
 class Batch(BaseModel):
@@ -106,8 +109,8 @@ class FeedbackStore:
                     )
                 seen.add(key)
             connection.executemany(
-                "INSERT INTO feedback VALUES (?, ?, ?, ?)",
-                [(i.request_id, i.index, label, now) for i, label in zip(items, labels, strict=True)],
+                "INSERT INTO feedback (request_id, idx, label, time, source) VALUES (?, ?, ?, ?, ?)",
+                [(i.request_id, i.index, label, now, i.source) for i, label in zip(items, labels, strict=True)],
             )
             connection.execute("COMMIT")
         except BaseException:

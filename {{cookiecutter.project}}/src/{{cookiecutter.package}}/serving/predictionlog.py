@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS requests (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT NOT NULL, idx INTEGER NOT NULL, label TEXT NOT NULL, time TEXT NOT NULL,
-    PRIMARY KEY (request_id, idx)
+    source TEXT NOT NULL DEFAULT 'unnamed', PRIMARY KEY (request_id, idx)
 );
 """
 
@@ -70,6 +70,9 @@ def connect(folder: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA busy_timeout=30000")
     connection.executescript(SCHEMA_SQL)
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(feedback)")}
+    if "source" not in columns:  # a store written before feedback had a source
+        connection.execute("ALTER TABLE feedback ADD COLUMN source TEXT NOT NULL DEFAULT 'unnamed'")
     return connection
 
 
