@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.markdown import MADE_BY_MONITORING
+from support.markdown import MADE_BY_MONITORING, MADE_BY_RETRAINING
 from support.matrix import LIFECYCLE_CONFIGURATIONS
 from test_delivery import Delivery, first_model_on_a_free_port
 from test_lifecycle import Lifecycle, project  # noqa: F401 - `project` is the fixture
@@ -295,8 +295,8 @@ class MonitoringSteps:
         assert summary["corrupt_lines"] == 1 and summary["predictions"] >= 140
         assert "Traceback" not in out
 
-    def test_every_path_the_readme_says_monitoring_makes_exists(self, monitored):
-        for rel, command in MADE_BY_MONITORING.items():
+    def test_every_path_the_readme_says_monitoring_and_retraining_make_exists(self, monitored):
+        for rel, command in {**MADE_BY_MONITORING, **MADE_BY_RETRAINING}.items():
             assert list(monitored.path.glob(rel.replace("<date>", "*"))), f"`{command}` ran, yet no {rel}"
 
     def test_under_100_users_the_log_holds_one_row_per_answered_prediction(self, monitored):

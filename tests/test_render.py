@@ -168,6 +168,7 @@ CODE_FILES = {
     "tests/code/delivery/test_loadtest.py",
     "tests/code/delivery/test_localserver.py",
     "tests/code/delivery/test_manifests.py",
+    "tests/code/improvement/test_compare.py",
     "tests/code/improvement/test_publish.py",
     "tests/code/improvement/test_refresh.py",
     "tests/code/improvement/test_tune.py",

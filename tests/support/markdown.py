@@ -240,12 +240,18 @@ MADE_BY_MONITORING = {
     "reports/monitoring/<date>.md": "make monitor",
     "reports/monitoring/summary.json": "make monitor",
 }
+MADE_BY_RETRAINING = {
+    "reports/improvement/": "make retrain",
+    "reports/improvement/<date>.md": "make retrain",
+    "reports/improvement/summary.json": "make retrain",
+}
 MADE_BY_COMMANDS = {
     ".venv": "make install",
     ".venv-s3": "make install-s3",
     "dvc.lock": "make pipeline",
     **MADE_BY_DELIVERY,
     **MADE_BY_MONITORING,
+    **MADE_BY_RETRAINING,
 }
 USER_MADE = {".env"}
 

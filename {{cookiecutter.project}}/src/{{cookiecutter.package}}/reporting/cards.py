@@ -32,6 +32,7 @@ def data_card(ingest: dict[str, Any], prepare: dict[str, Any], schema: Schema, s
         ["raw sha256", f"`{ingest['raw_sha256']}`"],
         ["rows dropped (missing target)", prepare["rows_dropped_missing_target"]],
         ["rows used", prepare["rows_out"]],
+        ["labelled production records joining the train set", (prepare.get("production") or {}).get("rows", 0)],
     ]
     return render("data_card.md.j2", source=source, split=prepare["split"], splits=splits, features=features)
 

@@ -197,3 +197,19 @@ def test_targets_come_from_the_commit_of_the_served_version(pkg, isolated):
     assert mixed["live"]["targets"]["accuracy"]["min"] == 0.99 and source == "docs/criteria.yaml"
     unknown, _ = pkg.monitoring.monitor.criteria_of(["0.1.0-0000000"], "docs/criteria.yaml", now)
     assert unknown["live"]["targets"]["accuracy"]["min"] == 0.99  # a commit git lacks: the work tree
+
+
+def test_the_monitor_judges_only_the_version_serving_now(pkg):
+    times = pd.to_datetime([1, 2, 3, 4, 5], unit="s", utc=True)
+    ids = [f"{n:032x}" for n in range(5)]
+    versions = ["0.1.0-aaaaaaa"] * 3 + ["0.2.0-bbbbbbb"] * 2
+    records = pd.DataFrame({"request_id": ids, "index": 0, "time": times, "model_version": versions, "output": 1})
+    requests = pd.DataFrame({"request_id": ids + ["f" * 32], "time": [*times, times[-1]], "status": [200] * 5 + [500]})
+    feedback = pd.DataFrame({"request_id": ids[1:3] + ids[4:], "index": 0, "label": 1})
+    data = pkg.monitoring.logs.LiveData(records, requests, feedback, files=1, megabytes=0.1, corrupt=0)
+    assert data.latest_version == "0.2.0-bbbbbbb"
+    newest = data.of_version(data.latest_version)
+    assert newest.versions == ["0.2.0-bbbbbbb"] and len(newest.records) == 2
+    assert len(newest.requests) == 3  # its two answers and the failure after its first record
+    assert newest.feedback["request_id"].tolist() == ids[4:]
+    assert len(data.of_version("0.1.0-aaaaaaa").feedback) == 2

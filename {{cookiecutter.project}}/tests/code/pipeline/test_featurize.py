@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_reference_stats(pkg, toy):
     schema = pkg.pipeline.prepare.infer_schema(toy, "target", "classification")
@@ -17,3 +19,19 @@ def test_reference_stats(pkg, toy):
     colour = stats["colour"]
     assert colour["missing"] == 2
     assert sum(colour["frequencies"].values()) == colour["count"] == len(toy) - 2
+
+
+def test_the_drift_reference_is_the_recent_window_only_when_asked_and_big_enough(pkg, toy, isolated):
+    schema = pkg.pipeline.prepare.infer_schema(toy, "target", "classification")
+    params = {"histogram_bins": 5, "reference": "recent"}
+    rows, said = pkg.pipeline.featurize.reference_rows(toy, schema, params)
+    assert rows is toy and said.startswith("train")  # no recent window yet
+    recent = isolated / "data/production/recent_inputs.csv"
+    recent.parent.mkdir(parents=True)
+    toy.head(12).to_csv(recent, index=False)
+    rows, said = pkg.pipeline.featurize.reference_rows(toy, schema, params)
+    assert len(rows) == 12 and said.startswith("recent: 12")
+    rows, said = pkg.pipeline.featurize.reference_rows(toy, schema, {**params, "reference": "train"})
+    assert rows is toy
+    with pytest.raises(SystemExit, match="featurize.reference 'latest'"):
+        pkg.pipeline.featurize.reference_rows(toy, schema, {**params, "reference": "latest"})

@@ -72,3 +72,17 @@ def test_target_summary(pkg):
     assert summarise(pd.Series([1, 0, 1]), "classification") == {"0": 1, "1": 2}
     summary = summarise(pd.Series([1.0, 2.0, 3.0]), "regression")
     assert summary["mean"] == 2.0 and summary["min"] == 1.0 and summary["max"] == 3.0
+
+
+def test_production_records_read_in_the_raw_columns_order_and_none_while_empty(pkg, toy, tmp_path):
+    read = pkg.pipeline.prepare.read_production
+    columns = list(toy.columns)
+    empty = tmp_path / "train.csv"
+    empty.touch()
+    assert read(empty, columns, "classification", "target").empty
+    toy[columns[::-1]].head(5).to_csv(tmp_path / "some.csv", index=False)
+    frame = read(tmp_path / "some.csv", columns, "classification", "target")
+    assert list(frame.columns) == columns and len(frame) == 5
+    toy.drop(columns=["weight"]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(SystemExit, match="lacks weight — rerun `make retrain`"):
+        read(tmp_path / "short.csv", columns, "classification", "target")

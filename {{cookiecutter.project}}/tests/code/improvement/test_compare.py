@@ -1,0 +1,78 @@
+"""Unit tests of improvement/compare and retrain's pure parts: the rules a challenger must meet."""
+
+from __future__ import annotations
+
+import pytest
+
+POLICY = {"metric": "f1_macro", "min_margin": 0.01, "holdout_tolerance": 0.02, "min_recent": 30}
+LOAD = {"slo_passed": True, "p95_ms": 30.0, "rps": 1500.0, "failures": 0}
+TARGETS = {"f1_macro": {"min": 0.90, "retire_below": 0.4}}
+
+
+def scores(champion_recent: float, challenger_recent: float, champion_holdout: float, challenger_holdout: float):
+    return {
+        "champion": {"holdout": {"f1_macro": champion_holdout}, "recent": {"f1_macro": champion_recent}},
+        "challenger": {"holdout": {"f1_macro": challenger_holdout}, "recent": {"f1_macro": challenger_recent}},
+    }
+
+
+def failed(pkg, found, **overrides):
+    arguments = {"recent_rows": 60, "gate_passed": True, "load": LOAD, "live_targets": TARGETS, "holdout_fixed": True}
+    checks = pkg.improvement.compare.verdict(found, POLICY, **{**arguments, **overrides})
+    return sorted(c.name for c in checks if not c.passed)
+
+
+def test_a_challenger_that_beats_the_margin_and_keeps_the_holdout_passes_every_check(pkg):
+    assert failed(pkg, scores(0.93, 0.95, 0.96, 0.95)) == []  # 0.95 ≥ 0.93·1.01; 0.95 ≥ 0.96·0.98
+
+
+@pytest.mark.parametrize(
+    ("found", "overrides", "fails"),
+    [
+        (scores(0.93, 0.935, 0.96, 0.96), {}, ["margin"]),  # better, but by less than 1%
+        (scores(0.93, 0.95, 0.96, 0.93), {}, ["holdout f1_macro"]),  # trails the holdout by more than 2%
+        (scores(0.85, 0.88, 0.96, 0.96), {}, ["live target f1_macro"]),  # better, yet under the live floor
+        (scores(0.93, 0.95, 0.96, 0.96), {"recent_rows": 12}, ["recent window"]),
+        (scores(0.93, 0.95, 0.96, 0.96), {"load": {**LOAD, "slo_passed": False}}, ["slo"]),
+        (scores(0.93, 0.95, 0.96, 0.96), {"gate_passed": False}, ["gate"]),
+        (scores(0.93, 0.95, 0.96, 0.96), {"holdout_fixed": False}, ["holdout"]),
+    ],
+    ids=["margin", "holdout-tolerance", "live-target", "thin-window", "slo", "gate", "holdout-changed"],
+)
+def test_each_rule_alone_stops_a_proposal(pkg, found, overrides, fails):
+    assert failed(pkg, found, **overrides) == fails
+
+
+def test_an_error_metric_is_better_lower(pkg):
+    better = pkg.improvement.compare.better
+    assert better("rmse", 9.8, 10.0, 0.01) and not better("rmse", 9.95, 10.0, 0.01)
+    assert better("rmse", 10.1, 10.0, -0.02) and not better("rmse", 10.3, 10.0, -0.02)  # the holdout tolerance
+
+
+def test_the_policy_names_a_metric_the_monitor_computes(pkg):
+    with pytest.raises(SystemExit, match="retrain.metric 'roc_auc'"):
+        pkg.improvement.compare.check_policy({"metric": "roc_auc"}, "classification")
+    with pytest.raises(SystemExit, match="no `retrain` section"):
+        pkg.improvement.compare.check_policy({}, "classification")
+    assert pkg.improvement.compare.check_policy({"metric": "rmse"}, "regression")["min_recent"] == 30
+
+
+def test_the_plan_states_the_monitors_findings(pkg):
+    summary = {
+        "decision": "retrain",
+        "reasons": ["drift in 1 feature(s): size"],
+        "quality": {"metrics": {"accuracy": {"passed": False}, "f1_macro": {"passed": True}}},
+        "drift": {"drifted": ["size"], "prediction": {"drifted": False}},
+    }
+    found = pkg.improvement.retrain.findings(summary)
+    assert (found["missed"], found["drifted"], found["prediction_drift"]) == (["accuracy"], ["size"], False)
+
+
+def test_only_the_reference_line_of_params_changes(pkg, root):
+    text = (root / "params.yaml").read_text()
+    changed = pkg.improvement.retrain.set_reference(text, "recent")
+    assert [line for line in changed.splitlines() if line not in text.splitlines()] == [
+        "  reference: recent  # train | recent: the drift reference; `make retrain` proposes `recent` after drift"
+    ]
+    with pytest.raises(SystemExit, match="no `featurize.reference:` line"):
+        pkg.improvement.retrain.set_reference("featurize: {}\n", "recent")
