@@ -69,7 +69,8 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	    git -C "$$project" add --all && git -C "$$project" commit --quiet --no-verify -m "feat: the first model"
 	    run build
 	    merge "$$(branch_of promote ENV=local)"
-	    run deploy ENV=local ;;
+	    run deploy ENV=local
+	    run release ;;
 	  monitoring)
 	    run simulate PHASE=clean
 	    run monitor

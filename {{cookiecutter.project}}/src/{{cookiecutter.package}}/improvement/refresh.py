@@ -31,6 +31,7 @@ from ..monitoring.logs import LiveData
 from ..serving.predictor import MAX_TEXT, RANGE_SLACK
 
 KINDS = ("flood", "label", "input", "conflict")
+TOP_REASONS = 20  # distinct reasons the plan lists (quarantine.csv holds every row's)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def refresh(live: LiveData, schema: Schema, known: Known, settings: dict[str, An
         "labelled": len(labelled),
         "quarantined": {kind: int((kinds == kind).sum()) for kind in KINDS},
         "quarantined_total": int((reasons != "").sum()),
+        "reasons": {str(k): int(v) for k, v in reasons[reasons != ""].value_counts().head(TOP_REASONS).items()},
         "excluded": {
             "in_holdout": int(in_holdout.sum()),
             "in_training_data": int(in_training.sum()),

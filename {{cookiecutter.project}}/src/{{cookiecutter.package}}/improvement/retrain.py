@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, read_table, write_json
 from ..core.estimators import split_xy
+from ..core.metrics import HIGHER_IS_BETTER
 from ..core.schema import Schema
 from ..delivery.gitrepo import git, require_clean
 from ..monitoring.logs import read_live
@@ -137,20 +137,29 @@ def plan_changes(
     ]
 
 
-def comparison_plot(scores: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
-    """Grouped bars: every metric per window, champion beside challenger."""
-    labels = [f"{w}\n{m}" for w, metrics in scores["challenger"].items() for m in metrics]
-    champ = [scores["champion"][w][m] for w, metrics in scores["challenger"].items() for m in metrics]
-    chall = [v for metrics in scores["challenger"].values() for v in metrics.values()]
-    x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(labels)), 4))
-    ax.bar(x - 0.2, champ, 0.4, label="champion (deployed)")
-    ax.bar(x + 0.2, chall, 0.4, label="challenger (retrained)")
-    for position, (old, new) in enumerate(zip(champ, chall, strict=True)):
-        ax.annotate(f"{new - old:+.3f}", (position + 0.2, new), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_title("champion against challenger, same records")
-    ax.legend(loc="lower right")
+def comparison_plot(scores: dict[str, dict[str, dict[str, float]]], policy: dict[str, Any], path: Path) -> None:
+    """The challenger's change against the champion per window and metric, in % of the champion's
+    value and signed so that right is better, beside the margin and the tolerance it must meet."""
+    rows = [
+        (
+            f"{window} {metric}",
+            100 * (new - scores["champion"][window][metric]) / abs(scores["champion"][window][metric] or 1),
+        )
+        for window, metrics in scores["challenger"].items()
+        for metric, new in metrics.items()
+    ]
+    signed = [change if HIGHER_IS_BETTER[label.split()[1]] else -change for label, change in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
+    ax.barh([label for label, _ in rows], signed, color=["tab:green" if v >= 0 else "tab:red" for v in signed])
+    ax.axvline(
+        100 * float(policy["min_margin"]), color="tab:blue", ls="--", label=f"min_margin (recent {policy['metric']})"
+    )
+    ax.axvline(-100 * float(policy["holdout_tolerance"]), color="grey", ls=":", label="holdout_tolerance")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("change against the champion, % of its value (right is better)")
+    ax.set_title("champion against challenger, on the same records")
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -212,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, help="override retrain.tune.trials")
     parser.add_argument("--seconds", type=float, help="override retrain.tune.seconds")
     parser.add_argument(
-        "--load-seconds", type=int, default=5, help="length of the challenger's load test (default: %(default)s)"
+        "--load-seconds", type=int, default=10, help="length of the challenger's load test (default: %(default)s)"
     )
     args = parser.parse_args(argv)
     cli.start(args)
@@ -329,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
                 checks = [c.__dict__ for c in found_checks]
                 comparison = {"scores": scores, "checks": checks, "rows": {w: len(f) for w, f in windows.items()}}
                 if scores.get("challenger", {}).get("holdout"):
-                    comparison_plot(scores, paths.IMPROVEMENT / "comparison.png")
+                    comparison_plot(scores, policy, paths.IMPROVEMENT / "comparison.png")
                 reasons += [f"{c['name']}: {c['detail']}" for c in checks if not c["passed"]]
             if not reasons:
                 outcome = "propose"

@@ -32,6 +32,7 @@ def improvement_report(
         ["production records in the train set", counts["production_train"]],
     ]
     quarantine_rows = [[kind, n] for kind, n in counts["quarantined"].items() if n]
+    reason_rows = [[reason, n] for reason, n in (counts.get("reasons") or {}).items()]
     trial_rows: list[list[Any]] = []
     trial_header: list[str] = []
     if tuning:
@@ -61,6 +62,7 @@ def improvement_report(
         criteria=paths.CRITERIA,
         data_rows=data_rows,
         quarantine_rows=quarantine_rows,
+        reason_rows=reason_rows,
         trial_rows=trial_rows,
         trial_header=trial_header,
         score_rows=score_rows,

@@ -75,6 +75,7 @@ def test_poisoned_and_malformed_feedback_is_quarantined_and_does_not_move_the_tr
     assert quarantined == {"flood": 60, "label": 1, "input": 1, "conflict": 3}, quarantined
     reasons = out.quarantine["reason"].tolist()
     assert any("source 'bot' sent 60 labels" in r for r in reasons)
+    assert out.counts["reasons"][next(r for r in reasons if "flood" in r)] == 60
     assert any("label 7 is not a known class" in r for r in reasons)
     assert any("input 'size' outside" in r for r in reasons)
     assert reasons.count("conflicting labels for one input") == 3  # both labels, and the clean record they repeat
