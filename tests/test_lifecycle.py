@@ -49,6 +49,7 @@ ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
     "delivery.container",
     "delivery.loadtest",
     "delivery.storage",
+    "delivery.templateupdate",
     "improvement.retrain",
     "improvement.tune",
     "improvement.publish",

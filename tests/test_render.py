@@ -114,6 +114,7 @@ CODE_FILES = {
     "src/{package}/delivery/rollback.py",
     "src/{package}/delivery/smoke.py",
     "src/{package}/delivery/storage.py",
+    "src/{package}/delivery/templateupdate.py",
     "src/{package}/improvement/__init__.py",
     "src/{package}/improvement/compare.py",
     "src/{package}/improvement/publish.py",
@@ -169,6 +170,7 @@ CODE_FILES = {
     "tests/code/delivery/test_loadtest.py",
     "tests/code/delivery/test_localserver.py",
     "tests/code/delivery/test_manifests.py",
+    "tests/code/delivery/test_templateupdate.py",
     "tests/code/improvement/test_compare.py",
     "tests/code/improvement/test_publish.py",
     "tests/code/improvement/test_refresh.py",
@@ -204,7 +206,7 @@ STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 MAKE_TARGETS = [
     "install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull", "lock", "clean",
     "help", "install-s3", "deploy", "undeploy", "history", "smoke", "promote", "rollback", "release", "pr-report",
-    "image", "simulate", "monitor", "fetch-logs", "monitor-alert", "retrain", "publish",
+    "image", "simulate", "monitor", "fetch-logs", "monitor-alert", "retrain", "publish", "template-update",
 ]  # fmt: skip
 LICENCE_MARK = {"MIT": "MIT License", "Apache-2.0": "Apache License", "Proprietary": "All rights reserved"}
 PYPROJECT_LICENSE = {"MIT": "MIT", "Apache-2.0": "Apache-2.0", "Proprietary": "LicenseRef-Proprietary"}
