@@ -40,6 +40,7 @@ PROJECT_FILES = {
     ".github/workflows/release.yml",
     ".github/workflows/retrain.yml",
     ".github/workflows/rollback.yml",
+    ".github/workflows/template-update.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",
