@@ -1,6 +1,8 @@
 """Finish the generated repo: drop what the answers exclude, bring in the data, init git and DVC, commit.
 
 Runs inside the new project folder. Each set-up step says what to run by hand when a tool is missing.
+Under cruft (`cruft update`, `cruft diff`: two renders in temporary folders, diffed) it only shapes
+the files; the set-up steps belong to the project, once.
 """
 
 import json
@@ -28,6 +30,15 @@ PRODUCTION_FILES = ("train.csv", "recent.csv", "recent_inputs.csv", "quarantine.
 REMOTE_URL = f"../{CONTEXT['project']}-dvc-storage"  # a sibling folder of the repo
 # Stages depend on whole source folders: byte-code caches in them must not change their hash.
 DVCIGNORE = "# Python byte-code is not a dependency of any stage\n__pycache__/\n*.pyc\n"
+# cookiecutter records where it writes (`_output_dir`); cruft renders through
+# cookiecutter.generate_files with a context of its own (`_template`, `_commit`), which has none.
+RENDER_ONLY = "_output_dir" not in CONTEXT
+# The answers file is cruft's: what template updates need (the template, its commit, the answers).
+ANSWERS_FILE = Path(".cruft.json")
+# What template updates must never touch: git's and DVC's own folders, what `dvc init` and this
+# hook set up, the state file cruft rewrites itself, and the data the project owns (production
+# records, a bring-your-own CSV). DVC's pipeline outputs are in no render: cruft leaves them alone.
+SKIP = [".git", ".dvc", ".dvcignore", ".cruft.json", "data/production", "data/external"]
 
 
 def remove_excluded() -> None:
@@ -44,10 +55,14 @@ def choose_licence() -> None:
     shutil.rmtree(LICENCE_DIR)
 
 
+def where_run() -> Path:
+    """The folder cookiecutter was run in ($PWD; the hook itself runs in the new project)."""
+    return Path(os.environ.get("PWD") or CONTEXT["_output_dir"])
+
+
 def copy_csv() -> None:
     """Copy a bring-your-own CSV into data/external/ (tracked by DVC, not git)."""
-    base = Path(os.environ.get("PWD") or CONTEXT["_output_dir"])  # where cookiecutter was run
-    source = base / Path(CONTEXT["csv_path"]).expanduser()
+    source = where_run() / Path(CONTEXT["csv_path"]).expanduser()
     SOURCE_CSV.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, SOURCE_CSV)
     print(f"copied {source} to {SOURCE_CSV}")
@@ -60,10 +75,59 @@ def make_production_folder() -> None:
         (PRODUCTION / name).touch()
 
 
+def git_output(*args: str, cwd: Path) -> str | None:
+    """A git command's output in `cwd`, or None when git is missing or the command fails."""
+    tool = find_tool("git")
+    if tool is None:
+        return None
+    result = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def template_source() -> tuple[str, str | None, str | None]:
+    """Where cruft fetches the template from, the commit generated from, and the template's folder in it.
+
+    A local template is recorded as the absolute path of its git repository; one cookiecutter
+    cloned (a URL, `gh:owner/name`) as the clone's origin. Outside git there is no commit to record.
+    """
+    given = CONTEXT["_template"]
+    folder = where_run() / CONTEXT["_repo_dir"]  # the template's folder: a path as given, or cookiecutter's clone
+    top = git_output("rev-parse", "--show-toplevel", cwd=folder) if folder.is_dir() else None
+    commit = git_output("rev-parse", "HEAD", cwd=folder) if top else None
+    if top is None or commit is None:
+        return given, None, None
+    inside = folder.resolve().relative_to(Path(top).resolve()).as_posix()
+    directory = None if inside == "." else inside
+    if git_output("cat-file", "-e", f"HEAD:{directory or '.'}/cookiecutter.json", cwd=folder) is None:
+        return given, None, None  # a folder inside a repository that does not commit the template
+    if git_output("status", "--porcelain", "--", ".", cwd=folder):
+        print(f"warning: the template has uncommitted changes; {ANSWERS_FILE} records HEAD", file=sys.stderr)
+    local = (where_run() / Path(given).expanduser()).is_dir()
+    origin = None if local else git_output("remote", "get-url", "origin", cwd=folder)
+    return origin or str(Path(top).resolve()), commit, directory
+
+
 def write_answers() -> None:
-    """The answers file, so the project can take template updates later."""
-    answers = {k: v for k, v in CONTEXT.items() if not k.startswith("_") or k == "_template"}
-    Path(".cookiecutter.json").write_text(json.dumps(answers, indent=2, sort_keys=True) + "\n")
+    """cruft's state file, committed with the project, so the project can take template updates."""
+    template, commit, directory = template_source()
+    if commit is None:
+        print(
+            f"warning: {template} is no committed git repository, so {ANSWERS_FILE} records no template commit"
+            f" — set its `commit` to the template commit this project was generated from before `make template-update`",
+            file=sys.stderr,
+        )
+    # The answers only: cruft renders each commit with them, deriving the private values anew.
+    context = {k: v for k, v in CONTEXT.items() if not k.startswith("_")} | {"_template": template, "_commit": commit}
+    state = {
+        "template": template,
+        "commit": commit,
+        "checkout": CONTEXT.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": directory,
+        "skip": SKIP,
+    }
+    # as cruft writes it, so its rewrites after an update change only what changed
+    ANSWERS_FILE.write_text(json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n")
 
 
 def find_tool(name: str) -> str | None:
@@ -94,6 +158,8 @@ def git_identity() -> list[str]:
 def main() -> None:
     remove_excluded()
     choose_licence()
+    if RENDER_ONLY:
+        return
     write_answers()
     if CONTEXT["dataset"] == "csv":
         copy_csv()

@@ -23,7 +23,7 @@ ANSWERS = json.loads(
     "dataset": {{ cookiecutter.__dataset_name | tojson }},
     "csv_path": {{ cookiecutter.csv_path | tojson }},
     "target_column": {{ cookiecutter.target_column | tojson }},
-    "output_dir": {{ cookiecutter._output_dir | tojson }}
+    "output_dir": {{ cookiecutter._output_dir | default(none) | tojson }}
 }"""
 )
 
@@ -59,7 +59,10 @@ def problems(answers: dict) -> list[str]:
         found.append(
             f"dataset {dataset!r} is for {TASK_OF_DATASET[dataset]}, not {task} — pick another dataset or task"
         )
-    if dataset == "csv":
+    # cookiecutter records where it writes (`_output_dir`); cruft's `update` and `diff` render an
+    # existing project's answers with cookiecutter.generate_files, which does not: that project
+    # holds its CSV already, and the path was checked when it was generated.
+    if dataset == "csv" and answers["output_dir"] is not None:
         base = Path(os.environ.get("PWD") or answers["output_dir"])
         found += csv_problems(answers["csv_path"], answers["target_column"], base)
     return found

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 from slugify import slugify
 from support.matrix import REJECTED
-from support.repos import git_files
+from support.repos import git_files, recorded_answers
 
 # REJECTED (support.matrix): answers the pre-generation hook must refuse, and what its reason names.
 
@@ -130,7 +131,29 @@ def test_hostile_but_valid_answers_render_parseable_files(case, bake):
         elif path.suffix == ".py":
             compile(path.read_text(encoding="utf-8"), str(path), "exec")
 
-    recorded = json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+    recorded = recorded_answers(project)
     for key, value in answers.items():
         assert recorded[key] == value, key
     assert recorded["package"] == package
+
+
+def test_under_cruft_the_hooks_render_the_files_and_set_up_nothing(template, tmp_path):
+    """`cruft update` and `cruft diff` render the answers twice into temporary folders and diff them.
+
+    They build the context as cruft does (`_template`, `_commit`; no `_output_dir`) and call
+    cookiecutter.generate_files: the hooks must neither fail (a CSV path is taken from where the
+    project was generated, long ago) nor init git or DVC, commit, copy data or write the state file.
+    """
+    from cookiecutter.generate import generate_files
+    from cruft._commands.utils.cookiecutter import generate_cookiecutter_context
+
+    answers = {"project_name": "Cruft Render", "dataset": "csv", "csv_path": "gone/data.csv", "license": "Apache-2.0"}
+    context = generate_cookiecutter_context(template, "0" * 40, Path(template), extra_context=answers, no_input=True)
+    assert "_output_dir" not in context["cookiecutter"], "cruft's context changed: the hooks' signal is gone"
+    project = Path(generate_files(repo_dir=template, context=context, output_dir=str(tmp_path)))
+
+    assert "Apache License" in (project / "LICENSE").read_text(), "the licence was not chosen"
+    assert not (project / "tests/model/test_regression.py").exists(), "the task's excluded files are still there"
+    set_up = (".git", ".dvc", ".dvcignore", ".cruft.json", "data/production", "data/external")
+    made = [path for path in set_up if (project / path).exists()]
+    assert made == [], f"the post-generation hook set up {made} inside cruft's render"

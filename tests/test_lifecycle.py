@@ -37,7 +37,7 @@ from support.markdown import (
 from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration, per_configuration
 from support.options import REPO_ROOT
 from support.processes import activated_env, find_interpreter, interpreter_version, project_env, run
-from support.repos import default_remote_dir, dvc_lock_md5, stages_run, versioned_files
+from support.repos import default_remote_dir, dvc_lock_md5, recorded_answers, stages_run, versioned_files
 from support.tables import CsvTable
 
 pytestmark = pytest.mark.slow
@@ -49,6 +49,7 @@ ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
     "delivery.container",
     "delivery.loadtest",
     "delivery.storage",
+    "delivery.templateupdate",
     "improvement.retrain",
     "improvement.tune",
     "improvement.publish",
@@ -139,12 +140,12 @@ class Lifecycle:
 
     @property
     def package(self) -> str:
-        return json.loads((self.path / ".cookiecutter.json").read_text())["package"]
+        return recorded_answers(self.path)["package"]
 
     @property
     def slug(self) -> str:
         """The project's name: its folder, its distribution and its bento."""
-        return json.loads((self.path / ".cookiecutter.json").read_text())["project"]
+        return recorded_answers(self.path)["project"]
 
     @property
     def tag(self) -> str:

@@ -19,13 +19,14 @@ import yaml
 from slugify import slugify
 from support.baking import answers_for, builtin_dataset
 from support.matrix import CONFIGURATIONS, Configuration, per_configuration
+from support.options import REPO_ROOT
 from support.processes import run
-from support.repos import dvc_config, git_files
+from support.repos import dvc_config, git_files, recorded_answers
 from support.tables import CsvTable
 
 # What git tracks in every generated repo; {package} is the derived package name.
 PROJECT_FILES = {
-    ".cookiecutter.json",
+    ".cruft.json",
     ".dvc/.gitignore",
     ".dvc/config",
     ".dvcignore",
@@ -39,6 +40,7 @@ PROJECT_FILES = {
     ".github/workflows/release.yml",
     ".github/workflows/retrain.yml",
     ".github/workflows/rollback.yml",
+    ".github/workflows/template-update.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",
@@ -113,6 +115,7 @@ CODE_FILES = {
     "src/{package}/delivery/rollback.py",
     "src/{package}/delivery/smoke.py",
     "src/{package}/delivery/storage.py",
+    "src/{package}/delivery/templateupdate.py",
     "src/{package}/improvement/__init__.py",
     "src/{package}/improvement/compare.py",
     "src/{package}/improvement/publish.py",
@@ -168,6 +171,7 @@ CODE_FILES = {
     "tests/code/delivery/test_loadtest.py",
     "tests/code/delivery/test_localserver.py",
     "tests/code/delivery/test_manifests.py",
+    "tests/code/delivery/test_templateupdate.py",
     "tests/code/improvement/test_compare.py",
     "tests/code/improvement/test_publish.py",
     "tests/code/improvement/test_refresh.py",
@@ -203,7 +207,7 @@ STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 MAKE_TARGETS = [
     "install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull", "lock", "clean",
     "help", "install-s3", "deploy", "undeploy", "history", "smoke", "promote", "rollback", "release", "pr-report",
-    "image", "simulate", "monitor", "fetch-logs", "monitor-alert", "retrain", "publish",
+    "image", "simulate", "monitor", "fetch-logs", "monitor-alert", "retrain", "publish", "template-update",
 ]  # fmt: skip
 LICENCE_MARK = {"MIT": "MIT License", "Apache-2.0": "Apache License", "Proprietary": "All rights reserved"}
 PYPROJECT_LICENSE = {"MIT": "MIT", "Apache-2.0": "Apache-2.0", "Proprietary": "LicenseRef-Proprietary"}
@@ -214,6 +218,8 @@ DOCKERFILE_TEMPLATE = "Dockerfile.j2"  # BentoML renders it at `bentoml build`
 REPORT_TEMPLATES = "src/*/reporting/templates/*.md.j2"  # the reporting package renders the documents
 CHANGELOG_TEMPLATE = "cliff.toml"  # git-cliff renders its Tera templates at `make release`
 JINJA_BY_DESIGN = {DOCKERFILE_TEMPLATE, REPORT_TEMPLATES, CHANGELOG_TEMPLATE}
+# What cruft must leave alone: left out, `cruft update` re-runs git init in its renders and drops every change.
+CRUFT_SKIPS = {".git", ".dvc", ".dvcignore"}
 SLO_KEYS = {"users", "spawn_rate", "duration_s", "p95_ms", "max_error_rate", "min_rps"}
 
 
@@ -324,10 +330,23 @@ class RenderChecks:
             assert "cookiecutter." not in text, f"{rel} still refers to cookiecutter's context"
 
     def test_answers_file_records_the_answers(self, rendered):
-        recorded = json.loads((rendered.path / ".cookiecutter.json").read_text())
+        recorded = recorded_answers(rendered.path)
         assert {k: recorded.get(k) for k in rendered.answers} == rendered.answers
         assert recorded["project"] == rendered.slug
         assert recorded["package"] == rendered.package
+        private = sorted(k for k in recorded if k.startswith("_"))
+        assert private == ["_commit", "_template"], f"{private}: only cruft's own private keys belong with the answers"
+
+    def test_answers_file_is_crufts_state_at_the_templates_commit(self, rendered):
+        """cruft update needs the template (here a local git repository), its commit, the context and the skips."""
+        state = json.loads((rendered.path / ".cruft.json").read_text())
+        head = run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, check=False)
+        commit = head.stdout.strip() if head.returncode == 0 else None
+        assert state["commit"] == commit and state["context"]["cookiecutter"]["_commit"] == commit
+        if commit:
+            top = run(["git", "rev-parse", "--show-toplevel"], cwd=REPO_ROOT).stdout.strip()
+            assert state["template"] == str(Path(top).resolve())
+        assert CRUFT_SKIPS <= set(state["skip"]), f"cruft would touch {sorted(CRUFT_SKIPS - set(state['skip']))}"
 
     def test_one_commit_and_a_clean_tree(self, rendered):
         count = run(["git", "rev-list", "--count", "HEAD"], cwd=rendered.path).stdout.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 import yaml
 
 from support.processes import run
+
+
+def recorded_answers(project: Path) -> dict:
+    """The answers a generated project records: the cookiecutter context in cruft's state file, .cruft.json."""
+    return json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["context"]["cookiecutter"]
 
 
 def git_files(project: Path) -> set[str]:

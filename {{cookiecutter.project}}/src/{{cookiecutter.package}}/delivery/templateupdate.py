@@ -1,0 +1,370 @@
+"""Template update: take the template's improvements on a branch — conflicts listed, never dropped.
+
+Reads .cruft.json (the template, the commit this project was generated from or last updated to,
+the answers). When `cruft check` finds the template unchanged, it says so and does nothing. Else,
+on a new branch `template-update/<commit>` from HEAD, it runs `cruft update` (cruft renders the
+template at both commits with this project's answers and applies the difference with `git apply
+-3`), commits what changed and comes back. A conflict — the template changed lines this project
+edited too — is committed as it is (inline `<<<<<<<` markers, or a `.rej` file of the hunks that
+did not apply), listed, and makes the exit status 3: resolve it on the branch before merging.
+The branch's name is the last line printed.
+
+With `--pull-request` it then pushes the branch and opens its pull request through the GitHub
+CLI (`gh`, its token GH_TOKEN), the files changed and the conflicts in the body; the pull
+request's URL is the last line printed. template-update.yml runs that weekly. When a pull
+request from the branch is open already, nothing is done. `--check` only says whether the
+template moved on (exit 1 when it did).
+
+Exit status: 0 up to date or updated cleanly, 3 updated with conflicts, 1 an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core import cli
+from .gitrepo import current_branch, git, require_clean
+
+STATE = Path(".cruft.json")
+BRANCH_PREFIX = "template-update/"
+CONFLICTED = 3  # the exit status when the update conflicts with the project's edits
+MARKERS = re.compile(r"^<{7} .*?^={7}$.*?^>{7} ", re.M | re.S)  # ours, the separator, theirs, in order
+REMOTE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")  # https://…, ssh://…, git@host:…
+GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
+TOKENS = ("GH_TOKEN", "GITHUB_TOKEN")
+
+
+@dataclass(frozen=True)
+class State:
+    """What .cruft.json says about the template: where it is and the commit the project matches."""
+
+    template: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    path: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Update:
+    """One update committed on a branch: from which commit to which, what changed, what conflicts."""
+
+    branch: str
+    old: str
+    new: str
+    changed: list[tuple[str, str]]  # (git status letter, path)
+    conflicts: list[Conflict]
+
+
+# --- the state, the result, the pull request's text (plain data) ------------------------------------
+
+
+def read_state(path: Path) -> State:
+    """The template and commit .cruft.json records, or an error naming the fix."""
+    if not path.is_file():
+        raise SystemExit(
+            f"error: no {path} — this project records no template; link it with"
+            " `.venv/bin/cruft link <template URL>` (then commit .cruft.json)"
+        )
+    try:
+        state: Any = json.loads(path.read_text())
+    except ValueError as exc:
+        raise SystemExit(f"error: {path} is not JSON ({exc}) — restore it from git (`git checkout -- {path}`)") from exc
+    template, commit = (state.get(key) if isinstance(state, dict) else None for key in ("template", "commit"))
+    if not isinstance(template, str) or not template:
+        raise SystemExit(f"error: {path} names no `template` — set it to the template's git URL")
+    if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise SystemExit(
+            f"error: {path} records no template commit (`commit`: {commit!r}): the project was generated from"
+            " a template outside git — set `commit` to the template commit it was generated from"
+        )
+    return State(template, commit)
+
+
+def local_template(template: str) -> bool:
+    return not REMOTE_URL.match(template)
+
+
+def has_markers(text: str) -> bool:
+    """Whether a text holds a conflict git left inline (`<<<<<<< `, `=======`, `>>>>>>> `, in that order)."""
+    return MARKERS.search(text) is not None
+
+
+def conflicts_in(changed: list[tuple[str, str]], unmerged: set[str], texts: dict[str, str]) -> list[Conflict]:
+    """Every conflict among the changed paths: rejected hunks, inline markers, unmerged paths."""
+    found = []
+    for _, path in changed:
+        if path.endswith(".rej"):
+            found.append(Conflict(path, f"hunks of {path.removesuffix('.rej')} that did not apply"))
+        elif path in texts and has_markers(texts[path]):
+            found.append(Conflict(path, "inline conflict markers"))
+        elif path in unmerged:
+            found.append(Conflict(path, "changed here and in the template (unmerged)"))
+    return found
+
+
+def compare_link(template: str, old: str, new: str) -> str | None:
+    match = GITHUB.match(template)
+    return f"https://github.com/{match.group(1)}/compare/{old}...{new}" if match else None
+
+
+def title(update: Update) -> str:
+    return f"chore: template update {update.old[:7]} → {update.new[:7]}"
+
+
+def body(update: Update, template: str) -> str:
+    """The pull request's body: where the update comes from, the conflicts first, then every file changed."""
+    link = compare_link(template, update.old, update.new)
+    lines = [
+        f"Template update from `{template}`, `{update.old[:7]}` → `{update.new[:7]}`"
+        + (f" ([the template's changes]({link}))" if link else "")
+        + ", made by `make template-update` (`cruft update` with this project's answers in `.cruft.json`).",
+        "",
+    ]
+    if update.conflicts:
+        lines += [
+            f"### Conflicts ({len(update.conflicts)}) — resolve them before merging",
+            "",
+            "The template changed lines this project changed too; both are committed as they are. On this"
+            " branch, fix each file (keep what the project needs between the `<<<<<<<` and `>>>>>>>` markers;"
+            " apply a `.rej` file's hunks by hand, then delete it), commit and push.",
+            "",
+            *(f"- `{c.path}`: {c.kind}" for c in update.conflicts),
+            "",
+        ]
+    else:
+        lines += ["No conflicts: every change of the template applied cleanly.", ""]
+    lines += [f"### Files changed ({len(update.changed)})", "", *(f"- {s} `{p}`" for s, p in update.changed)]
+    return "\n".join(lines) + "\n"
+
+
+# --- cruft, git and gh (the edges) ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[io.StringIO]:
+    """cruft's own messages, kept: they tell users to run cruft, and this command says what to do."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        yield out
+
+
+def up_to_date(template: str) -> bool:
+    """`cruft check`: whether the template has moved on since the recorded commit."""
+    import cruft
+
+    with quiet() as said:
+        try:
+            return bool(cruft.check(project_dir=Path(".")))
+        except Exception as exc:  # cruft and git raise many kinds: each becomes one error with its fix
+            detail = " ".join(filter(None, (str(exc).strip(), said.getvalue().strip())))
+            raise SystemExit(
+                f"error: `cruft check` could not read the template {template} ({detail}) — {reach_fix(template)}"
+            ) from exc
+
+
+def reach_fix(template: str) -> str:
+    if local_template(template):
+        return f"the template must be a git repository at {template}, or set `template` in {STATE} to its git URL"
+    return f"check that {template} is reachable from here (network, credentials for a private template)"
+
+
+def latest_commit(template: str) -> str:
+    """The commit `cruft update` takes: the template's HEAD."""
+    result = subprocess.run(["git", "ls-remote", "--", template, "HEAD"], capture_output=True, text=True)
+    found = result.stdout.split()
+    if result.returncode != 0 or not found:
+        reason = redact(result.stderr.strip())
+        raise SystemExit(f"error: `git ls-remote {template} HEAD` failed: {reason} — {reach_fix(template)}")
+    return found[0]
+
+
+def paths(*args: str) -> list[str]:
+    return [p for p in git(*args, "-z").split("\0") if p]
+
+
+def untracked() -> set[str]:
+    return set(paths("ls-files", "--others", "--exclude-standard"))
+
+
+def run_cruft_update() -> str:
+    """`cruft update` of this project, without its question; what it said."""
+    import cruft
+
+    with quiet() as said:
+        try:
+            applied = cruft.update(project_dir=Path("."), skip_apply_ask=True, allow_untracked_files=True)
+        except Exception as exc:  # cruft, cookiecutter's hooks and git raise many kinds
+            print(f"{type(exc).__name__}: {exc}")  # into what cruft said
+            applied = False
+    if not applied:
+        raise SystemExit(
+            "error: `cruft update` failed — fix what it says below, then run `make template-update` again:\n"
+            + said.getvalue().strip()
+        )
+    return said.getvalue()
+
+
+def update_on_branch(branch: str, old: str, new: str) -> Update:
+    """`cruft update` on a new branch from HEAD, committed, conflicts included; back on the first branch.
+
+    Nothing is left half-done: on any failure the branch is deleted, the files it brought removed,
+    and the first branch checked out again.
+    """
+    start, before = current_branch(), untracked()
+    git("switch", "--quiet", "-c", branch)
+    try:
+        said = run_cruft_update()
+        unmerged = set(paths("diff", "--name-only", "--diff-filter=U"))
+        brought = sorted(untracked() - before)
+        git("add", "--update")
+        if brought:
+            git("add", "--", *brought)
+        fields = paths("diff", "--cached", "--name-status", "--no-renames")  # status, path, status, path, …
+        changed = list(zip(fields[::2], fields[1::2], strict=True))
+        if not changed:
+            raise SystemExit(f"error: `cruft update` changed nothing, though `cruft check` found {new[:7]}:\n{said}")
+        texts = {p: Path(p).read_text(errors="replace") for _, p in changed if Path(p).is_file()}
+        result = Update(branch, old, new, changed, conflicts_in(changed, unmerged, texts))
+        message = title(result) + "".join(f"\n\nconflict: {c.path} ({c.kind})" for c in result.conflicts)
+        git("commit", "--quiet", "--no-verify", "-m", message)  # conflicts fail the hooks: CI shows them
+    except BaseException:
+        git("reset", "--quiet", "--hard")
+        for path in untracked() - before:
+            Path(path).unlink(missing_ok=True)
+        git("switch", "--quiet", "--force", start)
+        git("branch", "--quiet", "-D", branch)
+        raise
+    git("switch", "--quiet", start)
+    return result
+
+
+def gh_executable() -> str:
+    found = shutil.which("gh")
+    if found is None:
+        raise SystemExit(
+            "error: gh not found on PATH — install the GitHub CLI (https://cli.github.com) or run in GitHub"
+            " Actions (template-update.yml)"
+        )
+    if not any(os.environ.get(name) for name in TOKENS):
+        if subprocess.run([found, "auth", "status"], capture_output=True).returncode != 0:
+            raise SystemExit(
+                "error: no GH_TOKEN and gh is not logged in — set GH_TOKEN to a token that may push and open"
+                " pull requests (in a workflow: the job's github.token), or run `gh auth login`"
+            )
+    return found
+
+
+def redact(text: str) -> str:
+    """`text` without the tokens of the environment."""
+    for name in TOKENS:
+        if os.environ.get(name):
+            text = text.replace(os.environ[name], "***")
+    return text
+
+
+def gh(executable: str, *args: str, stdin: str | None = None) -> str:
+    """One gh command's output, or an error naming the command (tokens never printed)."""
+    result = subprocess.run([executable, *args], input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = redact((result.stderr or result.stdout).strip())
+        raise SystemExit(f"error: `gh {' '.join(args[:2])}` failed ({result.returncode}): {reason}")
+    return result.stdout
+
+
+def open_pull_request(executable: str, branch: str) -> str | None:
+    """The URL of the open pull request from `branch`, if any."""
+    output = gh(executable, "pr", "list", "--head", branch, "--state", "open", "--json", "url")
+    try:
+        return next((str(pr["url"]) for pr in json.loads(output or "[]")), None)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"error: `gh pr list` answered {redact(output[:200])!r}, not a JSON list") from exc
+
+
+def publish(executable: str, update: Update, template: str, remote: str, base: str) -> str:
+    """Push the branch and open its pull request; its URL."""
+    pushed = subprocess.run(["git", "push", "--quiet", remote, update.branch], capture_output=True, text=True)
+    if pushed.returncode != 0:
+        reason = redact(pushed.stderr.strip())
+        raise SystemExit(
+            f"error: `git push {remote} {update.branch}` was rejected: {reason} — check that you may push to"
+            f" {remote} (CI: `contents: write` and `gh auth setup-git`); if {remote} has {update.branch}"
+            f" from a closed pull request, delete it (`git push {remote} --delete {update.branch}`) and run again"
+        )
+    args = ("pr", "create", "--base", base, "--head", update.branch, "--title", title(update), "--body-file", "-")
+    output = gh(executable, *args, stdin=body(update, template)).strip()
+    return output.splitlines()[-1] if output else "(gh printed no URL)"
+
+
+# --- the command -------------------------------------------------------------------------------------
+
+
+def report(update: Update) -> None:
+    print(f"template update {update.old[:7]} → {update.new[:7]} committed on {update.branch}")
+    print(f"files changed ({len(update.changed)}):")
+    for status, path in update.changed:
+        print(f"  {status} {path}")
+    if update.conflicts:
+        print(f"conflicts ({len(update.conflicts)}):")
+        for conflict in update.conflicts:
+            print(f"  {conflict.path}: {conflict.kind}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--check", action="store_true", help="only say whether the template moved on (exit 1 if so)")
+    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request (gh)")
+    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
+    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
+    args = parser.parse_args(argv)
+    cli.start(args)
+    state = read_state(STATE)
+    if local_template(state.template) and not Path(state.template).expanduser().is_dir():
+        raise SystemExit(
+            f"error: the template {state.template} that {STATE} names is not on this machine — set `template`"
+            f" in {STATE} to the template's git URL (e.g. https://github.com/<owner>/cookiecutter-modelops)"
+        )
+    if up_to_date(state.template):
+        print(f"up to date: {state.template} has nothing newer than {state.commit[:7]}")
+        return
+    if args.check:
+        raise SystemExit(f"error: {state.template} moved on since {state.commit[:7]} — run `make template-update`")
+    new = latest_commit(state.template)
+    branch = f"{BRANCH_PREFIX}{new[:7]}"
+    executable = gh_executable() if args.pull_request else ""
+    if args.pull_request and (url := open_pull_request(executable, branch)):
+        print(f"a pull request from {branch} is open already (resolve or merge it):\n{url}")
+        return
+    require_clean("the template update")
+    if git("branch", "--list", branch):
+        raise SystemExit(f"error: branch {branch} exists already — merge or delete it (`git branch -D {branch}`)")
+    update = update_on_branch(branch, state.commit, new)
+    report(update)
+    last = publish(executable, update, state.template, args.remote, args.base) if args.pull_request else branch
+    if update.conflicts:
+        print(
+            f"error: the update conflicts with this project's edits in {', '.join(c.path for c in update.conflicts)}"
+            f" — resolve them on {branch} (`git switch {branch}`), commit, then merge",
+            file=sys.stderr,
+        )
+    print(last)
+    if update.conflicts:
+        raise SystemExit(CONFLICTED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Tests of delivery/templateupdate: real cruft updates from a tiny cookiecutter template in git, a fake `gh`.
+
+The template has two files; its second commit changes both. The project, made from its first
+commit by `cruft create`, edits one of them or not. The fake `gh` records its calls and says
+which pull requests are open (FAKE_GH_OPEN).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GIT = shutil.which("git") or "git"
+TOKEN = "ghp_fake0token0that0must0never0show"  # noqa: S105  # pragma: allowlist secret
+README = "# demo\n\nHow to run it.\n"
+PARAMS = "train:\n  C: 1.0\n  seed: 42\n"
+INNER = "{" * 2 + "cookiecutter.project" + "}" * 2  # the template's project folder (cookiecutter renders this file)
+FAKE_GH = """\
+import json, os, sys
+args = sys.argv[1:]
+stdin = sys.stdin.read() if "-" in args else None
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(json.dumps({"args": args, "stdin": stdin}) + "\\n")
+if args[:2] == ["pr", "list"]:
+    urls = [u for u in os.environ.get("FAKE_GH_OPEN", "").split() if u]
+    print(json.dumps([{"url": u} for u in urls]))
+elif args[:2] == ["pr", "create"]:
+    print("Creating pull request\\nhttps://github.com/acme/model/pull/7")
+"""
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run([GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def templateupdate(root):
+    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
+    (name,) = {path.parents[1].name for path in (root / "src").glob("*/delivery/templateupdate.py")}
+    return importlib.import_module(f"{name}.delivery.templateupdate")
+
+
+@pytest.fixture
+def template(isolated, monkeypatch) -> Path:
+    """A cookiecutter template in git, one commit; git configured for these tests alone."""
+    for name, value in {
+        "GIT_CONFIG_GLOBAL": str(isolated / "gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    folder = isolated / "template"
+    (folder / INNER).mkdir(parents=True)
+    (folder / "cookiecutter.json").write_text(json.dumps({"project": "demo"}))
+    (folder / INNER / "README.md").write_text(README)
+    (folder / INNER / "params.yaml").write_text(PARAMS)
+    git("init", "--quiet", "-b", "main", cwd=folder)
+    git("add", ".", cwd=folder)
+    git("commit", "--quiet", "-m", "the template", cwd=folder)
+    return folder
+
+
+@pytest.fixture
+def project(template, isolated, monkeypatch) -> Path:
+    """A project made from the template by `cruft create`, committed on main, with a bare `origin`; the cwd."""
+    import cruft
+
+    path = cruft.create(str(template), output_dir=isolated / "projects")
+    git("init", "--quiet", "-b", "main", cwd=path)
+    git("add", ".", cwd=path)
+    git("commit", "--quiet", "-m", "generated", cwd=path)
+    git("init", "--quiet", "--bare", str(isolated / "remote.git"), cwd=isolated)
+    git("remote", "add", "origin", str(isolated / "remote.git"), cwd=path)
+    monkeypatch.chdir(path)
+    return Path(path)
+
+
+def new_template_commit(template: Path) -> str:
+    """The template's second commit: a line added to the README, a parameter changed."""
+    inner = template / INNER
+    (inner / "README.md").write_text(README + "\nUpdates arrive by pull request.\n")
+    (inner / "params.yaml").write_text(PARAMS.replace("C: 1.0", "C: 2.0"))
+    git("commit", "--quiet", "-am", "the template, improved", cwd=template)
+    return git("rev-parse", "HEAD", cwd=template)
+
+
+def edit_params(project: Path) -> None:
+    (project / "params.yaml").write_text(PARAMS.replace("C: 1.0", "C: 0.5"))
+    git("commit", "--quiet", "-am", "tune C", cwd=project)
+
+
+def show(project: Path, branch: str, path: str) -> str:
+    return git("show", f"{branch}:{path}", cwd=project)
+
+
+@pytest.fixture
+def gh(isolated, monkeypatch) -> Path:
+    """A fake `gh` first on PATH, the token in the environment; the path of its call log."""
+    folder = isolated / "fake-bin"
+    folder.mkdir()
+    program = folder / "fake_gh.py"
+    program.write_text(FAKE_GH)
+    script = folder / "gh"  # a shell wrapper: a `#!` line cannot hold a path with a space
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{Path(GIT).parent}:/usr/bin:/bin")
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    monkeypatch.setenv("FAKE_GH_LOG", str(isolated / "gh-calls.jsonl"))
+    return isolated / "gh-calls.jsonl"
+
+
+def calls(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_an_unchanged_template_is_up_to_date_and_no_branch_is_made(templateupdate, project, capsys):
+    templateupdate.main([])
+    assert capsys.readouterr().out.startswith("up to date: ")
+    assert git("branch", "--list", "template-update/*", cwd=project) == ""
+
+
+def test_a_clean_update_is_committed_on_its_branch_and_main_is_left_alone(templateupdate, template, project, capsys):
+    main_before = git("rev-parse", "main", cwd=project)
+    old, new = git("rev-parse", "HEAD", cwd=template), new_template_commit(template)
+    templateupdate.main([])
+    branch = f"template-update/{new[:7]}"
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1] == branch
+    assert "conflicts" not in out and "M params.yaml" in out and "M README.md" in out
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=project) == "main"
+    assert git("rev-parse", "main", cwd=project) == main_before and git("status", "--porcelain", cwd=project) == ""
+    assert show(project, branch, "README.md").endswith("Updates arrive by pull request.")
+    assert "C: 2.0" in show(project, branch, "params.yaml")
+    assert json.loads(show(project, branch, ".cruft.json"))["commit"] == new
+    assert git("log", "-1", "--format=%s", branch, cwd=project) == f"chore: template update {old[:7]} → {new[:7]}"
+
+
+def test_a_conflict_is_committed_listed_and_exits_3(templateupdate, template, project, capsys):
+    edit_params(project)
+    new = new_template_commit(template)
+    with pytest.raises(SystemExit) as stopped:
+        templateupdate.main([])
+    assert stopped.value.code == templateupdate.CONFLICTED == 3
+    branch = f"template-update/{new[:7]}"
+    captured = capsys.readouterr()
+    assert "conflicts (1):\n  params.yaml: inline conflict markers" in captured.out
+    assert f"error: the update conflicts with this project's edits in params.yaml — resolve them on {branch}" in (
+        captured.err
+    )
+    merged = show(project, branch, "params.yaml")
+    assert templateupdate.has_markers(merged) and "C: 0.5" in merged and "C: 2.0" in merged
+    assert show(project, branch, "README.md").endswith("Updates arrive by pull request."), "the clean change is lost"
+    assert "conflict: params.yaml" in git("log", "-1", "--format=%b", branch, cwd=project)
+    assert (project / "params.yaml").read_text() == PARAMS.replace("C: 1.0", "C: 0.5"), "main's work tree changed"
+
+
+def test_the_pull_request_lists_the_conflicts_and_a_second_run_does_nothing(
+    templateupdate, template, project, gh, capsys, monkeypatch
+):
+    edit_params(project)
+    new = new_template_commit(template)
+    branch = f"template-update/{new[:7]}"
+    with pytest.raises(SystemExit):
+        templateupdate.main(["--pull-request"])
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == "https://github.com/acme/model/pull/7"
+    pushed = git("ls-remote", "--heads", "origin", branch, cwd=project).split()
+    assert pushed and pushed[0] == git("rev-parse", branch, cwd=project), "the branch is not on the remote"
+    create = calls(gh)[-1]
+    assert create["args"][:6] == ["pr", "create", "--base", "main", "--head", branch]
+    assert "### Conflicts (1) — resolve them before merging" in create["stdin"]
+    assert "- `params.yaml`: inline conflict markers" in create["stdin"]
+    assert "- M `README.md`" in create["stdin"]
+
+    monkeypatch.setenv("FAKE_GH_OPEN", "https://github.com/acme/model/pull/7")
+    git("branch", "-D", branch, cwd=project)
+    before = len(calls(gh))
+    templateupdate.main(["--pull-request"])
+    assert "is open already" in capsys.readouterr().out
+    assert [c["args"][:2] for c in calls(gh)[before:]] == [["pr", "list"]], "an open pull request was redone"
+    assert git("branch", "--list", branch, cwd=project) == ""
+
+
+def test_uncommitted_changes_stop_it_before_any_branch(templateupdate, template, project):
+    new_template_commit(template)
+    (project / "params.yaml").write_text("train: {}\n")
+    with pytest.raises(SystemExit) as stopped:
+        templateupdate.main([])
+    assert "needs a clean work tree" in str(stopped.value.code) and "commit or stash them" in str(stopped.value.code)
+    assert git("branch", "--list", "template-update/*", cwd=project) == ""
+
+
+def test_check_says_when_the_template_moved_on(templateupdate, template, project):
+    new_template_commit(template)
+    with pytest.raises(SystemExit) as stopped:
+        templateupdate.main(["--check"])
+    assert "moved on" in str(stopped.value.code) and "run `make template-update`" in str(stopped.value.code)
+
+
+@pytest.mark.parametrize(
+    ("state", "fix"),
+    [
+        (None, "cruft link"),
+        ({"template": "/nowhere/template", "commit": "0" * 40}, "set `template`"),
+        ({"template": "https://github.com/acme/template", "commit": None}, "set `commit`"),
+    ],
+    ids=["no-state", "local-template-gone", "no-commit"],
+)
+def test_a_state_it_cannot_use_is_refused_with_the_fix(templateupdate, isolated, state, fix):
+    if state is not None:
+        (isolated / ".cruft.json").write_text(json.dumps(state))
+    with pytest.raises(SystemExit) as stopped:
+        templateupdate.main([])
+    assert str(stopped.value.code).startswith("error: ") and fix in str(stopped.value.code)
+
+
+def test_conflict_markers_are_found_only_in_order(templateupdate):
+    assert templateupdate.has_markers("<<<<<<< ours\na\n=======\nb\n>>>>>>> theirs\n")
+    assert not templateupdate.has_markers("a heading\n=======\n")
+    assert not templateupdate.has_markers(">>>>>>> theirs\n=======\n<<<<<<< ours\n")
+
+
+def test_rejected_hunks_and_unmerged_paths_are_conflicts_too(templateupdate):
+    changed = [("M", "params.yaml"), ("A", "params.yaml.rej"), ("M", "logo.png"), ("M", "README.md")]
+    texts = {"params.yaml": "train:\n  C: 2.0\n", "README.md": "a heading\n=======\n"}
+    found = templateupdate.conflicts_in(changed, {"logo.png"}, texts)
+    assert [(c.path, c.kind) for c in found] == [
+        ("params.yaml.rej", "hunks of params.yaml that did not apply"),
+        ("logo.png", "changed here and in the template (unmerged)"),
+    ]
