@@ -7,7 +7,8 @@ newest record's; `--version` names another) — and computes, each against its t
   quality   live metrics on the labelled records vs `live.targets` ("insufficient data" below
             `live.min_labels` labels), and the retire floor (the trivial baseline)
   drift     per input feature and for the prediction, PSI and a chi-square test against the
-            training reference (features/stats.json, reports/plots/predictions.csv)
+            drift reference (features/stats.json, reports/plots/predictions.csv), read like
+            the targets at the served version's commit
   service   latency percentiles and error rate of the logged requests vs `slo`
 Writes reports/monitoring/<date>.md with plots and reports/monitoring/summary.json.
 
@@ -17,6 +18,8 @@ data); retire 20 (live quality no better than the baseline); 3 when there is no 
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import sys
 import time
@@ -171,20 +174,35 @@ def decide(
     return "keep", reasons or ["every target met"]
 
 
-def criteria_of(versions: list[str], path: Path | str, work_tree: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The criteria the served version was built with, and where they were read.
+def at_version(versions: list[str], path: Path | str) -> tuple[str | None, str]:
+    """A file as the served version's commit holds it, and where it was read.
 
-    A version is `<semver>-<commit>`: when the log holds one version and git has its commit, its
-    targets are the file at that commit (after a rollback the work tree may hold a newer model's);
-    otherwise `work_tree`, the file as it is now.
+    A version is `<semver>-<commit>`: when the log holds one version and git has its commit, the
+    file is read at that commit (after a rollback or a merged retraining the work tree may hold
+    another model's); otherwise None: the caller reads the work tree.
     """
     commits = {version.rpartition("-")[2] for version in versions}
     if len(commits) == 1:
         commit = commits.pop()
         text = git("show", f"{commit}:{Path(path).as_posix()}") if commit else None
         if text:
-            return yaml.safe_load(text) or {}, f"{path} at {commit}"
-    return work_tree, str(path)
+            return text, f"{path} at {commit}"
+    return None, str(path)
+
+
+def criteria_of(versions: list[str], path: Path | str, work_tree: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The criteria the served version was built with (`work_tree` when git lacks them), and where."""
+    text, source = at_version(versions, path)
+    return (yaml.safe_load(text) or {} if text is not None else work_tree), source
+
+
+def references_of(versions: list[str]) -> tuple[dict[str, Any], pd.Series, str]:
+    """The served version's drift reference and reference predictions, and where they were read."""
+    text, source = at_version(versions, paths.FEATURE_STATS)
+    stats = json.loads(text) if text is not None else read_json(paths.FEATURE_STATS, "featurize")
+    predictions, _ = at_version(versions, paths.PREDICTIONS)
+    table = io.StringIO(predictions) if predictions is not None else require(paths.PREDICTIONS, "evaluate")
+    return stats, pd.read_csv(table)["predicted"], source
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,8 +219,6 @@ def main(argv: list[str] | None = None) -> None:
     current = config.load_criteria(params["evaluate"]["criteria"])
     window_days = (current.get("live") or {}).get("window_days", 7)
     schema = Schema.load()
-    stats = read_json(paths.FEATURE_STATS, "featurize")
-    reference_predictions = pd.read_csv(require(paths.PREDICTIONS, "evaluate"))["predicted"]
     until = datetime.now(UTC)
     since = until - timedelta(days=args.days if args.days is not None else float(window_days))
     started = time.perf_counter()
@@ -231,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(logged) > 1:
         log.info("judging %s only; the log also holds %s", version, ", ".join(v for v in logged if v != version))
     criteria, source = criteria_of(data.versions, params["evaluate"]["criteria"], current)
+    stats, reference_predictions, reference = references_of(data.versions)
+    log.info("drift reference from %s", reference)
     live = criteria.get("live") or {}
     log.info("targets from %s", source)
     labelled = data.labelled()
@@ -252,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         "model_versions": data.versions,
         "versions_in_log": logged,
         "criteria": source,
+        "reference": reference,
         "predictions": len(data.records),
         "requests": len(data.requests),
         "labelled": len(labelled),
