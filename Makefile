@@ -55,6 +55,7 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	since() { awk -v a="$$1" -v b="$$EPOCHREALTIME" 'BEGIN { printf "%6.1f s", b - a }'; }
 	run() {  # one project target, timed
 	  local started=$$EPOCHREALTIME status=0
+	  echo "==> make $$*"
 	  $(MAKE) -C "$$project" "$$@" || status=$$?
 	  echo "$$(since "$$started")  make $$*" >> "$$times"
 	  return $$status
@@ -63,6 +64,7 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	branch_of() { $(MAKE) -s --no-print-directory -C "$$project" "$$@" | tail -n 1; }
 	export MODELOPS_FEEDBACK_TOKEN="$${MODELOPS_FEEDBACK_TOKEN:-demo-feedback-token}"  # the service's and the simulator's
 	for step in $(DEMO_STEPS); do
+	  echo "==> demo step: $$step"
 	  case "$$step" in
 	  load-test) run load-test LOAD_ARGS="$(DEMO_LOAD_ARGS)" ;;
 	  gitops)
