@@ -4,8 +4,8 @@ Every page but docs/design.md and docs/benchmarks.md is generated at build time 
 docs/sitegen/). These tests build the site into a temp folder and check the generated pages against
 the files they come from by means of their own: support/options.py reads cookiecutter.json, a plain
 grep finds the `error:` messages, the Makefiles give the targets. The walkthrough is built from a
-small demo folder written here (times, a log, a project's reports); `make docs` itself runs once,
-for real, with a demo of one cheap step.
+small demo folder written here (times, a log, a project's reports); `make docs` itself runs for real
+with a demo of one cheap step (`slow`: it generates a project twice).
 """
 
 from __future__ import annotations
@@ -538,6 +538,7 @@ def ran_the_demo(output: str) -> bool:
     return re.search(r"^==> no log of the last demo", output, re.MULTILINE) is not None
 
 
+@pytest.mark.slow  # it runs the demo (one step, but a real generation: ~6 s) twice
 def test_make_docs_runs_the_demo_once_and_builds_the_site_from_it(copy):
     first = copy.make("docs", "DEMO_STEPS=help")  # `make help` in the project: a real step that needs no venv
     assert ran_the_demo(first), first[-2000:]
