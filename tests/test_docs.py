@@ -530,14 +530,15 @@ class Copy:
 def copy(tmp_path_factory, dvc_site_cache_dir) -> Copy:
     """The working tree in a dot-folder with a space, sharing the test run's tooling as its .venv.
 
-    Copies keep their times, so the shared .venv/.installed is newer than the copy's lock and make
-    leaves the venv alone.
+    The copy's lock is dated just before the shared .venv/.installed, so make leaves that venv alone.
     """
     outer = outer_bin_dir()
     if outer is None or not (outer.parent / ".installed").is_file():
         pytest.skip("needs the tests to run from the template's .venv (make test)")
     path = copy_working_tree(REPO_ROOT, tmp_path_factory.mktemp("docs") / HIDDEN_SPACED_FOLDER / "template")
     (path / ".venv").symlink_to(outer.parent)
+    installed = (outer.parent / ".installed").stat().st_mtime
+    os.utime(path / "requirements.lock", (installed - 1, installed - 1))
     return Copy(path, project_env(dvc_site_cache_dir))
 
 
