@@ -19,11 +19,13 @@ DEMO_DIR := build/demo
 # again → keep, then rolls back to version 1 (left running: `make -C <project> undeploy`).
 DEMO_STEPS ?= install pipeline lint build load-test push gitops monitoring improvement
 DEMO_LOAD_ARGS ?= --seconds 10
+# `make docs` keeps the demo's output here; the site's walkthrough reads it with build/demo/.
+DEMO_LOG := $(DEMO_DIR).log
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 MONITORING_ARGS ?=
 
-.PHONY: help venv demo test test-fast bench bench-serving bench-monitoring lint lock clean
+.PHONY: help venv demo docs test test-fast bench bench-serving bench-monitoring lint lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(strip $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +57,7 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	since() { awk -v a="$$1" -v b="$$EPOCHREALTIME" 'BEGIN { printf "%6.1f s", b - a }'; }
 	run() {  # one project target, timed
 	  local started=$$EPOCHREALTIME status=0
+	  echo "==> make $$*"
 	  $(MAKE) -C "$$project" "$$@" || status=$$?
 	  echo "$$(since "$$started")  make $$*" >> "$$times"
 	  return $$status
@@ -63,6 +66,7 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	branch_of() { $(MAKE) -s --no-print-directory -C "$$project" "$$@" | tail -n 1; }
 	export MODELOPS_FEEDBACK_TOKEN="$${MODELOPS_FEEDBACK_TOKEN:-demo-feedback-token}"  # the service's and the simulator's
 	for step in $(DEMO_STEPS); do
+	  echo "==> demo step: $$step"
 	  case "$$step" in
 	  load-test) run load-test LOAD_ARGS="$(DEMO_LOAD_ARGS)" ;;
 	  gitops)
@@ -100,6 +104,17 @@ demo: $(VENV)/.installed ## Generate a project with default answers and run its 
 	echo "$$(since "$$began")  in all" >> "$$times"
 	echo "==> step times ($$times):"; cat "$$times"
 	echo "==> demo done: see $$project/docs/evaluation_report.md, $$project/reports/improvement/, $$project/CHANGELOG.md and \`make -C $$project history\`"
+
+docs: $(VENV)/.installed ## Build the docs site strictly into build/site (runs `make demo` first when its log is missing or stale)
+	if [ ! -f "$(DEMO_LOG)" ] || [ ! -f "$(DEMO_DIR)/times.txt" ] || [ "$(DEMO_DIR)/times.txt" -nt "$(DEMO_LOG)" ]; then
+	  echo "==> no log of the last demo: running make demo, its output in $(DEMO_LOG)"
+	  mkdir -p "$$(dirname "$(DEMO_LOG)")"
+	  $(MAKE) demo 2>&1 | tee "$(DEMO_LOG).partial"  # a failed demo leaves no log behind
+	  mv "$(DEMO_LOG).partial" "$(DEMO_LOG)"
+	fi
+	# the sitemap's dates: the last commit's, so the same sources build the same bytes
+	export SOURCE_DATE_EPOCH="$$(git log -1 --format=%ct 2>/dev/null || echo 0)"
+	DOCS_DEMO_DIR="$(DEMO_DIR)" "$(BIN)/mkdocs" build --strict
 
 test: $(VENV)/.installed ## Run the whole test suite (fast and slow)
 	"$(BIN)/pytest" -n 2 $(PYTEST_ARGS)

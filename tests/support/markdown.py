@@ -63,6 +63,7 @@ class MakeCall:
 
 def _segments(code: str) -> list[list[str]]:
     code = re.split(r"\s#", f" {code}", maxsplit=1)[0]  # drop a trailing shell comment
+    code = PLACEHOLDER.sub(lambda m: m.group(0).replace(" ", "_"), code)  # `SOURCE=<folder or URL>`: one word
     return [part.split() for part in re.split(r"&&|\|\||;|\|", code) if part.strip()]
 
 
