@@ -90,8 +90,12 @@ class Monitored(Delivery):
         status, answer = self.post("/predict", {"records": records})
         assert status == 200
         time.sleep(1)  # the log writes within FLUSH_SECONDS
-        wrong = [classes[1 - classes.index(label)] if len(classes) == 2 else classes[0] for label in answer["predictions"]]
-        items = [{"request_id": answer["request_id"], "index": i, "label": wrong[i], "source": "bot"} for i in range(FLOOD)]
+        wrong = [
+            classes[1 - classes.index(label)] if len(classes) == 2 else classes[0] for label in answer["predictions"]
+        ]
+        items = [
+            {"request_id": answer["request_id"], "index": i, "label": wrong[i], "source": "bot"} for i in range(FLOOD)
+        ]
         assert self.post("/feedback", {"items": items}, TOKEN) == (201, {"accepted": FLOOD})
         self.poisoned = (first, {r[first] for r in records})
         log = next((self.path / MONITORING / "predictions").glob("*.jsonl"))
@@ -104,16 +108,21 @@ class Monitored(Delivery):
             handle.writelines(json.dumps(row) + "\n" for row in tampered)
         with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
             stamp = tampered[0]["time"]
-            connection.execute("INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[0]["request_id"], "7", stamp))
             connection.execute(
-                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[1]["request_id"], json.dumps(classes[0]), stamp)
+                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[0]["request_id"], "7", stamp)
+            )
+            connection.execute(
+                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')",
+                (tampered[1]["request_id"], json.dumps(classes[0]), stamp),
             )
 
     def record(self) -> dict:
         schema = json.loads((self.path / "data/processed/schema.json").read_text())
         with open(self.path / "data/processed/test.csv", newline="") as handle:
             row = next(csv.DictReader(handle))
-        return {f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]] for f in schema["features"]}
+        return {
+            f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]] for f in schema["features"]
+        }
 
 
 def commit_edit(monitored: Monitored, rel: str, old: str, new: str) -> str:
@@ -165,7 +174,10 @@ class MonitoringSteps:
         assert summary["criteria"] == f"docs/criteria.yaml at {commit}"  # the served version's targets
         report = monitored.path / summary["report"]
         assert "Decision: `keep`" in report.read_text()
-        assert all((report.parent / name).stat().st_size > 5000 for name in re.findall(r"\]\(([^)]+\.png)\)", report.read_text()))
+        assert all(
+            (report.parent / name).stat().st_size > 5000
+            for name in re.findall(r"\]\(([^)]+\.png)\)", report.read_text())
+        )
 
     def test_drifted_traffic_asks_for_retraining_naming_the_shifted_features(self, monitored):
         monitored.make("simulate", "PHASE=drift")
@@ -226,7 +238,10 @@ class MonitoringSteps:
         assert scores["challenger"]["recent"]["f1_macro"] >= 1.01 * scores["champion"]["recent"]["f1_macro"]
         # the tuning is a record; params.yaml on the branch holds what it chose, the pipeline reproduces from it
         params = yaml.safe_load(monitored.git("show", f"{branch}:params.yaml"))
-        assert params["train"]["logistic_regression"] == {**params["train"]["logistic_regression"], **summary["tuning"]["best_params"]}
+        assert params["train"]["logistic_regression"] == {
+            **params["train"]["logistic_regression"],
+            **summary["tuning"]["best_params"],
+        }
         assert params["featurize"]["reference"] == "recent"  # the drifted world is the new reference
         assert int(monitored.git("cat-file", "-s", f"{branch}:reports/improvement/comparison.png")) > 5000
         monitored.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
@@ -292,7 +307,9 @@ class MonitoringSteps:
         (thin / "predictions").mkdir(parents=True)
         rows = (monitored.path / MONITORING / "predictions").glob("*.jsonl")
         lines = next(rows).read_text().splitlines(keepends=True)[:150]
-        (thin / "predictions" / "predictions-copy-w1-2026-01-01.jsonl").write_text("".join(lines[:120]) + "{truncated\n" + "".join(lines[120:]))
+        (thin / "predictions" / "predictions-copy-w1-2026-01-01.jsonl").write_text(
+            "".join(lines[:120]) + "{truncated\n" + "".join(lines[120:])
+        )
         code, summary, out = monitored.monitor(f"DATA={thin}")
         assert summary["quality"]["verdict"] == "insufficient data" and summary["drift"]["verdict"] == "ok", out
         assert summary["corrupt_lines"] == 1 and summary["predictions"] >= 140
