@@ -50,6 +50,7 @@ ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
     "delivery.loadtest",
     "delivery.storage",
     "delivery.templateupdate",
+    "delivery.evidence",
     "improvement.retrain",
     "improvement.tune",
     "improvement.publish",
@@ -213,6 +214,11 @@ class Lifecycle:
                 return self.make("load-test", args, env=LOAD_TEST_ENV)
 
         return self.step("load-test", action)
+
+    def evidence(self) -> subprocess.CompletedProcess:
+        """`make evidence` on the fresh project: pipeline, build and load test run, nothing promoted."""
+        self.load_test()
+        return self.step("evidence", lambda: self.make("evidence", check=False))
 
     def read(self, rel: str):
         return json.loads((self.path / rel).read_text())
@@ -537,6 +543,25 @@ class LifecycleSteps:
         assert load["slo_passed"] is True, f"{load}\n{out[-2000:]}"
         assert "SLO MISSED" not in out
 
+    # --- the evidence map, before anything is promoted -----------------------------------------
+
+    def test_evidence_lists_every_duty_and_requires_only_what_a_fresh_checkout_holds(self, project):
+        """Every duty of docs/evidence.yaml is listed; what the pipeline, build and load test make is present
+        and current; the deployment's, the release's and a retraining's evidence waits for its point."""
+        done = project.evidence()
+        out = done.stdout
+        assert done.returncode == 0, f"make evidence failed on a fresh project:\n{out[-3000:]}"
+        assert "required here: always;" in out and "every required piece is present, current and filled" in out
+        page = (project.path / "docs/evidence.md").read_text()
+        duties = yaml.safe_load((project.path / "docs/evidence.yaml").read_text())["duties"]
+        labels = [f"{d['scope_of']} · {d['id']}" if "scope_of" in d else d["id"] for d in duties]
+        unlisted = [label for label in labels if f"| {label} |" not in page]
+        assert len(labels) == 24 and unlisted == [], f"docs/evidence.md lists no row for {unlisted}"
+        assert "FAIL" not in page
+        for waiting in ("until deploy): missing", "until release): missing", "until retrain): missing"):
+            assert waiting in page, f"no piece says `{waiting}`"
+        assert "not required (until release): unfilled: 4 × `(fill in)` left" in page  # docs/problem_definition.md
+
     def test_load_test_fails_outside_the_slo(self, project):
         """An SLO no service meets makes `make load-test` fail and name the rule (the source tree is served here)."""
         project.pipeline()
@@ -554,6 +579,7 @@ class LifecycleSteps:
         """What tests/test_readme.py could only find declared (dvc.yaml, a command) exists now."""
         project.push()
         project.load_test()
+        project.evidence()
         project.install_s3()
         names = {"package": project.package, "project": project.slug}
         generated = path_mentions((project.path / "README.md").read_text(), PACKAGE_SECTIONS)

@@ -73,6 +73,7 @@ PROJECT_FILES = {
     "deploy/staging/hpa-patch.yaml",
     "deploy/staging/kustomization.yaml",
     "docs/criteria.yaml",
+    "docs/evidence.yaml",
     "docs/problem_definition.md",
     "dvc.yaml",
     "load/locustfile.py",
@@ -104,6 +105,7 @@ CODE_FILES = {
     "src/{package}/delivery/container.py",
     "src/{package}/delivery/deploy.py",
     "src/{package}/delivery/environments.py",
+    "src/{package}/delivery/evidence.py",
     "src/{package}/delivery/gitrepo.py",
     "src/{package}/delivery/image.py",
     "src/{package}/delivery/loadtest.py",
@@ -149,6 +151,7 @@ CODE_FILES = {
     "src/{package}/reporting/templates/deployment_manual.md.j2",
     "src/{package}/reporting/templates/evaluation_criteria.md.j2",
     "src/{package}/reporting/templates/evaluation_report.md.j2",
+    "src/{package}/reporting/templates/evidence.md.j2",
     "src/{package}/reporting/templates/improvement_report.md.j2",
     "src/{package}/reporting/templates/model_card.md.j2",
     "src/{package}/reporting/templates/monitoring_report.md.j2",
@@ -168,6 +171,7 @@ CODE_FILES = {
     "tests/code/core/test_settings.py",
     "tests/code/delivery/test_build.py",
     "tests/code/delivery/test_container.py",
+    "tests/code/delivery/test_evidence.py",
     "tests/code/delivery/test_loadtest.py",
     "tests/code/delivery/test_localserver.py",
     "tests/code/delivery/test_manifests.py",
@@ -208,6 +212,7 @@ MAKE_TARGETS = [
     "install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull", "lock", "clean",
     "help", "install-s3", "deploy", "undeploy", "history", "smoke", "promote", "rollback", "release", "pr-report",
     "image", "simulate", "monitor", "fetch-logs", "monitor-alert", "retrain", "publish", "template-update",
+    "evidence",
 ]  # fmt: skip
 LICENCE_MARK = {"MIT": "MIT License", "Apache-2.0": "Apache License", "Proprietary": "All rights reserved"}
 PYPROJECT_LICENSE = {"MIT": "MIT", "Apache-2.0": "Apache-2.0", "Proprietary": "LicenseRef-Proprietary"}

@@ -246,6 +246,8 @@ MADE_BY_RETRAINING = {
     "reports/improvement/<date>.md": "make retrain",
     "reports/improvement/summary.json": "make retrain",
 }
+# What `make evidence` writes: tests/test_lifecycle.py checks it after running it on a fresh project.
+MADE_BY_EVIDENCE = {"docs/evidence.md": "make evidence"}
 MADE_BY_COMMANDS = {
     ".venv": "make install",
     ".venv-s3": "make install-s3",
@@ -253,6 +255,7 @@ MADE_BY_COMMANDS = {
     **MADE_BY_DELIVERY,
     **MADE_BY_MONITORING,
     **MADE_BY_RETRAINING,
+    **MADE_BY_EVIDENCE,
 }
 USER_MADE = {".env"}
 
