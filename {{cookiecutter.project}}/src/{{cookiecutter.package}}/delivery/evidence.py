@@ -163,6 +163,7 @@ class Facts:
 
     dvc_status: dict[str, Any] | None  # stage (or .dvc file) → its changes; None when dvc could not say
     dvc_error: str
+    upstream: dict[str, frozenset[str]]  # stage → the stages and .dvc files whose outputs it reads, at any depth
     tag: str | None  # the newest release tag reachable from HEAD
     desired: dict[str, str]  # environment → the version its desired state names (named ones only)
     local: dict[str, Path]  # local environments that name a version → their desired-state file
@@ -277,6 +278,42 @@ def reached_points(desired: Mapping[str, str], tag: str | None, retrained: bool)
     return frozenset(found)
 
 
+def declared(entries: Any) -> set[str]:
+    """The paths of a dvc.yaml `deps`/`outs` list (an entry is a path, or a path with options)."""
+    return {str(next(iter(e))) if isinstance(e, dict) else str(e) for e in entries or []}
+
+
+def upstream(pipeline: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Per stage of dvc.yaml, every stage and .dvc file it reads from, directly or through others:
+    a stage is stale when one of them is, even before `dvc status` can see it."""
+    stages = pipeline.get("stages") or {}
+    made = {
+        name: declared(stage.get("outs")) | declared(stage.get("metrics")) | declared(stage.get("plots"))
+        for name, stage in stages.items()
+    }
+
+    def feeds(dep: str, out: str) -> bool:
+        return dep == out or dep.startswith(f"{out}/") or out.startswith(f"{dep}/")
+
+    direct = {}
+    for name, stage in stages.items():
+        deps = declared(stage.get("deps"))
+        direct[name] = {
+            other for other, outs in made.items() if other != name and any(feeds(d, o) for d in deps for o in outs)
+        }
+        direct[name] |= {f"{dep}.dvc" for dep in deps if Path(f"{dep}.dvc").is_file()}
+    found = {}
+    for name in stages:
+        seen, todo = set(), list(direct[name])
+        while todo:
+            other = todo.pop()
+            if other not in seen:
+                seen.add(other)
+                todo += direct.get(other, set())
+        found[name] = frozenset(seen)
+    return found
+
+
 def parse_points(text: str | None) -> frozenset[str]:
     """`--skip`: the points named (spaces or commas between them); `always` cannot be skipped."""
     words = frozenset(w for w in re.split(r"[\s,]+", text or "") if w)
@@ -301,8 +338,9 @@ def observe(skip: frozenset[str] = frozenset(), status: tuple[dict[str, Any] | N
             if environment.kind == "local":
                 local[name] = environment.path
     targets = makefile_targets(MAKEFILE.read_text()) if MAKEFILE.is_file() else frozenset()
+    pipeline = yaml.safe_load(paths.PIPELINE.read_text()) if paths.PIPELINE.is_file() else {}
     reached = reached_points(desired, tag, bool(git("ls-files", "--", str(PRODUCTION_POINTER))))
-    return Facts(found, error, tag, desired, local, deployments(), targets, reached, skip)
+    return Facts(found, error, upstream(pipeline or {}), tag, desired, local, deployments(), targets, reached, skip)
 
 
 # --- dates and versions ------------------------------------------------------------------------------
@@ -411,12 +449,16 @@ def describe_changes(changes: Any) -> str:
 
 
 def stage_problem(stage: str, facts: Facts) -> str | None:
+    """Why `dvc status` finds the stage (`all`: any) or one it reads from changed; None: up to date."""
     if facts.dvc_status is None:
         return f"stale: `dvc status` failed ({facts.dvc_error})"
-    changed = {k: v for k, v in facts.dvc_status.items() if stage in ("all", k)}
+    before = facts.upstream.get(stage, frozenset())
+    changed = {k: v for k, v in facts.dvc_status.items() if stage in ("all", k) or k in before}
     if not changed:
         return None
-    return "stale: dvc status: " + "; ".join(f"{name} ({describe_changes(v)})" for name, v in changed.items())
+    return "stale: dvc status: " + "; ".join(
+        f"{'' if stage in ('all', name) else 'upstream '}{name} ({describe_changes(v)})" for name, v in changed.items()
+    )
 
 
 def current_problem(piece: Piece, path: Path, when: Dated, facts: Facts) -> str | None:

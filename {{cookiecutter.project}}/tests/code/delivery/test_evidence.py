@@ -138,6 +138,7 @@ def toy(isolated) -> Toy:
             "requirements.lock": "pyyaml==6.0.2\n",
             "docs/problem_definition.md": "# Problem\n\nWho uses it: the clinic's triage nurses.\n",
             "docs/evaluation_report.md": "# Evaluation report\n",
+            "dvc.yaml": TOY_PIPELINE,
             "dvc.lock": lock("a" * 32),
             "models/model.joblib": "model",
             "Makefile": "deploy:\n\t@echo deploy\n",
@@ -209,7 +210,7 @@ def test_an_edited_params_file_makes_the_evaluation_report_stale(pkg, toy, capsy
     dvc = str(Path(sys.executable).with_name("dvc"))
     env = {**os.environ, "DVC_NO_ANALYTICS": "true"}
     subprocess.run([dvc, "init", "--quiet"], check=True, env=env)
-    toy.write({"params.yaml": "evaluate:\n  threshold: 0.5\n", "dvc.yaml": TOY_PIPELINE})
+    toy.write({"params.yaml": "evaluate:\n  threshold: 0.5\n"})
     (toy.path / "dvc.lock").unlink()
     subprocess.run([dvc, "repro", "--quiet"], check=True, env=env, capture_output=True)
     toy.commit(message="the pipeline")
@@ -224,6 +225,17 @@ def test_an_edited_params_file_makes_the_evaluation_report_stale(pkg, toy, capsy
     assert "changed deps: params.yaml" in found and found.endswith("— run `make pipeline`")
     assert "FAIL: stale: dvc status: evaluate" in out.out
     assert "FAIL: stale" in (toy.path / "docs/evidence.md").read_text()
+
+
+def test_a_stage_is_stale_when_one_it_reads_from_is(pkg, toy):
+    """Trained on other parameters: the model is stale, and so is the report that evaluates it."""
+    status = ({"train": [{"changed params": {"params.yaml": {"train.seed": "modified"}}}]}, "")
+    assert check(pkg, status=status) == [
+        "error: 1.5: evaluation report (docs/evaluation_report.md) stale: dvc status:"
+        " upstream train (changed params: params.yaml) — run `make pipeline`",
+        "error: 1.5: the model (models/model.joblib) stale: dvc status: train (changed params: params.yaml)"
+        " — run `make pipeline`",
+    ]
 
 
 def test_dvc_that_cannot_say_makes_stage_pieces_stale(pkg, toy):
