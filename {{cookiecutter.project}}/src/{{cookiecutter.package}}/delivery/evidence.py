@@ -254,7 +254,13 @@ def deployments() -> tuple[dict[str, Any], ...]:
     """The deployment history, oldest first."""
     if not HISTORY.is_file():
         return ()
-    return tuple(json.loads(line) for line in HISTORY.read_text().splitlines() if line.strip())
+    events = []
+    for line in HISTORY.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash says nothing about what runs
+    return tuple(event for event in events if isinstance(event, dict))
 
 
 def newest_tag() -> str | None:
@@ -416,6 +422,19 @@ def model_changed_at() -> float | None:
 # --- the checks --------------------------------------------------------------------------------------
 
 
+def read_data(path: Path) -> Any:
+    """A YAML or JSON file's data; None when it does not parse."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+
+
+def record(path: Path) -> dict[str, Any]:
+    data = read_data(path)
+    return data if isinstance(data, dict) else {}
+
+
 def lookup(data: Any, key: str) -> Any:
     for part in key.split("."):
         data = data.get(part) if isinstance(data, dict) else None
@@ -471,11 +490,8 @@ def current_problem(piece: Piece, path: Path, when: Dated, facts: Facts) -> str 
             return f"stale: older than {piece.against} ({other.label})"
         return None
     if piece.check == "model" and piece.against == "sha256":
-        built = json.loads(path.read_text()).get("model_sha256")
-        trained = (
-            json.loads(paths.TRAIN_RECORD.read_text()).get("model_sha256") if paths.TRAIN_RECORD.is_file() else None
-        )
-        return None if built == trained else f"stale: made from another model than {paths.TRAIN_RECORD}'s"
+        built, trained = record(path).get("model_sha256"), record(paths.TRAIN_RECORD).get("model_sha256")
+        return None if built and built == trained else f"stale: made from another model than {paths.TRAIN_RECORD}'s"
     if piece.check == "model":
         arrived = model_changed_at()
         if arrived is not None and when.time < arrived:
@@ -486,7 +502,7 @@ def current_problem(piece: Piece, path: Path, when: Dated, facts: Facts) -> str 
             return f"stale: does not name the release {facts.tag}"
         return None
     if piece.check == "versions":
-        summary = json.loads(path.read_text())
+        summary = record(path)
         judged = set(summary.get("model_versions") or []) | set(summary.get("versions_in_log") or [])
         if facts.desired and not judged & set(facts.desired.values()):
             names = ", ".join(f"{env} {v}" for env, v in sorted(facts.desired.items()))
@@ -502,7 +518,7 @@ def check_file(piece: Piece, facts: Facts) -> Finding:
         return Finding(False, "", why, piece.when)
     version = when.label
     if piece.key:
-        value = lookup(yaml.safe_load(path.read_text()), piece.key)
+        value = lookup(read_data(path), piece.key)
         if value in (None, "", {}, []):
             return Finding(True, version, f"missing: no `{piece.key}` in it", piece.when, path)
         if not isinstance(value, dict | list):
