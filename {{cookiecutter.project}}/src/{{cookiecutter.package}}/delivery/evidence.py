@@ -628,7 +628,8 @@ def failures(rows: Iterable[Row]) -> list[str]:
     lines = []
     for (label, problem), found in grouped.items():
         duties = ", ".join(dict.fromkeys(row.duty.label for row in found))
-        lines.append(f"error: {duties}: {found[0].piece.what} ({label}) {problem} — {found[0].piece.todo()}")
+        what, todo = found[0].piece.what, found[0].piece.todo()
+        lines.append(f"error: {duties}: {what} ({label}) {problem} — {todo}")
     return lines
 
 
