@@ -1,11 +1,15 @@
-"""Performance management of a generated project, for real, against its locally deployed service.
+"""Performance management and improvement of a generated project, for real, against its deployed service.
 
-One project (default answers) is deployed through a merged promotion, then: clean traffic →
-`make monitor` keeps the model; drifted traffic → it asks for retraining and names the shifted
-features; feedback without its token or with bad labels is refused with nothing written; thin,
+One project (default answers) is deployed through a merged promotion and released, then: clean
+traffic → `make monitor` keeps the model; drifted traffic → it asks for retraining and names the
+shifted features; poisoned feedback is quarantined and a challenger held to an unreachable margin
+(and a one-second search) changes nothing; `make retrain` proposes a challenger that beats the
+champion, which is merged, deployed, released and kept under the new traffic, then rolled back;
+feedback without its token or with bad labels is refused with nothing written; thin,
 missing and corrupt logs are told apart; under 100 Locust users the log holds exactly one row
 per answered prediction; and a SIGTERM (what `make undeploy` and Kubernetes send) loses nothing
-queued. The steps run in the order written and share the deployment.
+queued; `make evidence` finds every duty's proof present and current, and names the duty when
+a piece goes stale or missing. The steps run in the order written and share the deployment.
 """
 
 from __future__ import annotations
@@ -346,6 +350,50 @@ class MonitoringSteps:
         monitored.make("undeploy")  # SIGTERM at once: the last answers are still queued
         assert answered.count(200) == 1200
         assert len(monitored.log_rows()) - before == 1200
+
+    # --- the evidence map, once the whole loop ran ----------------------------------------------
+
+    def test_evidence_after_the_whole_loop_lists_every_duty_present_and_current(self, monitored):
+        """Deployed, monitored, retrained, released and rolled back: every point of `when` is reached, and
+        every piece of every duty is present and current once the team has written its problem definition."""
+        monitored.make("monitor", check=False)  # a summary of what runs now (the step above judged a copied log)
+        definition = monitored.path / "docs/problem_definition.md"
+        definition.write_text(re.sub(r"\*?\(fill in[^)]*\)\*?", "written by the team", definition.read_text()))
+        monitored.commit_all("docs: the problem definition, written")
+        done = monitored.make("evidence", check=False)
+        out = done.stdout
+        assert done.returncode == 0, out[-4000:]
+        assert "required here: always, retrain, deploy, release;" in out, out[-4000:]
+        rows = out.splitlines()
+        for duty in yaml.safe_load((monitored.path / "docs/evidence.yaml").read_text())["duties"]:
+            label = f"{duty['scope_of']} · {duty['id']}" if "scope_of" in duty else duty["id"]
+            listed = [row for row in rows if row.startswith(f"{label}  ")]
+            assert len(listed) == len(duty["evidence"]), f"{label}: {listed}"
+            assert all("  yes  " in row and row.endswith("  ok") for row in listed), "\n".join(listed)
+        assert "FAIL" not in (monitored.path / "docs/evidence.md").read_text()
+
+    def test_a_stale_or_missing_piece_of_evidence_fails_naming_its_duty(self, monitored):
+        params_file = monitored.path / "params.yaml"
+        summary = monitored.path / "reports/monitoring/summary.json"
+        params = yaml.safe_load(params_file.read_text())
+        params["train"]["seed"] += 1  # edited after the pipeline: the report evaluates a model about to change
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        kept = summary.read_bytes()
+        summary.unlink()  # the monitor's summary gone
+        try:
+            done = monitored.make("evidence", check=False)
+        finally:
+            monitored.git("checkout", "--", "params.yaml")
+            summary.write_bytes(kept)
+        errors = [line for line in done.stdout.splitlines() if line.startswith("error: ")]
+        assert done.returncode != 0 and errors, done.stdout[-4000:]
+        report = [line for line in errors if "evaluation report (docs/evaluation_report.md) stale" in line]
+        assert report and report[0].startswith("error: 1.5, 3.1: ") and "upstream train" in report[0], errors
+        assert report[0].endswith("— run `make pipeline`")
+        missing = [line for line in errors if "(reports/monitoring/summary.json) missing" in line]
+        assert missing and all(d in missing[0] for d in ("3.2", "3.3", "3.4", "2 · risk", "3 · retirement")), errors
+        assert missing[0].endswith("— run `make monitor`")
+        assert monitored.make("evidence", check=False).returncode == 0  # put back: present and current again
 
 
 class TestMonitoring(MonitoringSteps):
