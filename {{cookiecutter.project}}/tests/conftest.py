@@ -13,6 +13,8 @@ import importlib
 import json
 import os
 import pkgutil
+import shlex
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -70,6 +72,23 @@ def isolated(tmp_path, monkeypatch) -> Path:
     for key in [k for k in os.environ if k.startswith("MODELOPS_")]:
         monkeypatch.delenv(key)
     return tmp_path
+
+
+def write_fake_program(path: Path, source: str) -> Path:
+    """An executable at `path` that runs the Python `source` with this interpreter (for a fake `gh`,
+    `python`…). A shell wrapper, because a `#!` line cannot hold a path with a space."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    program = path.with_name(f"fake_{path.name}.py")
+    program.write_text(source)
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_program():
+    """`write_fake_program` as a fixture: `fake_program(folder / "gh", SOURCE)`."""
+    return write_fake_program
 
 
 # --- synthetic data: no pipeline output needed ---------------------------------------------------

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,15 +57,10 @@ def publish(root):
 
 
 @pytest.fixture
-def gh(isolated, monkeypatch) -> Path:
+def gh(isolated, monkeypatch, fake_program) -> Path:
     """A fake `gh` first on PATH, the token in the environment; the path of its call log."""
     folder = isolated / "fake-bin"
-    folder.mkdir()
-    program = folder / "fake_gh.py"
-    program.write_text(FAKE_GH)
-    script = folder / "gh"  # a shell wrapper: a `#!` line cannot hold a path with a space
-    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"\n')
-    script.chmod(0o755)
+    fake_program(folder / "gh", FAKE_GH)
     monkeypatch.setenv("PATH", f"{folder}:{Path(GIT).parent}:/usr/bin:/bin")
     monkeypatch.setenv("GH_TOKEN", TOKEN)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import shlex
-import sys
 from pathlib import Path
 
 import pytest
@@ -102,17 +100,14 @@ def test_s3_without_s3fs_names_make_install_s3(fetch, isolated):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed in this Python")
-def test_s3_without_s3fs_runs_the_copy_with_venv_s3_when_it_exists(fetch, pkg, isolated):
+def test_s3_without_s3fs_runs_the_copy_with_venv_s3_when_it_exists(fetch, pkg, isolated, fake_program):
     """The copy runs as `.venv-s3/bin/python -m <package>.monitoring.fetch`, the package from src/."""
     fake = isolated / ".venv-s3/bin/python"
     fake.parent.mkdir(parents=True)
     record = isolated / "delegated.json"
     script = "import json, os, sys\nseen = dict(argv=sys.argv[1:], pythonpath=os.environ['PYTHONPATH'])\n"
     script += f"json.dump(seen, open({str(record)!r}, 'w'))\nsys.exit(3)\n"
-    program = isolated / "fake_python.py"
-    program.write_text(script)  # run through a shell wrapper: a `#!` line cannot hold a path with a space
-    fake.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"\n')
-    fake.chmod(0o755)
+    fake_program(fake, script)
     with pytest.raises(SystemExit) as delegated:
         fetch.main(["--source", "s3://bucket/monitoring", "--to", "copy"])
     assert delegated.value.code == 3, "the exit code of the copy in .venv-s3 is the command's"
