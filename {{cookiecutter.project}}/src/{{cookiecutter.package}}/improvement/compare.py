@@ -72,9 +72,9 @@ def challenger(version: str) -> Candidate:
     return Candidate("challenger", version, load_model(), Features(load_transformer()))
 
 
-def holdout_of(version: str) -> str | None:
-    """The sha256 of the holdout the champion was judged on (its commit's prepare record)."""
-    record = record_at(version.rpartition("-")[2], paths.PREPARE_RECORD)
+def holdout_of(version: str | None) -> str | None:
+    """The sha256 of the holdout a version was judged on (its commit's prepare record; None: the work tree's)."""
+    record = record_at(version.rpartition("-")[2] if version else None, paths.PREPARE_RECORD)
     return (record.get("test") or {}).get("sha256")
 
 

@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
                     for c in (champion, challenger)
                 }
                 metrics = read_json(paths.METRICS, "evaluate")
-                holdout_fixed = compare.holdout_of(champion.version) == metrics_holdout()
+                holdout_fixed = compare.holdout_of(champion.version) == compare.holdout_of(None)
                 targets = (criteria.get("live") or {}).get("targets") or {}
                 found_checks = compare.verdict(
                     scores, policy, len(refreshed.recent), bool(metrics["gate"]["passed"]), load, targets, holdout_fixed
@@ -393,11 +393,6 @@ def main(argv: list[str] | None = None) -> None:
         for reason in reasons:
             print(f"  - {reason}")
         print(f"report: {report}")
-
-
-def metrics_holdout() -> str | None:
-    """The sha256 of the holdout the work tree's pipeline judged (its prepare record)."""
-    return (read_json(paths.PREPARE_RECORD, "prepare").get("test") or {}).get("sha256")
 
 
 if __name__ == "__main__":
