@@ -134,7 +134,7 @@ class DeliverySteps:
     # --- deploy, promote, roll back -------------------------------------------------------------
 
     def test_deploy_of_a_merged_promotion_serves_version_1(self, delivery):
-        v1 = delivery.versions["v1"] = delivery.build()
+        v1 = delivery.versions["v1"] = packaging.build()
         branch = delivery.promote_and_merge()
         assert branch == f"promote/local/{v1}"
         changed = delivery.git("show", "--name-only", "--format=", branch).split()
@@ -157,7 +157,7 @@ class DeliverySteps:
     def test_version_2_promoted_then_rolled_back_to_version_1(self, delivery):
         v1 = delivery.versions["v1"]
         delivery.retrain(0.5)
-        v2 = delivery.versions["v2"] = delivery.build()
+        v2 = delivery.versions["v2"] = packaging.build()
         assert v2 != v1
         delivery.promote_and_merge()
         delivery.make("deploy")
@@ -177,7 +177,7 @@ class DeliverySteps:
     def test_a_broken_version_is_rolled_back_by_the_deploy(self, delivery, damage):
         v1 = delivery.versions["v1"]
         delivery.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", f"fix: a build to break ({damage})")
-        broken = delivery.build()
+        broken = packaging.build()
         model = delivery.bento_file(broken, "models/model.joblib")
         if damage == "model-fails-to-load":
             model.write_bytes(b"not a model")

@@ -45,12 +45,12 @@ pytestmark = pytest.mark.slow
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 # Every `python -m <package>.<entry point>` a user or a Makefile target runs; each has --help.
 ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
-    "delivery.build",
-    "delivery.container",
-    "delivery.loadtest",
-    "delivery.storage",
-    "delivery.templateupdate",
-    "delivery.evidence",
+    "packaging.build",
+    "packaging.container",
+    "packaging.loadtest",
+    "core.storage",
+    "governance.templateupdate",
+    "governance.evidence",
     "improvement.retrain",
     "improvement.tune",
     "improvement.publish",

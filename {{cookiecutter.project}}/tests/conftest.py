@@ -15,6 +15,7 @@ import os
 import pkgutil
 import shlex
 import sys
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +26,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = ("core", "pipeline", "serving", "delivery", "monitoring", "improvement", "reporting")
+ROLES = tuple(
+    tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["modelops"]["rooms"]
+)  # the layout's one table
 # The BentoML composition root reads the settings when it is imported: only a subprocess imports it.
 NOT_IMPORTED = {"serving.service"}
 TOY_FEATURIZE = {"numeric_impute": "median", "scale": True, "histogram_bins": 5}

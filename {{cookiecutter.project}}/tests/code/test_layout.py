@@ -1,7 +1,7 @@
 """The package's layout rules, read from the source with `ast` (nothing is imported).
 
-1. Each subpackage imports only the ones its role allows (README, "The package"): `core/` none of
-   the others, `serving/` only `core/` (the runtime never imports a stage, a tool or a document).
+1. Each room (subpackage) imports only the rooms `pyproject.toml [tool.modelops.rooms]` allows it:
+   `core/` none of the others, `serving/` only `core/` (the runtime never imports a stage, a tool or a document).
 2. A DVC stage's code dependencies follow from its imports: every package file that
    `python -m <package>.pipeline.<stage>` runs is covered by one of the stage's `deps` (the file
    or a folder above it), and every `src/` dependency covers a file the stage runs.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +23,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-ALLOWED = {  # each role and the other subpackages it may import
-    "core": set(),
-    "pipeline": {"core", "reporting"},
-    "serving": {"core"},
-    "delivery": {"core", "serving", "reporting"},
-    "monitoring": {"core", "serving", "reporting"},
-    "improvement": {"core", "serving", "monitoring", "delivery", "reporting"},
-    "reporting": {"core", "serving"},
+# pyproject.toml [tool.modelops.rooms]: each room and the other rooms it may import.
+ALLOWED = {
+    room: set(may)
+    for room, may in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["modelops"]["rooms"].items()
 }
 
 
@@ -162,7 +159,7 @@ def test_each_subpackage_imports_only_what_its_role_allows(role):
 def test_the_package_has_only_the_subpackages_of_the_layout():
     top = ROOT / "src" / package_name(ROOT)
     found = {p.name for p in top.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()} - {"__init__.py"}
-    assert found == set(ALLOWED), "a new module or folder: give it a role (README, ALLOWED in this test)"
+    assert found == set(ALLOWED), "a new module or folder: give it a room in pyproject.toml [tool.modelops.rooms]"
 
 
 def test_each_pipeline_module_is_a_stage_of_dvc_yaml():

@@ -51,7 +51,7 @@ def service(pkg, root, artifact, tmp_path_factory):
     }
     with contextlib.ExitStack() as stack:
         with contextlib.chdir(root):  # `bentoml serve` imports the service from the working directory
-            server = stack.enter_context(pkg.delivery.localserver.running(env=env, log=log))
+            server = stack.enter_context(pkg.packaging.localserver.running(env=env, log=log))
         client = stack.enter_context(httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {key}"}))
         anonymous = stack.enter_context(httpx.Client(base_url=server.url))
         yield SimpleNamespace(server=server, key=key, log=log, client=client, anonymous=anonymous)

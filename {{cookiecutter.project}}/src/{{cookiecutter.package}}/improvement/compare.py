@@ -14,13 +14,12 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from ..core import paths
+from ..core import environments, paths
 from ..core.estimators import load_model
 from ..core.features import Features, load_transformer
+from ..core.git import record_at
 from ..core.metrics import HIGHER_IS_BETTER, LIVE, live_metrics
 from ..core.schema import Schema
-from ..delivery import environments
-from ..delivery.gitrepo import record_at
 
 WINDOWS = ("holdout", "recent")
 

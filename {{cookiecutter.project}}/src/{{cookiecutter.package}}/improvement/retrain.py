@@ -35,9 +35,9 @@ import matplotlib
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, read_table, write_json
 from ..core.estimators import split_xy
+from ..core.git import git, require_clean
 from ..core.metrics import HIGHER_IS_BETTER
 from ..core.schema import Schema
-from ..delivery.gitrepo import git, require_clean
 from ..monitoring.logs import read_live
 from ..reporting.improvement import improvement_report
 from . import compare, refresh, tune
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         load: dict[str, Any] = {}
         if gate_passed:
             with step("serve", f"load test of the challenger, {args.load_seconds} s"):
-                run(sys.executable, "-m", f"{PACKAGE}.delivery.loadtest", "--seconds", str(args.load_seconds))
+                run(sys.executable, "-m", f"{PACKAGE}.packaging.loadtest", "--seconds", str(args.load_seconds))
                 load = json.loads(paths.LOAD_RECORD.read_text()) if paths.LOAD_RECORD.is_file() else {}
         with step("compare", f"champion {champion.version} against the challenger"):
             if not gate_passed:

@@ -16,7 +16,12 @@ import yaml
 GATE_METRIC = {"classification": "accuracy", "regression": "r2"}
 LIVE_METRIC = {"classification": "accuracy", "regression": "rmse"}
 ESTIMATOR = {"classification": "logistic_regression", "regression": "ridge"}
-TOOLS = ("build", "container", "loadtest", "storage")  # delivery/: the commands outside the pipeline
+TOOLS = (
+    "packaging.build",
+    "packaging.container",
+    "packaging.loadtest",
+    "core.storage",
+)  # commands outside the pipeline
 
 
 @pytest.fixture
@@ -165,9 +170,9 @@ for module in sys.argv[1:]:
 
 @pytest.mark.slow
 def test_every_command_has_a_help(pkg, root):
-    """`python -m <package>.pipeline.<stage> --help` (and each delivery tool's) exits 0 and shows its docstring."""
+    """`python -m <package>.pipeline.<stage> --help` (and each tool's) exits 0 and shows its docstring."""
     commands = {f"pipeline.{name}": stage(pkg, name) for name in pkg.stages}
-    commands |= {f"delivery.{name}": getattr(pkg.delivery, name) for name in TOOLS}
+    commands |= {name: getattr(getattr(pkg, name.split(".")[0]), name.split(".")[1]) for name in TOOLS}
     modules = [f"{pkg.name}.{command}" for command in commands]
     result = subprocess.run(
         [sys.executable, "-c", HELP, *modules], cwd=root, capture_output=True, text=True, timeout=120

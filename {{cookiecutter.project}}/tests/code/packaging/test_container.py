@@ -1,4 +1,4 @@
-"""Unit tests of delivery/container: the rules a built bento's Dockerfile must keep."""
+"""Unit tests of packaging/container: the rules a built bento's Dockerfile must keep."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ENTRYPOINT [ "/home/bentoml/bento/env/docker/entrypoint.sh" ]
 
 
 def test_check_dockerfile_passes_a_good_one(pkg):
-    assert pkg.delivery.container.check_dockerfile(DOCKERFILE, PYTHON) == []
+    assert pkg.packaging.container.check_dockerfile(DOCKERFILE, PYTHON) == []
 
 
 @pytest.mark.parametrize(
@@ -51,9 +51,9 @@ def test_check_dockerfile_passes_a_good_one(pkg):
 )
 def test_check_dockerfile_names_each_broken_rule(pkg, old, new, words):
     assert old in DOCKERFILE
-    problems = pkg.delivery.container.check_dockerfile(DOCKERFILE.replace(old, new), PYTHON)
+    problems = pkg.packaging.container.check_dockerfile(DOCKERFILE.replace(old, new), PYTHON)
     assert len(problems) == 1 and words in problems[0], problems
 
 
 def test_check_dockerfile_wants_the_projects_python(pkg):
-    assert pkg.delivery.container.check_dockerfile(DOCKERFILE, "3.12") != []
+    assert pkg.packaging.container.check_dockerfile(DOCKERFILE, "3.12") != []

@@ -29,18 +29,17 @@ from typing import Any
 
 import yaml
 
-from ..core import cli, paths
+from ..core import cli, environments, paths
+from ..core.environments import DeployError
+from ..core.git import git as strict_git
+from ..gitops.release import TAG
 from ..reporting.render import render
-from . import environments
-from .environments import DeployError
-from .gitrepo import git as strict_git
-from .release import TAG
 
 MAP = Path("docs/evidence.yaml")
 PAGE = Path("docs/evidence.md")
 MAKEFILE = Path("Makefile")
 LOCK = Path("dvc.lock")
-HISTORY = Path(".deploy/history.jsonl")  # what delivery/deploy.py appends (not imported: it loads the model stack)
+HISTORY = Path(".deploy/history.jsonl")  # what gitops/deploy.py appends (not imported: it loads the model stack)
 PRODUCTION_POINTER = Path("data/production.dvc")  # tracked once a retraining proposal is merged
 POINTS = ("always", "retrain", "deploy", "release")
 KINDS = ("file", "dvc", "make", "workflow", "tag", "history")

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core import cli, paths
+from ..core.environments import DeployError
+from ..core.git import current_branch, git, record_at, require_clean
 from ..reporting.render import num, table
-from .environments import DeployError
-from .gitrepo import current_branch, git, record_at, require_clean
 
 CHANGELOG = Path("CHANGELOG.md")
 RELEASES = Path("reports/releases")

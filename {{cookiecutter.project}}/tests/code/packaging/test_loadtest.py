@@ -1,4 +1,4 @@
-"""Tests of delivery/loadtest: the SLO check, against the SLO of docs/criteria.yaml; --url against a stub."""
+"""Tests of packaging/loadtest: the SLO check, against the SLO of docs/criteria.yaml; --url against a stub."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def result_at(slo: dict, **changes) -> dict:
 
 
 def test_check_slo_passes_a_result_at_the_thresholds(pkg, slo):
-    assert pkg.delivery.loadtest.check_slo(result_at(slo), slo) == []
+    assert pkg.packaging.loadtest.check_slo(result_at(slo), slo) == []
 
 
 @pytest.mark.parametrize(
@@ -39,18 +39,18 @@ def test_check_slo_passes_a_result_at_the_thresholds(pkg, slo):
 def test_check_slo_names_each_missed_rule_and_its_threshold(pkg, slo, name, step, words, rule):
     result = result_at(slo)
     result[name] += step
-    missed = pkg.delivery.loadtest.check_slo(result, slo)
+    missed = pkg.packaging.loadtest.check_slo(result, slo)
     assert len(missed) == 1, missed
     assert words in missed[0] and str(slo[rule]) in missed[0]
 
 
 def test_check_slo_fails_a_run_without_requests(pkg, slo):
-    assert pkg.delivery.loadtest.check_slo(result_at(slo, requests=0), slo) == ["no request completed"]
+    assert pkg.packaging.loadtest.check_slo(result_at(slo, requests=0), slo) == ["no request completed"]
 
 
 def test_check_slo_lists_every_missed_rule(pkg, slo):
     result = result_at(slo, requests=0, p95_ms=slo["p95_ms"] * 10, error_rate=1.0, rps=0.0)
-    assert len(pkg.delivery.loadtest.check_slo(result, slo)) == 4
+    assert len(pkg.packaging.loadtest.check_slo(result, slo)) == 4
 
 
 # --- --url: a service that already runs, here a stub answering like the model service -------------
@@ -102,9 +102,9 @@ def test_url_load_tests_the_running_service_with_the_api_key(pkg, stub_url, isol
     def no_local_server(*args, **kwargs):
         raise AssertionError("--url started a local server")
 
-    monkeypatch.setattr(pkg.delivery.localserver, "running", no_local_server)
+    monkeypatch.setattr(pkg.packaging.localserver, "running", no_local_server)
     monkeypatch.setenv("MODELOPS_API_KEY", Stub.key)
-    pkg.delivery.loadtest.main(["--url", f"{stub_url}/", "--seconds", "2"])
+    pkg.packaging.loadtest.main(["--url", f"{stub_url}/", "--seconds", "2"])
     record = json.loads((isolated / "reports/load.json").read_text())
     assert record["target"] == stub_url and record["server_rss_mb"] is None
     assert record["requests"] > 0 and record["failures"] == 0 and record["slo_passed"] is True
@@ -115,7 +115,7 @@ def test_url_load_tests_the_running_service_with_the_api_key(pkg, stub_url, isol
 def test_url_applies_the_slo_gate(pkg, stub_url, isolated, monkeypatch):
     monkeypatch.setenv("MODELOPS_API_KEY", "a-wrong-key")
     with pytest.raises(SystemExit) as failed:
-        pkg.delivery.loadtest.main(["--url", stub_url, "--seconds", "2"])
+        pkg.packaging.loadtest.main(["--url", stub_url, "--seconds", "2"])
     assert failed.value.code == 1
     record = json.loads((isolated / "reports/load.json").read_text())
     assert record["slo_passed"] is False and record["error_rate"] == 1.0 and record["server_rss_mb"] is None

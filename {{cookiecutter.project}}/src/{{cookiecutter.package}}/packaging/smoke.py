@@ -15,9 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..core import cli, paths
+from ..core import cli, environments, paths
 from ..serving.predictor import Predictor
-from . import environments
 
 SMOKE_RECORDS = 3
 

@@ -1,4 +1,4 @@
-"""The git operations delivery needs: records at a revision, clean-tree checks, commits on new branches."""
+"""Every git call of the package: records at a revision, clean-tree checks, commits on new branches."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .environments import DeployError
+
+class GitError(SystemExit):
+    """A git command that failed, or a work tree a command cannot use; the message names the fix."""
 
 
 def git(*args: str) -> str:
     """A git command's output; a failure stops with git's own message."""
     result = subprocess.run(["git", *args], capture_output=True, text=True)
     if result.returncode != 0:
-        raise DeployError(f"error: `git {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
+        raise GitError(f"error: `git {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
     return result.stdout.strip()
 
 
@@ -23,7 +25,7 @@ def record_at(rev: str | None, path: Path) -> dict[str, Any]:
     """A JSON record as committed at `rev` (None: the work tree); {} when it is not there."""
     try:
         text = git("show", f"{rev}:{path}") if rev else path.read_text()
-    except (DeployError, OSError):
+    except (GitError, OSError):
         return {}
     data: dict[str, Any] = json.loads(text)
     return data
@@ -34,22 +36,20 @@ def require_clean(what: str) -> None:
     changed = git("status", "--porcelain", "--untracked-files=no")
     if changed:
         files = ", ".join(line[3:] for line in changed.splitlines()[:5])
-        raise DeployError(
-            f"error: {what} needs a clean work tree; uncommitted changes in {files} — commit or stash them"
-        )
+        raise GitError(f"error: {what} needs a clean work tree; uncommitted changes in {files} — commit or stash them")
 
 
 def current_branch() -> str:
     branch = git("rev-parse", "--abbrev-ref", "HEAD")
     if branch == "HEAD":
-        raise DeployError("error: HEAD is detached — check out a branch (e.g. `git switch main`) first")
+        raise GitError("error: HEAD is detached — check out a branch (e.g. `git switch main`) first")
     return branch
 
 
 def _new_branch(branch: str) -> str:
     """Create and switch to `branch` from HEAD; the branch to come back to."""
     if git("branch", "--list", branch):
-        raise DeployError(f"error: branch {branch} exists already — merge or delete it (`git branch -D {branch}`)")
+        raise GitError(f"error: branch {branch} exists already — merge or delete it (`git branch -D {branch}`)")
     start = current_branch()
     git("switch", "--quiet", "-c", branch)
     return start

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from ..core import cli, paths
+from ..core.git import record_at
 from ..reporting.render import table
-from .gitrepo import record_at
 
 REPORT = Path("reports/pr.md")
 MARKER = "<!-- modelops-pr-report -->"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import cli
-from .gitrepo import current_branch, git, require_clean
+from ..core.git import current_branch, git, require_clean
 
 STATE = Path(".cruft.json")
 BRANCH_PREFIX = "template-update/"

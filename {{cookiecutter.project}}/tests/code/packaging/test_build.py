@@ -1,4 +1,4 @@
-"""Unit tests of delivery/build: the staging folder a bento is built from."""
+"""Unit tests of packaging/build: the staging folder a bento is built from."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def bentofile(isolated) -> dict:
 def test_stage_copies_what_the_bentofile_names_and_the_wheel(pkg, isolated, bentofile):
     into = isolated / "context"
     into.mkdir()
-    staged = pkg.delivery.build.stage(bentofile, isolated / "dist/p.whl", into)
+    staged = pkg.packaging.build.stage(bentofile, isolated / "dist/p.whl", into)
     assert staged["python"] == {"requirements_txt": "requirements.lock", "wheels": ["dist/p.whl"]}
     assert yaml.safe_load((into / "bentofile.yaml").read_text()) == staged
     copied = sorted(str(p.relative_to(into)) for p in into.rglob("*") if p.is_file())
@@ -35,11 +35,11 @@ def test_stage_names_an_include_that_matches_nothing(pkg, isolated, bentofile):
     (isolated / "context").mkdir()
     bentofile["include"].append("models/*.joblib")
     with pytest.raises(SystemExit, match=r"'models/\*\.joblib', which matches nothing — run `make pipeline`"):
-        pkg.delivery.build.stage(bentofile, isolated / "dist/p.whl", isolated / "context")
+        pkg.packaging.build.stage(bentofile, isolated / "dist/p.whl", isolated / "context")
 
 
 def test_visible_tempdir_has_no_hidden_part(pkg):
-    folder = pkg.delivery.build.visible_tempdir()
+    folder = pkg.packaging.build.visible_tempdir()
     try:
         assert folder.is_dir() and not any(part.startswith(".") for part in folder.parts)
     finally:

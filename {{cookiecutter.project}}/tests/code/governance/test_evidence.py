@@ -1,4 +1,4 @@
-"""Unit tests of delivery/evidence: each check on a toy project (a real git repository), and the project's own map.
+"""Unit tests of governance/evidence: each check on a toy project (a real git repository), and the project's own map.
 
 The toy holds one piece of each kind. Every failing case must name its duty, the reason and the
 command to run. `dvc status` is given as data, except in the one test that runs DVC for real.
@@ -153,12 +153,12 @@ def toy(isolated) -> Toy:
 
 def check(pkg, skip: frozenset[str] = frozenset(), status: tuple[dict | None, str] = UP_TO_DATE) -> list[str]:
     """The failure lines `make evidence` prints for the toy."""
-    evidence = pkg.delivery.evidence
+    evidence = pkg.governance.evidence
     return evidence.failures(evidence.evaluate(evidence.load_map(), evidence.observe(skip, status)))
 
 
 def rows_of(pkg, piece: str, status: tuple[dict | None, str] = UP_TO_DATE) -> list:
-    evidence = pkg.delivery.evidence
+    evidence = pkg.governance.evidence
     rows = evidence.evaluate(evidence.load_map(), evidence.observe(frozenset(), status))
     return [row for row in rows if row.piece.label == piece]
 
@@ -176,7 +176,7 @@ def release(toy: Toy, tag: str = "v0.1.0") -> None:
 
 
 def test_a_complete_toy_passes_and_its_page_is_the_same_bytes_every_time(pkg, toy):
-    evidence = pkg.delivery.evidence
+    evidence = pkg.governance.evidence
     assert check(pkg) == []
     facts = evidence.observe(frozenset(), UP_TO_DATE)
     assert facts.reached == {"always"}
@@ -191,7 +191,7 @@ def test_a_complete_toy_passes_and_its_page_is_the_same_bytes_every_time(pkg, to
 
 
 def test_the_points_reached_come_from_git(pkg, toy):
-    evidence = pkg.delivery.evidence
+    evidence = pkg.governance.evidence
     promote(toy, V1)
     assert evidence.observe(frozenset(), UP_TO_DATE).reached == {"always", "deploy"}
     release(toy)
@@ -217,7 +217,7 @@ def test_an_edited_params_file_makes_the_evaluation_report_stale(pkg, toy, capsy
     assert check(pkg, status=None) == []
     (toy.path / "params.yaml").write_text("evaluate:\n  threshold: 0.9\n")
     with pytest.raises(SystemExit) as stop:
-        pkg.delivery.evidence.main([])  # what `make evidence` runs
+        pkg.governance.evidence.main([])  # what `make evidence` runs
     assert stop.value.code == 1
     out = capsys.readouterr()
     (found,) = out.err.splitlines()
@@ -352,7 +352,7 @@ def test_a_wrong_map_names_the_duty_and_the_piece(pkg, toy, piece, message):
         {"docs/evidence.yaml": 'sections: {"9": x}\nduties:\n  - id: "9.9"\n    evidence:\n      - ' + piece + "\n"}
     )
     with pytest.raises(SystemExit, match=message.replace("(", r"\(")):
-        pkg.delivery.evidence.load_map()
+        pkg.governance.evidence.load_map()
 
 
 # --- the project's own map ---------------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_a_wrong_map_names_the_duty_and_the_piece(pkg, toy, piece, message):
 
 @pytest.fixture(scope="module")
 def project_map(pkg, root):
-    return pkg.delivery.evidence.load_map(root / "docs/evidence.yaml")
+    return pkg.governance.evidence.load_map(root / "docs/evidence.yaml")
 
 
 def test_the_map_covers_every_duty_and_scope_note_of_the_standard(project_map):
@@ -369,7 +369,7 @@ def test_the_map_covers_every_duty_and_scope_note_of_the_standard(project_map):
 
 
 def test_the_map_names_real_targets_workflows_stages_and_fixes(pkg, root, project_map):
-    evidence = pkg.delivery.evidence
+    evidence = pkg.governance.evidence
     targets = evidence.makefile_targets((root / "Makefile").read_text())
     stages = set(yaml.safe_load((root / "dvc.yaml").read_text())["stages"]) | {"all", "data/production.dvc"}
     wrong = []
@@ -395,4 +395,4 @@ def test_the_map_names_real_targets_workflows_stages_and_fixes(pkg, root, projec
 
 
 def test_the_history_read_is_the_one_deploy_writes(pkg):
-    assert pkg.delivery.evidence.HISTORY == pkg.delivery.deploy.HISTORY
+    assert pkg.governance.evidence.HISTORY == pkg.gitops.deploy.HISTORY

@@ -1,4 +1,4 @@
-"""Unit tests of delivery/manifests: the overlays, the wiring checks, and that each validator can fail.
+"""Unit tests of gitops/manifests: the overlays, the wiring checks, and that each validator can fail.
 
 kubectl renders the overlays (it is on GitHub's runners): without it these tests fail with the fix.
 The validators themselves (kubernetes-validate, the Argo CD schema, checkov) are tested through the
@@ -24,10 +24,10 @@ HOOK_INPUTS = ["deploy", "src", ".github", ".pre-commit-config.yaml", ".checkov.
 def manifests(pkg, root):
     """The module, run from the project's root with kubectl on PATH (or a failure naming the fix)."""
     if shutil.which("kubectl") is None:
-        pytest.fail(f"kubectl not found on PATH — {pkg.delivery.manifests.KUBECTL_FIX}")
+        pytest.fail(f"kubectl not found on PATH — {pkg.gitops.manifests.KUBECTL_FIX}")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        yield pkg.delivery.manifests
+        yield pkg.gitops.manifests
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,31 @@ import yaml
 from ..core import cli, paths
 from ..core.artifacts import require, write_json
 from ..core.buildinfo import build_info, describe
+from ..core.environments import DeployError
 from . import container, smoke
 
 log = logging.getLogger(__name__)
 BENTOFILE = Path("bentofile.yaml")
+
+
+def bento_name() -> str:
+    """The bento's name, from bentofile.yaml."""
+    return str(yaml.safe_load(BENTOFILE.read_text())["name"])
+
+
+def bento_tag(version: str) -> str:
+    """The bento of `version`, or say how to build it."""
+    import bentoml
+
+    tag = f"{bento_name()}:{version}"
+    try:
+        bentoml.get(tag)
+    except bentoml.exceptions.NotFound:
+        commit = version.rpartition("-")[2]
+        raise DeployError(
+            f"error: no bento {tag} — build it: `git switch --detach {commit} && make build`, then come back"
+        ) from None
+    return tag
 
 
 def tool(name: str) -> str:

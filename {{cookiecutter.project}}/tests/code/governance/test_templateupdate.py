@@ -1,4 +1,4 @@
-"""Tests of delivery/templateupdate: real cruft updates from a tiny cookiecutter template in git, a fake `gh`.
+"""Tests of governance/templateupdate: real cruft updates from a tiny cookiecutter template in git, a fake `gh`.
 
 The template has two files; its second commit changes both. The project, made from its first
 commit by `cruft create`, edits one of them or not. The fake `gh` records its calls and says
@@ -41,8 +41,8 @@ def git(*args: str, cwd: Path) -> str:
 @pytest.fixture
 def templateupdate(root):
     """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/delivery/templateupdate.py")}
-    return importlib.import_module(f"{name}.delivery.templateupdate")
+    (name,) = {path.parents[1].name for path in (root / "src").glob("*/governance/templateupdate.py")}
+    return importlib.import_module(f"{name}.governance.templateupdate")
 
 
 @pytest.fixture

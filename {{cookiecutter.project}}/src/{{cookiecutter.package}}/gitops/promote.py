@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 
-from ..core import cli, paths
-from . import environments
-from .environments import DeployError
-from .gitrepo import commit_on_branch, require_clean
+from ..core import cli, environments, paths
+from ..core.environments import DeployError
+from ..core.git import commit_on_branch, require_clean
 
 
 def last_build() -> str:
@@ -28,7 +27,7 @@ def promote(env: str, version: str) -> tuple[str, str]:
     environments.check_version(version)
     require_clean("promote")
     if environment.kind == "local":
-        from .deploy import bento_tag
+        from ..packaging.build import bento_tag
 
         bento_tag(version)  # a local environment can only run a bento built here
     if environment.version == version:

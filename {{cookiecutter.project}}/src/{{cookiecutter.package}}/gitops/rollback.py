@@ -7,10 +7,9 @@ is a conventional `revert(<env>): …`, so the changelog records it. The branch 
 
 from __future__ import annotations
 
-from ..core import cli
-from . import environments
-from .environments import DeployError
-from .gitrepo import git, require_clean, revert_on_branch
+from ..core import cli, environments
+from ..core.environments import DeployError
+from ..core.git import git, require_clean, revert_on_branch
 
 
 def last_promotion(env: str) -> str:

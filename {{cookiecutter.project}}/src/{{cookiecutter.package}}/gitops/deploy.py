@@ -25,13 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..core import cli, paths
+from ..core import cli, environments, paths
 from ..core.buildinfo import git
-from . import environments, smoke
-from .environments import DeployError, Environment
-from .gitrepo import git as strict_git
+from ..core.environments import DeployError, Environment
+from ..core.git import git as strict_git
+from ..packaging import smoke
+from ..packaging.build import bento_tag
 
 log = logging.getLogger(__name__)
 STATE = Path(".deploy")
@@ -68,26 +67,6 @@ def read_running(env: str) -> Running | None:
         return None
     running = Running(**json.loads(path.read_text()))
     return running if running.alive() else None
-
-
-def bento_tag(version: str) -> str:
-    """The bento of `version`, or say how to build it."""
-    import bentoml
-
-    tag = f"{bento_name()}:{version}"
-    try:
-        bentoml.get(tag)
-    except bentoml.exceptions.NotFound:
-        commit = version.rpartition("-")[2]
-        raise DeployError(
-            f"error: no bento {tag} — build it: `git switch --detach {commit} && make build`, then come back"
-        ) from None
-    return tag
-
-
-def bento_name() -> str:
-    """The bento's name, from bentofile.yaml."""
-    return str(yaml.safe_load(Path("bentofile.yaml").read_text())["name"])
 
 
 def expected_answers(tag: str) -> dict[str, Any]:

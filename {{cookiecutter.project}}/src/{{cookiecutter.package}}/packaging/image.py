@@ -13,10 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..core import cli, paths
-from . import environments
-from .deploy import bento_name
-from .environments import DeployError
+from ..core import cli, environments, paths
+from ..core.environments import DeployError
+from .build import bento_name
 
 
 def image_name() -> str:

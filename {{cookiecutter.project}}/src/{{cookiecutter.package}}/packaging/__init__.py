@@ -1,0 +1,1 @@
+"""Packaging: the model as a shippable service — bento, container check, image, local server, smoke and load tests."""
