@@ -100,6 +100,7 @@ CODE_FILES = {
     "src/{package}/core/git.py",
     "src/{package}/core/metrics.py",
     "src/{package}/core/paths.py",
+    "src/{package}/core/records.py",
     "src/{package}/core/schema.py",
     "src/{package}/core/settings.py",
     "src/{package}/core/storage.py",

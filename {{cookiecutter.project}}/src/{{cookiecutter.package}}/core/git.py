@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +48,40 @@ def current_branch() -> str:
     return branch
 
 
-def _new_branch(branch: str) -> str:
-    """Create and switch to `branch` from HEAD; the branch to come back to."""
+RELEASE_TAG = re.compile(r"^v\d+\.\d+\.\d+$")  # what `make release` tags: vX.Y.Z
+
+
+def latest_release_tag(rev: str = "HEAD") -> str | None:
+    """The newest release tag (vX.Y.Z) reachable from `rev`, or None."""
+    tags = git("tag", "--merged", rev, "--sort=-v:refname", "--list", "v*").split()
+    return next((tag for tag in tags if RELEASE_TAG.match(tag)), None)
+
+
+@contextlib.contextmanager
+def on_new_branch(branch: str, undo: Callable[[], object] | None = None) -> Iterator[str]:
+    """Work on a new `branch` from HEAD, all or nothing; yields the branch to come back to.
+
+    The body commits on the branch. When it returns, the original branch is checked out again.
+    When it raises, `undo` runs first (e.g. `git revert --abort`), the original branch is checked
+    out again with the tracked files as it holds them, and the new branch is deleted: nothing is
+    left half-done. Callers check for a clean tree first (`require_clean`) when it must be.
+    """
+    if branch.startswith("-") or not branch:
+        raise GitError(f"error: {branch!r} is no branch name git can take")
     if git("branch", "--list", branch):
         raise GitError(f"error: branch {branch} exists already — merge or delete it (`git branch -D {branch}`)")
     start = current_branch()
     git("switch", "--quiet", "-c", branch)
-    return start
+    try:
+        yield start
+    except BaseException:
+        if undo is not None:
+            with contextlib.suppress(Exception):
+                undo()
+        git("switch", "--quiet", "--force", start)  # drops what the body changed in tracked files
+        git("branch", "--quiet", "-D", branch)
+        raise
+    git("switch", "--quiet", start)
 
 
 def revert_on_branch(branch: str, commit: str, message: str) -> str:
@@ -60,18 +89,10 @@ def revert_on_branch(branch: str, commit: str, message: str) -> str:
 
     A revert that does not apply cleanly is aborted, and nothing is left behind.
     """
-    start = _new_branch(branch)
-    try:
+    with on_new_branch(branch, undo=lambda: git("revert", "--abort")):
         git("revert", "--no-commit", commit)
         git("commit", "--quiet", "-m", message)
-        diff = git("show", "--format=", "HEAD")
-    except BaseException:
-        subprocess.run(["git", "revert", "--abort"], capture_output=True)
-        git("switch", "--quiet", "--force", start)
-        git("branch", "--quiet", "-D", branch)
-        raise
-    git("switch", "--quiet", start)
-    return diff
+        return git("show", "--format=", "HEAD")
 
 
 def commit_on_branch(branch: str, files: Mapping[Path, str], message: str) -> str:
@@ -80,17 +101,9 @@ def commit_on_branch(branch: str, files: Mapping[Path, str], message: str) -> st
     Nothing is left half-done: on any failure the original branch is checked out again and the new
     branch deleted.
     """
-    start = _new_branch(branch)
-    try:
+    with on_new_branch(branch):
         for path, text in files.items():
             path.write_text(text)
         git("add", "--", *map(str, files))
         git("commit", "--quiet", "-m", message)
-        diff = git("show", "--format=", "HEAD")
-    except BaseException:
-        git("checkout", "--quiet", "--", *map(str, files))
-        git("switch", "--quiet", start)
-        git("branch", "--quiet", "-D", branch)
-        raise
-    git("switch", "--quiet", start)
-    return diff
+        return git("show", "--format=", "HEAD")
