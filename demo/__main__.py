@@ -1,0 +1,7 @@
+"""`python -m demo`: see demo/run.py, or `python -m demo --help`."""
+
+import sys
+
+from .run import main
+
+sys.exit(main())
