@@ -15,7 +15,6 @@ other line and comment kept.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import numpy as np
 import pandas as pd
-import yaml
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
@@ -31,6 +29,7 @@ from ..core import cli, config, paths
 from ..core.artifacts import read_table, write_json, write_table
 from ..core.estimators import ESTIMATORS, build_estimator, split_xy
 from ..core.metrics import HIGHER_IS_BETTER
+from ..core.params import set_values
 
 if TYPE_CHECKING:
     import optuna
@@ -330,86 +329,10 @@ def _plot_history(tuning: Tuning, path: Path) -> None:
 
 
 def apply(params_path: Path, model: str, best: dict[str, Any]) -> str:
-    """The text of params.yaml with `train.<model>.<param>` set to `best`; every other line is kept.
-
-    A line edit, not a YAML rewrite (ruamel's round trip turns `null` into an empty value): a value
-    equal to the current one leaves its line alone; a missing parameter or section is added at the
-    end of its block. The result is parsed back and checked against the intended parameters.
-    """
-    text, best = params_path.read_text(), _plain(best)
-    before = yaml.safe_load(text) or {}
-    current = dict((before.get("train") or {}).get(model) or {})
-    lines = text.splitlines(keepends=True)
-    for name, value in best.items():
-        if name not in current or current[name] != value:
-            _set_line(lines, ("train", model, name), _scalar(value), params_path)
-    result = "".join(lines)
-    expected = {**before, "train": {**before["train"], model: {**current, **best}}}
-    if yaml.safe_load(result) != expected:
-        raise SystemExit(f"error: could not edit {params_path} train.{model} line by line — set {best} there by hand")
-    return result
-
-
-def _scalar(value: Any) -> str:
-    """A value as YAML writes it (`1.0e-05`, `null`), floats to 6 significant digits."""
-    if isinstance(value, float):
-        value = float(f"{value:.6g}")
-    text: str = yaml.safe_dump(value, default_flow_style=True)
-    return text.removesuffix("\n...\n").strip()
-
-
-def _set_line(lines: list[str], keys: tuple[str, ...], value: str, path: Path) -> None:
-    """Set the block-mapping entry at `keys` in `lines`, in place: its value, or a new line at its block's end."""
-    start, end, indent, step = 0, len(lines), 0, 2
-    for depth, key in enumerate(keys):
-        leaf = depth == len(keys) - 1
-        found = _find(lines, start, end, indent, key)
-        if found is None:
-            if depth == 0:
-                raise SystemExit(f"error: {path} has no `{key}:` section — restore it (`git checkout -- {path}`)")
-            if end and not lines[end - 1].endswith("\n"):
-                lines[end - 1] += "\n"
-            lines.insert(end, f"{' ' * indent}{key}:{' ' + value if leaf else ''}\n")
-            found = end
-        elif leaf:
-            match = re.match(rf"^(\s*{re.escape(key)}:[ \t]*)(.*?)([ \t]+#.*)?(\r?\n)?$", lines[found])
-            assert match is not None
-            head, _, comment, newline = match.groups()
-            lines[found] = f"{head}{value}{comment or ''}{newline or ''}"
-            return
-        elif not re.match(rf"^\s*{re.escape(key)}:\s*(#.*)?$", lines[found]):
-            raise SystemExit(
-                f"error: {path} `{'.'.join(keys[: depth + 1])}` is not a block — write it one `name: value` per line"
-            )
-        if leaf:
-            return
-        block_end = _block_end(lines, found, indent)
-        children = [_indent(line) for line in lines[found + 1 : block_end] if not _blank(line)]
-        child = children[0] if children else indent + step
-        start, end, step, indent = found + 1, block_end, child - indent, child
-
-
-def _find(lines: list[str], start: int, end: int, indent: int, key: str) -> int | None:
-    pattern = re.compile("^" + " " * indent + re.escape(key) + r":(\s|$)")
-    return next((i for i in range(start, end) if pattern.match(lines[i])), None)
-
-
-def _block_end(lines: list[str], header: int, indent: int) -> int:
-    """The line after the last line of the block under `header` (trailing blank and comment lines excluded)."""
-    end = header + 1
-    while end < len(lines) and (_blank(lines[end]) or _indent(lines[end]) > indent):
-        end += 1
-    while end > header + 1 and _blank(lines[end - 1]):
-        end -= 1
-    return end
-
-
-def _blank(line: str) -> bool:
-    return not line.strip() or line.lstrip().startswith("#")
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+    """The text of params.yaml with `train.<model>.<param>` set to `best` (floats to 6 significant
+    digits); every other line is kept, a missing parameter or model block is added at its block's end."""
+    values = {f"train.{model}.{name}": value for name, value in _plain(best).items()}
+    return set_values(params_path.read_text(), values, params_path, add=True)
 
 
 def summary(tuning: Tuning) -> str:
