@@ -20,12 +20,13 @@ pull request, and merging it is the approval.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,10 @@ import matplotlib
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, read_table, write_json
 from ..core.estimators import split_xy
-from ..core.git import git, require_clean
+from ..core.git import current_branch, git, on_new_branch, require_clean
 from ..core.metrics import HIGHER_IS_BETTER
+from ..core.params import update
+from ..core.records import ImprovementSummary, MonitorSummary
 from ..core.schema import Schema
 from ..monitoring.logs import read_live
 from ..reporting.improvement import improvement_report
@@ -46,11 +49,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 log = logging.getLogger(__name__)
-SUMMARY = paths.IMPROVEMENT / "summary.json"  # this run's outcome; not committed (see .gitignore)
-PR_BODY = paths.IMPROVEMENT / "pr-body.md"  # the report, kept beside the summary for `make publish`
-MONITOR_SUMMARY = Path("reports/monitoring/summary.json")
-DEFAULT_DATA = Path(".deploy/local/monitoring")
 PACKAGE = (__package__ or __name__).split(".")[0]
+TUNING_KEYS = ("model", "best_params", "best_value", "baseline_value", "stopped_by", "seconds", "trials_per_second")
 
 
 class Step:
@@ -85,29 +85,82 @@ def dvc(*args: str) -> subprocess.CompletedProcess[str]:
     return run(str(Path(sys.executable).with_name("dvc")), *args)
 
 
-def findings(summary: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Setup:
+    """What the steps read, gathered and checked before the first: nothing has changed yet."""
+
+    params_file: Path
+    params: dict[str, Any]
+    criteria: dict[str, Any]
+    schema: Schema
+    policy: dict[str, Any]  # docs/criteria.yaml `retrain`, checked
+    data: dict[str, Any]  # params.yaml `retrain.data`
+    tune: dict[str, Any]  # params.yaml `retrain.tune`, with the command line's budget
+    monitor: MonitorSummary
+    champion: compare.Candidate
+    start: str  # the branch the run began on, and ends on
+    day: str
+
+    @property
+    def window_days(self) -> float:
+        return float((self.criteria.get("live") or {}).get("window_days", 7))
+
+
+def setup(args: argparse.Namespace) -> Setup:
+    """Check the work tree, the parameters and the monitor's decision; load the champion."""
+    require_clean("`make retrain`")
+    start = current_branch()
+    params = config.load_params(args.params)
+    criteria = config.load_criteria(params["evaluate"]["criteria"])
+    schema = Schema.load()
+    policy = compare.check_policy(criteria.get("retrain") or {}, schema.task)
+    settings = params.get("retrain") or {}
+    if "tune" not in settings or "data" not in settings:
+        raise SystemExit(
+            "error: params.yaml has no `retrain` section with `data` and `tune` — see the template's params.yaml"
+        )
+    budget = {k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v}
+    monitor = MonitorSummary.read(args.summary)
+    if monitor.decision != "retrain" and not args.force:
+        raise SystemExit(
+            f"the monitor decided {monitor.decision!r}, not retrain — nothing to do (--force retrains anyway)"
+        )
+    return Setup(
+        params_file=args.params,
+        params=params,
+        criteria=criteria,
+        schema=schema,
+        policy=policy,
+        data=settings["data"],
+        tune={**settings["tune"], **budget},
+        monitor=monitor,
+        champion=compare.champion(args.env),
+        start=start,
+        day=datetime.now(UTC).strftime("%Y-%m-%d"),
+    )
+
+
+def findings(monitor: MonitorSummary) -> dict[str, Any]:
     """What the monitor found, as the plan states it."""
-    metrics = (summary.get("quality") or {}).get("metrics") or {}
-    drift = summary.get("drift") or {}
     return {
-        "decision": summary.get("decision"),
-        "reasons": summary.get("reasons") or [],
-        "missed": sorted(name for name, m in metrics.items() if not m.get("passed", True)),
-        "drifted": sorted(drift.get("drifted") or []),
-        "prediction_drift": bool((drift.get("prediction") or {}).get("drifted")),
-        "window": summary.get("window") or {},
-        "model_versions": summary.get("model_versions") or [],
+        "decision": monitor.decision,
+        "reasons": monitor.reasons,
+        "missed": monitor.missed_metrics(),
+        "drifted": monitor.drifted_features(),
+        "prediction_drift": monitor.prediction_drifted,
+        "window": monitor.window,
+        "model_versions": monitor.model_versions,
     }
 
 
 def plan_changes(
-    params: dict[str, Any], monitor: dict[str, Any], counts: dict[str, Any], window_days: float
+    params: dict[str, Any], drifted: list[str], counts: dict[str, Any], window_days: float
 ) -> list[list[str]]:
     """The rows of "what the retraining changes": now, and in the challenger."""
     train, settings = params["train"], params["retrain"]["tune"]
     model = train["model"]
     reference = params["featurize"].get("reference", "train")
-    new_reference = "recent" if monitor["drifted"] or reference == "recent" else reference
+    new_reference = "recent" if drifted or reference == "recent" else reference
     return [
         [
             "data window",
@@ -118,7 +171,7 @@ def plan_changes(
         ["recent window (judge)", "—", f"{counts['recent']} newest labelled records, never trained on"],
         [
             "features",
-            "drifted: " + (", ".join(monitor["drifted"]) or "none"),
+            "drifted: " + (", ".join(drifted) or "none"),
             "same inputs and transform, refitted on the new train set",
         ],
         [
@@ -165,14 +218,103 @@ def comparison_plot(scores: dict[str, dict[str, dict[str, float]]], policy: dict
     plt.close(fig)
 
 
-def set_reference(text: str, value: str) -> str:
-    """params.yaml with `featurize.reference` set (only that line changes)."""
-    new, count = re.subn(r"(?m)^(  reference: )\w+", rf"\g<1>{value}", text)
-    if count != 1:
-        raise SystemExit(
-            "error: params.yaml has no `featurize.reference:` line — add `  reference: train` under featurize"
-        )
-    return new
+# --- the steps, in the order `make retrain` runs them ------------------------------------------------
+
+
+def plan(run: Setup, env: str, data: Path) -> tuple[dict[str, Any], refresh.Refreshed]:
+    """1 plan: the window's labelled records refreshed, and the plan (plan.json) of what will change."""
+    until = datetime.now(UTC)
+    live = read_live(data, run.schema, until - timedelta(days=run.window_days), until)
+    if live is None or live.records.empty:
+        raise SystemExit(f"error: no prediction log in {data} — `make fetch-logs` or deploy and send traffic first")
+    production_rows = int((read_json(paths.PREPARE_RECORD, "prepare").get("production") or {}).get("rows", 0))
+    refreshed = refresh.refresh(live, run.schema, refresh.read_known(run.schema, production_rows), run.data)
+    monitor = findings(run.monitor)
+    found = {
+        "env": env,
+        "champion": run.champion.version,
+        "monitor": monitor,
+        "data": refreshed.counts,
+        "changes": plan_changes(run.params, monitor["drifted"], refreshed.counts, run.window_days),
+        "tune": run.tune,
+        "policy": run.policy,
+    }
+    write_json(paths.IMPROVEMENT / "plan.json", found)
+    return found, refreshed
+
+
+def add_data(refreshed: refresh.Refreshed, drifted: bool) -> None:
+    """2 data: the accepted records into data/production/; after drift, the recent window becomes the reference."""
+    refresh.write(refreshed)
+    if drifted:
+        update({"featurize.reference": "recent"})
+
+
+def features() -> None:
+    """3 features: the train set's features now hold the new records (the holdout's do not)."""
+    if dvc("repro", "--quiet", "featurize").returncode != 0:
+        raise SystemExit("error: `dvc repro featurize` failed on the refreshed data — see the log above")
+
+
+def tune_model(run: Setup) -> dict[str, Any]:
+    """4 tune: the seeded search on the refreshed features; the best values land in params.yaml `train`."""
+    params = config.load_params(run.params_file)
+    x, y = split_xy(read_table(paths.FEATURES_TRAIN, "featurize"), run.schema.target.name)
+    found = tune.tune(
+        x.to_numpy(),
+        y.to_numpy(),
+        run.schema.task,
+        params["train"],
+        run.tune,
+        run.policy["metric"],
+        paths.IMPROVEMENT / "tuning.sqlite",
+        f"{run.day}-{run.champion.version}",
+    )
+    tune.write_record(found, paths.IMPROVEMENT)
+    paths.PARAMS.write_text(tune.apply(paths.PARAMS, found.model, found.best_params))
+    print(
+        f"    {found.model}: {found.metric} {found.baseline_value:.4f} → {found.best_value:.4f}"
+        f" in {len(found.trials)} trials ({found.trials_per_second} trials/s, stopped by {found.stopped_by})"
+    )
+    return found.to_dict()
+
+
+def train() -> bool:
+    """5 train: `dvc repro` makes the challenger from params.yaml; whether it passed the gate."""
+    return dvc("repro", "--quiet").returncode == 0
+
+
+def serve(seconds: int) -> dict[str, Any]:
+    """6 serve: a short load test of the challenger; its record ({} when there is none)."""
+    run(sys.executable, "-m", f"{PACKAGE}.packaging.loadtest", "--seconds", str(seconds))
+    return json.loads(paths.LOAD_RECORD.read_text()) if paths.LOAD_RECORD.is_file() else {}
+
+
+def judge(
+    run: Setup, refreshed: refresh.Refreshed, gate_passed: bool, load: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """7 compare: champion and challenger on the holdout and the recent window; the comparison and
+    the reasons not to propose (none: propose)."""
+    if not gate_passed:
+        return None, [f"the challenger fails the gate of {paths.CRITERIA} (or its pipeline failed): see `dvc repro`"]
+    champion = run.champion
+    challenger = compare.challenger(f"retrained from {champion.version}")
+    windows = {"holdout": run.schema.read_split(paths.TEST), "recent": refreshed.recent}
+    scores = {
+        c.role: {w: compare.score(c, frame, run.schema) for w, frame in windows.items() if len(frame)}
+        for c in (champion, challenger)
+    }
+    metrics = read_json(paths.METRICS, "evaluate")
+    holdout_fixed = compare.holdout_of(champion.version) == compare.holdout_of(None)
+    targets = (run.criteria.get("live") or {}).get("targets") or {}
+    found = compare.verdict(
+        scores, run.policy, len(refreshed.recent), bool(metrics["gate"]["passed"]), load, targets, holdout_fixed
+    )
+    checks = [c.__dict__ for c in found]
+    comparison = {"scores": scores, "checks": checks, "rows": {w: len(f) for w, f in windows.items()}}
+    if scores.get("challenger", {}).get("holdout"):
+        comparison_plot(scores, run.policy, paths.IMPROVEMENT / "comparison.png")
+    return comparison, [f"{c['name']}: {c['detail']}" for c in checks if not c["passed"]]
 
 
 def restore(start: str) -> None:
@@ -183,39 +325,85 @@ def restore(start: str) -> None:
 
 
 def propose(branch: str, start: str, message: str) -> None:
-    """Commit the challenger on `branch`, then come back to `start` with the champion's work tree.
+    """Commit the challenger on a new `branch` (all or nothing), then come back to `start` with the
+    champion's work tree.
 
     The first proposal moves data/production/ from git (its empty files) to DVC (`dvc add`).
     """
-    git("switch", "--quiet", "-c", branch)
     try:
-        if git("ls-files", str(paths.PRODUCTION)):
-            git("rm", "-r", "--quiet", "--cached", str(paths.PRODUCTION))
-        if dvc("add", "--quiet", str(paths.PRODUCTION)).returncode != 0:
-            raise SystemExit(f"error: `dvc add {paths.PRODUCTION}` failed — see the log above")
-        git("add", "--update")
-        records = [
-            paths.IMPROVEMENT,
-            paths.LOAD_RECORD,
-            Path(f"{paths.PRODUCTION}.dvc"),
-            paths.PRODUCTION.parent / ".gitignore",
-        ]
-        git("add", "--", *map(str, records))
-        git("commit", "--quiet", "--no-verify", "-m", message)  # the pull request's CI runs every hook
+        with on_new_branch(branch):
+            if git("ls-files", str(paths.PRODUCTION)):
+                git("rm", "-r", "--quiet", "--cached", str(paths.PRODUCTION))
+            if dvc("add", "--quiet", str(paths.PRODUCTION)).returncode != 0:
+                raise SystemExit(f"error: `dvc add {paths.PRODUCTION}` failed — see the log above")
+            git("add", "--update")
+            records = [
+                paths.IMPROVEMENT,
+                paths.LOAD_RECORD,
+                paths.PRODUCTION_POINTER,
+                paths.PRODUCTION.parent / ".gitignore",
+            ]
+            git("add", "--", *map(str, records))
+            git("commit", "--quiet", "--no-verify", "-m", message)  # the pull request's CI runs every hook
     finally:
         restore(start)
 
 
-def main(argv: list[str] | None = None) -> None:
+def outcome(
+    run: Setup,
+    counts: dict[str, Any],
+    tuning: dict[str, Any] | None,
+    comparison: dict[str, Any] | None,
+    reasons: list[str],
+    times: dict[str, float],
+    seconds: float,
+) -> ImprovementSummary:
+    """What this run comes to: a proposal on a new branch when no reason stands against it."""
+    proposed = not reasons
+    if proposed:
+        delta = next(c["detail"] for c in comparison["checks"] if c["name"] == "margin") if comparison else ""
+        reasons = [f"every check passed; {delta}"]
+    tuned = tuning["model"] if tuning else ""
+    return ImprovementSummary(
+        proposed=proposed,
+        decision="propose" if proposed else "no proposal",
+        branch=f"retrain/{run.day}-{git('rev-parse', '--short=7', 'HEAD')}" if proposed else None,
+        title=f"feat(model): retrain on {counts['production_train']} production records, tuned {tuned}",
+        body=str(paths.PR_BODY),
+        reasons=reasons,
+        champion=run.champion.version,
+        comparison=comparison,
+        tuning={k: tuning[k] for k in TUNING_KEYS} if tuning else None,
+        data=counts,
+        step_seconds=times,
+        seconds=seconds,
+    )
+
+
+def finish(summary: ImprovementSummary, start: str, report: Path) -> None:
+    """The proposal committed on its branch, or nothing changed; either way the champion's work tree."""
+    if summary.branch:
+        propose(summary.branch, start, str(summary.title))
+        print(f"proposed: {summary.branch} — {summary.reasons[0]}")
+        print(f"report: {report} on {summary.branch}; next: `make publish` (CI) or merge {summary.branch}")
+    else:
+        restore(start)
+        print("no proposal — nothing changed:")
+        for reason in summary.reasons:
+            print(f"  - {reason}")
+        print(f"report: {report}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.parser(__doc__)
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="the service's monitoring folder (default: %(default)s)"
+        "--data", type=Path, default=paths.live_data(), help="the service's monitoring folder (default: %(default)s)"
     )
     parser.add_argument(
         "--env", default="local", help="the environment whose deployed model is the champion (default: %(default)s)"
     )
     parser.add_argument(
-        "--summary", type=Path, default=MONITOR_SUMMARY, help="the monitor's summary (default: %(default)s)"
+        "--summary", type=Path, default=paths.MONITOR_SUMMARY, help="the monitor's summary (default: %(default)s)"
     )
     parser.add_argument("--force", action="store_true", help="retrain even when the monitor did not ask")
     parser.add_argument("--trials", type=int, help="override retrain.tune.trials")
@@ -225,174 +413,49 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cli.start(args)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     started = time.perf_counter()
-    require_clean("`make retrain`")
-    start = git("rev-parse", "--abbrev-ref", "HEAD")
-    params = config.load_params(args.params)
-    criteria = config.load_criteria(params["evaluate"]["criteria"])
-    schema = Schema.load()
-    policy = compare.check_policy(criteria.get("retrain") or {}, schema.task)
-    settings = params.get("retrain") or {}
-    if "tune" not in settings or "data" not in settings:
-        raise SystemExit(
-            "error: params.yaml has no `retrain` section with `data` and `tune` — see the template's params.yaml"
-        )
-    tune_settings = {**settings["tune"], **{k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v}}
-    if not args.summary.is_file():
-        raise SystemExit(f"error: no {args.summary} — run `make monitor` first (it decides whether to retrain)")
-    monitor = findings(json.loads(args.summary.read_text()))
-    if monitor["decision"] != "retrain" and not args.force:
-        raise SystemExit(
-            f"the monitor decided {monitor['decision']!r}, not retrain — nothing to do (--force retrains anyway)"
-        )
-    champion = compare.champion(args.env)
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    report = paths.IMPROVEMENT / f"{day}.md"
+    run = setup(args)
+    report = paths.IMPROVEMENT / f"{run.day}.md"
     paths.IMPROVEMENT.mkdir(parents=True, exist_ok=True)
     step = Step()
-    outcome, reasons = "no proposal", []
-    tuning: dict[str, Any] | None = None
-    comparison: dict[str, Any] | None = None
-
     with step("plan", f"what the monitor found, what will change ({report})"):
-        window_days = float((criteria.get("live") or {}).get("window_days", 7))
-        until = datetime.now(UTC)
-        live = read_live(args.data, schema, until - timedelta(days=window_days), until)
-        if live is None or live.records.empty:
-            raise SystemExit(
-                f"error: no prediction log in {args.data} — `make fetch-logs` or deploy and send traffic first"
-            )
-        production_rows = int((read_json(paths.PREPARE_RECORD, "prepare").get("production") or {}).get("rows", 0))
-        refreshed = refresh.refresh(live, schema, refresh.read_known(schema, production_rows), settings["data"])
-        plan = {
-            "env": args.env,
-            "champion": champion.version,
-            "monitor": monitor,
-            "data": refreshed.counts,
-            "changes": plan_changes(params, monitor, refreshed.counts, window_days),
-            "tune": tune_settings,
-            "policy": policy,
-        }
-        write_json(paths.IMPROVEMENT / "plan.json", plan)
-        report.write_text(improvement_report(plan, None, None, "planned", []))
-
+        planned, refreshed = plan(run, args.env, args.data)
+        report.write_text(improvement_report(planned, None, None, "planned", []))
+    counts = refreshed.counts
     try:
         with step(
-            "data",
-            f"{refreshed.counts['accepted']} accepted, {refreshed.counts['quarantined_total']} quarantined"
-            f" → {paths.PRODUCTION}/",
+            "data", f"{counts['accepted']} accepted, {counts['quarantined_total']} quarantined → {paths.PRODUCTION}/"
         ):
-            refresh.write(refreshed)
-            text = paths.PARAMS.read_text()
-            if monitor["drifted"]:
-                paths.PARAMS.write_text(set_reference(text, "recent"))
+            add_data(refreshed, bool(planned["monitor"]["drifted"]))
         with step("features", "`dvc repro featurize`"):
-            if dvc("repro", "--quiet", "featurize").returncode != 0:
-                raise SystemExit("error: `dvc repro featurize` failed on the refreshed data — see the log above")
-        with step("tune", f"{tune_settings['trials']} trials or {tune_settings['seconds']} s"):
-            params = config.load_params(args.params)
-            x, y = split_xy(read_table(paths.FEATURES_TRAIN, "featurize"), schema.target.name)
-            found = tune.tune(
-                x.to_numpy(),
-                y.to_numpy(),
-                schema.task,
-                params["train"],
-                tune_settings,
-                policy["metric"],
-                paths.IMPROVEMENT / "tuning.sqlite",
-                f"{day}-{champion.version}",
-            )
-            tune.write_record(found, paths.IMPROVEMENT)
-            tuning = found.to_dict()
-            paths.PARAMS.write_text(tune.apply(paths.PARAMS, found.model, found.best_params))
-            print(
-                f"    {found.model}: {found.metric} {found.baseline_value:.4f} → {found.best_value:.4f}"
-                f" in {len(found.trials)} trials ({found.trials_per_second} trials/s, stopped by {found.stopped_by})"
-            )
+            features()
+        with step("tune", f"{run.tune['trials']} trials or {run.tune['seconds']} s"):
+            tuning = tune_model(run)
         with step("train", "`dvc repro`: the challenger from params.yaml, through the gate"):
-            gate_passed = dvc("repro", "--quiet").returncode == 0
+            gate_passed = train()
         load: dict[str, Any] = {}
         if gate_passed:
             with step("serve", f"load test of the challenger, {args.load_seconds} s"):
-                run(sys.executable, "-m", f"{PACKAGE}.packaging.loadtest", "--seconds", str(args.load_seconds))
-                load = json.loads(paths.LOAD_RECORD.read_text()) if paths.LOAD_RECORD.is_file() else {}
-        with step("compare", f"champion {champion.version} against the challenger"):
-            if not gate_passed:
-                reasons.append(
-                    f"the challenger fails the gate of {paths.CRITERIA} (or its pipeline failed): see `dvc repro`"
-                )
-                checks = []
-            else:
-                challenger = compare.challenger(f"retrained from {champion.version}")
-                windows = {"holdout": schema.read_split(paths.TEST), "recent": refreshed.recent}
-                scores = {
-                    c.role: {w: compare.score(c, frame, schema) for w, frame in windows.items() if len(frame)}
-                    for c in (champion, challenger)
-                }
-                metrics = read_json(paths.METRICS, "evaluate")
-                holdout_fixed = compare.holdout_of(champion.version) == compare.holdout_of(None)
-                targets = (criteria.get("live") or {}).get("targets") or {}
-                found_checks = compare.verdict(
-                    scores, policy, len(refreshed.recent), bool(metrics["gate"]["passed"]), load, targets, holdout_fixed
-                )
-                checks = [c.__dict__ for c in found_checks]
-                comparison = {"scores": scores, "checks": checks, "rows": {w: len(f) for w, f in windows.items()}}
-                if scores.get("challenger", {}).get("holdout"):
-                    comparison_plot(scores, policy, paths.IMPROVEMENT / "comparison.png")
-                reasons += [f"{c['name']}: {c['detail']}" for c in checks if not c["passed"]]
-            if not reasons:
-                outcome = "propose"
+                load = serve(args.load_seconds)
+        with step("compare", f"champion {run.champion.version} against the challenger"):
+            comparison, reasons = judge(run, refreshed, gate_passed, load)
     except BaseException:
-        restore(start)
+        restore(run.start)
         raise
 
-    branch = f"retrain/{day}-{git('rev-parse', '--short=7', 'HEAD')}" if outcome == "propose" else None
-    if outcome == "propose":
-        delta = next(c["detail"] for c in comparison["checks"] if c["name"] == "margin") if comparison else ""
-        reasons = [f"every check passed; {delta}"]
-    rows = refreshed.counts["production_train"]
-    title = f"feat(model): retrain on {rows} production records, tuned {tuning['model'] if tuning else ''}"
-    summary = {
-        "proposed": outcome == "propose",
-        "decision": outcome if outcome == "propose" else "no proposal",
-        "branch": branch,
-        "title": title,
-        "body": str(PR_BODY),
-        "reasons": reasons,
-        "champion": champion.version,
-        "comparison": comparison,
-        "tuning": {
-            k: tuning[k]
-            for k in (
-                "model",
-                "best_params",
-                "best_value",
-                "baseline_value",
-                "stopped_by",
-                "seconds",
-                "trials_per_second",
-            )
-        }
-        if tuning
-        else None,
-        "data": refreshed.counts,
-        "step_seconds": step.times,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    text = improvement_report(plan, tuning, comparison, "proposed" if branch else "no proposal", reasons)
+    summary = outcome(run, counts, tuning, comparison, reasons, step.times, round(time.perf_counter() - started, 2))
+    text = improvement_report(
+        planned, tuning, comparison, "proposed" if summary.proposed else "no proposal", summary.reasons
+    )
     report.write_text(text)
-    PR_BODY.write_text(text)
-    write_json(SUMMARY, summary)
-    if branch:
-        propose(branch, start, title)
-        print(f"proposed: {branch} — {reasons[0]}")
-        print(f"report: {report} on {branch}; next: `make publish` (CI) or merge {branch}")
-    else:
-        restore(start)
-        print("no proposal — nothing changed:")
-        for reason in reasons:
-            print(f"  - {reason}")
-        print(f"report: {report}")
+    paths.PR_BODY.write_text(text)
+    summary.write()
+    finish(summary, run.start, report)
 
 
 if __name__ == "__main__":

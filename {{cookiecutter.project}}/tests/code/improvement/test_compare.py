@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 POLICY = {"metric": "f1_macro", "min_margin": 0.01, "holdout_tolerance": 0.02, "min_recent": 30}
 LOAD = {"slo_passed": True, "p95_ms": 30.0, "rps": 1500.0, "failures": 0}
@@ -58,21 +59,22 @@ def test_the_policy_names_a_metric_the_monitor_computes(pkg):
 
 
 def test_the_plan_states_the_monitors_findings(pkg):
-    summary = {
-        "decision": "retrain",
-        "reasons": ["drift in 1 feature(s): size"],
-        "quality": {"metrics": {"accuracy": {"passed": False}, "f1_macro": {"passed": True}}},
-        "drift": {"drifted": ["size"], "prediction": {"drifted": False}},
-    }
+    summary = pkg.core.records.MonitorSummary(
+        decision="retrain",
+        reasons=["drift in 1 feature(s): size"],
+        quality={"metrics": {"accuracy": {"passed": False}, "f1_macro": {"passed": True}}},
+        drift={"drifted": ["size"], "prediction": {"drifted": False}},
+    )
     found = pkg.improvement.retrain.findings(summary)
     assert (found["missed"], found["drifted"], found["prediction_drift"]) == (["accuracy"], ["size"], False)
+    assert (found["decision"], found["reasons"]) == ("retrain", ["drift in 1 feature(s): size"])
 
 
-def test_only_the_reference_line_of_params_changes(pkg, root):
-    text = (root / "params.yaml").read_text()
-    changed = pkg.improvement.retrain.set_reference(text, "recent")
-    new = [line for line in changed.splitlines() if line not in text.splitlines()]
-    assert len(new) == 1 and new[0].split("#")[0].rstrip() == "  reference: recent", new
-    assert len(changed.splitlines()) == len(text.splitlines())
-    with pytest.raises(SystemExit, match="no `featurize.reference:` line"):
-        pkg.improvement.retrain.set_reference("featurize: {}\n", "recent")
+def test_the_plan_proposes_the_recent_reference_after_drift(pkg, root):
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    counts = {"production_train": 40, "quarantined_total": 2, "recent": 20}
+    rows = {row[0]: row[1:] for row in pkg.improvement.retrain.plan_changes(params, ["size"], counts, 7)}
+    assert rows["drift reference"] == ["train", "recent (the world the challenger is judged on)"]
+    assert rows["features"][0] == "drifted: size"
+    rows = {row[0]: row[1:] for row in pkg.improvement.retrain.plan_changes(params, [], counts, 7)}
+    assert rows["drift reference"] == ["train", "train"]
