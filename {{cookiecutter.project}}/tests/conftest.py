@@ -14,6 +14,8 @@ import json
 import os
 import pkgutil
 import shlex
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -92,6 +94,155 @@ def write_fake_program(path: Path, source: str) -> Path:
 def fake_program():
     """`write_fake_program` as a fixture: `fake_program(folder / "gh", SOURCE)`."""
     return write_fake_program
+
+
+# --- git and the forge, for real and faked -------------------------------------------------------
+
+GIT = shutil.which("git") or "git"  # absolute: some tests take PATH away from the command under test
+GH_TOKEN = "ghp_fake0token0that0must0never0show"  # noqa: S105  # pragma: allowlist secret
+# The fake `gh`: it logs every call (arguments, standard input) to FAKE_GH_LOG, keeps the pull
+# requests and issues it holds in FAKE_GH_STATE, is not logged in (`gh auth status` fails: only
+# GH_TOKEN authenticates), and fails the subcommand FAKE_GH_FAIL names, printing the token as a
+# careless tool might.
+FAKE_GH = """\
+import json, os, sys
+args = sys.argv[1:]
+stdin = sys.stdin.read() if "-" in args else None
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(json.dumps({"args": args, "stdin": stdin}) + "\\n")
+if args[:1] == [os.environ.get("FAKE_GH_FAIL")]:
+    sys.stderr.write("HTTP 403: token " + os.environ.get("GH_TOKEN", "") + " may not do this\\n")
+    sys.exit(1)
+path = os.environ["FAKE_GH_STATE"]
+state = json.load(open(path)) if os.path.exists(path) else {"prs": [], "issues": []}
+def option(name):
+    return args[args.index(name) + 1]
+def save():
+    json.dump(state, open(path, "w"))
+if args[:2] == ["auth", "status"]:
+    sys.stderr.write("You are not logged into any GitHub hosts.\\n")
+    sys.exit(1)
+elif args[:2] == ["pr", "list"]:
+    print(json.dumps([{"number": p["number"], "url": p["url"]} for p in state["prs"] if p["head"] == option("--head")]))
+elif args[:2] == ["pr", "create"]:
+    number = 1 + len(state["prs"]) + len(state["issues"])
+    url = f"https://github.com/acme/model/pull/{number}"
+    state["prs"].append({"number": number, "url": url, "head": option("--head"), "title": option("--title")})
+    save()
+    print("Creating pull request\\n" + url)
+elif args[:2] == ["pr", "edit"]:
+    print(f"https://github.com/acme/model/pull/{args[2]}")
+elif args[:2] == ["issue", "list"]:
+    print(json.dumps([{"number": i["number"], "title": i["title"]} for i in state["issues"] if i["open"]]))
+elif args[:2] == ["issue", "create"]:
+    number = 1 + len(state["prs"]) + len(state["issues"])
+    state["issues"].append({"number": number, "title": option("--title"), "open": True})
+    save()
+    print(f"https://github.com/acme/model/issues/{number}")
+elif args[:2] == ["issue", "close"]:
+    for issue in state["issues"]:
+        if str(issue["number"]) == args[2]:
+            issue["open"] = False
+    save()
+"""
+
+
+class FakeGh:
+    """A fake `gh` first on PATH, GH_TOKEN set: its calls, and the pull requests and issues it holds."""
+
+    token = GH_TOKEN
+
+    def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.log, self.state_file, self.monkeypatch = folder / "gh-calls.jsonl", folder / "gh-state.json", monkeypatch
+        write_fake_program(folder / "bin" / "gh", FAKE_GH)
+        monkeypatch.setenv("PATH", f"{folder / 'bin'}:{Path(GIT).parent}:/usr/bin:/bin")
+        monkeypatch.setenv("GH_TOKEN", GH_TOKEN)
+        monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+        monkeypatch.delenv("FAKE_GH_FAIL", raising=False)
+        monkeypatch.setenv("FAKE_GH_LOG", str(self.log))
+        monkeypatch.setenv("FAKE_GH_STATE", str(self.state_file))
+
+    def calls(self) -> list[dict]:
+        """Every call so far: {"args": [...], "stdin": text or None}."""
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def commands(self) -> list[list[str]]:
+        """The first two arguments of every call: [["pr", "list"], ["pr", "create"], …]."""
+        return [call["args"][:2] for call in self.calls()]
+
+    def state(self) -> dict:
+        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {"prs": [], "issues": []}
+
+    def holds(self, prs: tuple[dict, ...] = (), issues: tuple[dict, ...] = ()) -> None:
+        """Pull requests ({"number", "url", "head"}) and open issues ({"number", "title"}) that exist already."""
+        state = self.state()
+        state["prs"] += list(prs)
+        state["issues"] += [{"open": True, **issue} for issue in issues]
+        self.state_file.write_text(json.dumps(state))
+
+    def fail(self, subcommand: str) -> None:
+        """Make every `gh <subcommand> …` fail with the token in its message."""
+        self.monkeypatch.setenv("FAKE_GH_FAIL", subcommand)
+
+
+@pytest.fixture
+def fake_gh(isolated, monkeypatch) -> FakeGh:
+    """A fake `gh` first on PATH (see FAKE_GH), the token in GH_TOKEN; its files live outside the cwd's project."""
+    folder = isolated / ".fake-gh"
+    return FakeGh(folder, monkeypatch)
+
+
+@pytest.fixture
+def private_git(isolated, monkeypatch) -> Path:
+    """git configured for this test alone (none of this machine's settings, a fixed identity); the cwd."""
+    for name, value in {
+        "GIT_CONFIG_GLOBAL": str(isolated / ".gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return isolated
+
+
+def run_git(*args: str, cwd: Path) -> str:
+    """A git command's output in `cwd`; a failure fails the test."""
+    return subprocess.run([GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def git():
+    """`run_git` as a fixture: `git("log", "-1", cwd=repo)`."""
+    return run_git
+
+
+@pytest.fixture
+def project_with_remote(private_git, monkeypatch) -> Path:
+    """A git project on main (one commit of `params.yaml`), pushed to `origin`, an empty bare remote; the cwd."""
+    run_git("init", "--quiet", "--bare", "remote.git", cwd=private_git)
+    work = private_git / "project"
+    work.mkdir()
+    run_git("init", "--quiet", "-b", "main", cwd=work)
+    (work / "params.yaml").write_text("train:\n  C: 1.0\n")
+    run_git("add", ".", cwd=work)
+    run_git("commit", "--quiet", "-m", "the champion", cwd=work)
+    run_git("remote", "add", "origin", str(private_git / "remote.git"), cwd=work)
+    run_git("push", "--quiet", "origin", "main", cwd=work)
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def remote_heads(git):
+    """Branch → commit on the bare remote of `project_with_remote`: `remote_heads(repo)`."""
+
+    def heads(repo: Path) -> dict[str, str]:
+        listed = git("ls-remote", "--heads", "origin", cwd=repo)
+        return {ref.removeprefix("refs/heads/"): sha for sha, ref in (line.split("\t") for line in listed.splitlines())}
+
+    return heads
 
 
 # --- synthetic data: no pipeline output needed ---------------------------------------------------

@@ -12,15 +12,48 @@ from typing import Any
 
 
 class GitError(SystemExit):
-    """A git command that failed, or a work tree a command cannot use; the message names the fix."""
+    """A git command that failed, or a work tree a command cannot use; the message names the fix.
+
+    `reason` is what git itself said, for callers that word their own message (and redact it).
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def git(*args: str) -> str:
     """A git command's output; a failure stops with git's own message."""
     result = subprocess.run(["git", *args], capture_output=True, text=True)
     if result.returncode != 0:
-        raise GitError(f"error: `git {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
+        reason = (result.stderr or result.stdout).strip()
+        raise GitError(f"error: `git {' '.join(args)}` failed: {reason}", reason)
     return result.stdout.strip()
+
+
+def file_at(rev: str, path: Path | str) -> str | None:
+    """A file's text as committed at `rev`, or None when it is not there."""
+    result = subprocess.run(["git", "show", f"{rev}:{Path(path).as_posix()}"], capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def branch_exists(branch: str) -> bool:
+    """Whether the local branch `branch` exists."""
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], capture_output=True)
+    return found.returncode == 0
+
+
+def commit_message(rev: str) -> tuple[str, str]:
+    """The subject and the body of the commit `rev`."""
+    return git("show", "--no-patch", "--format=%s", rev), git("show", "--no-patch", "--format=%b", rev)
+
+
+def remote_head(url: str) -> str:
+    """The commit HEAD names in the repository at `url` (`git ls-remote`); a GitError when it cannot be read."""
+    found = git("ls-remote", "--", url, "HEAD").split()
+    if not found:
+        raise GitError(f"error: `git ls-remote {url} HEAD` named no commit", "no HEAD")
+    return found[0]
 
 
 def record_at(rev: str | None, path: Path) -> dict[str, Any]:

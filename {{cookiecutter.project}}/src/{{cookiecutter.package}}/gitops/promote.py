@@ -3,22 +3,30 @@
 The commit touches only `deploy/<env>/`; merging it (locally, or its pull request in CI) is the
 approval, and `make deploy ENV=<env>` (Argo CD for Kubernetes) applies it. The version is given,
 or taken from another environment (`--from staging`), or is the last build (reports/build.json).
-The branch name is the last line printed, for the workflow that pushes it.
+The branch name is the last line printed. With `--pull-request` the branch is pushed and its pull
+request opened through the forge (`core/forge.py`), and its URL is the last line; when a pull
+request from that branch is open already, nothing is done.
 """
 
 from __future__ import annotations
 
 import json
 
-from ..core import cli, environments, paths
+from ..core import cli, environments, forge, paths
 from ..core.environments import DeployError
 from ..core.git import commit_on_branch, require_clean
+
+IF_REJECTED = "if the remote has the branch from a closed pull request, delete it there and run again"
 
 
 def last_build() -> str:
     if not paths.BUILD_RECORD.is_file():
         raise DeployError(f"error: no {paths.BUILD_RECORD} — run `make build`, or name the version (VERSION=...)")
     return str(json.loads(paths.BUILD_RECORD.read_text())["version"])
+
+
+def branch_of(env: str, version: str) -> str:
+    return f"promote/{env}/{version}"
 
 
 def promote(env: str, version: str) -> tuple[str, str]:
@@ -32,10 +40,17 @@ def promote(env: str, version: str) -> tuple[str, str]:
         bento_tag(version)  # a local environment can only run a bento built here
     if environment.version == version:
         raise DeployError(f"error: {env} is at {version} already — nothing to promote (build a new version first)")
-    branch = f"promote/{env}/{version}"
+    branch = branch_of(env, version)
     message = f"deploy({env}): promote {version}\n\nPrevious version: {environment.version or '(none)'}."
     diff = commit_on_branch(branch, {environment.path: environment.with_version(version)}, message)
     return branch, diff
+
+
+def approval(env: str) -> str:
+    return (
+        f"**Merging this pull request is the approval**: Argo CD (or `make deploy ENV={env}` for a local"
+        f" environment) then makes {env} run what `deploy/{env}/` asks for."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,15 +59,26 @@ def main(argv: list[str] | None = None) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--version", help="the build version to move it to (default: the last `make build`)")
     source.add_argument("--from", dest="from_env", help="take the version this other environment runs")
+    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request")
+    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
+    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.start(args)
     version = args.version or (environments.get(args.from_env).version if args.from_env else last_build())
     if not version:
         raise DeployError(f"error: {args.from_env} runs nothing yet — promote it first")
+    site = forge.default() if args.pull_request else None
+    if site and (found := forge.open_already(site, branch_of(args.env, version))):
+        print(found)
+        return
     branch, diff = promote(args.env, version)
     print(diff)
     print(f"\nprepared {branch}: merge it to approve (`git merge --no-ff {branch}`), then `make deploy ENV={args.env}`")
-    print(branch)
+    if site is None:
+        print(branch)
+        return
+    request = forge.commit_pull_request(branch, args.base, approval(args.env))
+    print(forge.publish_pull_request(site, request, args.remote, IF_REJECTED))
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ from typing import Any
 
 from ..core import cli, paths
 from ..core.environments import DeployError
-from ..core.git import current_branch, git, record_at, require_clean
+from ..core.git import RELEASE_TAG, current_branch, git, latest_release_tag, record_at, require_clean
+from ..core.paths import CHANGELOG, PYPROJECT, RELEASES
 from ..reporting.render import num, table
 
-CHANGELOG = Path("CHANGELOG.md")
-RELEASES = Path("reports/releases")
-PYPROJECT = Path("pyproject.toml")
-TAG = re.compile(r"^v\d+\.\d+\.\d+$")
+TAG = RELEASE_TAG  # kept for governance/evidence.py's import until it calls core.git.latest_release_tag()
 
 
 def tool(name: str, *args: str) -> str:
@@ -38,19 +36,13 @@ def tool(name: str, *args: str) -> str:
     return result.stdout
 
 
-def previous_tag() -> str | None:
-    """The newest release tag reachable from HEAD."""
-    tags = [t for t in git("tag", "--merged", "HEAD", "--sort=-v:refname", "--list", "v*").split() if TAG.match(t)]
-    return tags[0] if tags else None
-
-
 def next_tag(previous: str | None) -> str:
     """git-cliff's next version, or say why there is nothing to release."""
     if previous and not git("rev-list", f"{previous}..HEAD"):
         raise DeployError(f"error: nothing to release — no commit since {previous}")
     bumped = tool("git-cliff", "--bumped-version").strip()
     tag = bumped if bumped.startswith("v") else f"v{bumped}"
-    if not TAG.match(tag) or tag == previous:
+    if not RELEASE_TAG.match(tag) or tag == previous:
         raise DeployError(
             f"error: no conventional commit since {previous} moves the version (git-cliff says {bumped!r})"
             " — commit with feat:/fix:/... subjects (see cliff.toml)"
@@ -147,7 +139,7 @@ def release() -> tuple[str, Path]:
     """Write, commit and tag the next release; its tag and notes."""
     require_clean("release")
     current_branch()
-    previous = previous_tag()
+    previous = latest_release_tag()
     tag = next_tag(previous)
     changes = tool("git-cliff", "--unreleased", "--tag", tag, "--strip", "all").strip()
     notes = RELEASES / f"{tag}.md"

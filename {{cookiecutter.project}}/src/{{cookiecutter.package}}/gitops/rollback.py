@@ -3,13 +3,18 @@
 Under GitOps the way back is a revert in git, merged like any change (Argo CD refuses its own
 UI rollback while auto-sync is on). `make deploy ENV=<env>` then applies it. The commit subject
 is a conventional `revert(<env>): …`, so the changelog records it. The branch name is printed last.
+With `--pull-request` the branch is pushed and its pull request opened through the forge
+(`core/forge.py`), and its URL is the last line; when a pull request from that branch is open
+already, nothing is done.
 """
 
 from __future__ import annotations
 
-from ..core import cli, environments
+from ..core import cli, environments, forge
 from ..core.environments import DeployError
 from ..core.git import git, require_clean, revert_on_branch
+
+IF_REJECTED = "if the remote has the branch from a closed pull request, delete it there and run again"
 
 
 def last_promotion(env: str) -> str:
@@ -23,13 +28,17 @@ def last_promotion(env: str) -> str:
     raise DeployError(f"error: {env} has no promotion to roll back (`git log -- {environment.path}`)")
 
 
+def branch_of(env: str, commit: str) -> str:
+    return f"rollback/{env}/{commit[:7]}"
+
+
 def rollback(env: str) -> tuple[str, str]:
     """Branch and diff of the revert of `env`'s last promotion."""
     environment = environments.get(env)
     require_clean("rollback")
     commit = last_promotion(env)
     version = git("show", "--no-patch", "--format=%s", commit).rpartition(" ")[2]
-    branch = f"rollback/{env}/{commit[:7]}"
+    branch = branch_of(env, commit)
     message = f"revert({env}): roll back {version}\n\nThis reverts commit {commit}"
     diff = revert_on_branch(branch, commit, message)
     if environment.version != version:  # HEAD no longer runs what it reverts: say what it was
@@ -37,15 +46,33 @@ def rollback(env: str) -> tuple[str, str]:
     return branch, diff
 
 
+def approval(env: str) -> str:
+    return (
+        f"**Merging this pull request is the approval**: Argo CD (or `make deploy ENV={env}` for a local"
+        f" environment) then makes {env} run the version it ran before."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--env", required=True, help="environment in deploy/ to roll back")
+    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request")
+    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
+    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.start(args)
+    site = forge.default() if args.pull_request else None
+    if site and (found := forge.open_already(site, branch_of(args.env, last_promotion(args.env)))):
+        print(found)
+        return
     branch, diff = rollback(args.env)
     print(diff)
     print(f"\nprepared {branch}: merge it to approve (`git merge --no-ff {branch}`), then `make deploy ENV={args.env}`")
-    print(branch)
+    if site is None:
+        print(branch)
+        return
+    request = forge.commit_pull_request(branch, args.base, approval(args.env))
+    print(forge.publish_pull_request(site, request, args.remote, IF_REJECTED))
 
 
 if __name__ == "__main__":

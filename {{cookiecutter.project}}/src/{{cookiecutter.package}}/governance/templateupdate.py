@@ -9,8 +9,8 @@ edited too — is committed as it is (inline `<<<<<<<` markers, or a `.rej` file
 did not apply), listed, and makes the exit status 3: resolve it on the branch before merging.
 The branch's name is the last line printed.
 
-With `--pull-request` it then pushes the branch and opens its pull request through the GitHub
-CLI (`gh`, its token GH_TOKEN), the files changed and the conflicts in the body; the pull
+With `--pull-request` it then pushes the branch and opens its pull request through the forge
+(`core/forge.py`: GitHub's `gh`, its token GH_TOKEN), the files changed and the conflicts in the body; the pull
 request's URL is the last line printed. template-update.yml runs that weekly. When a pull
 request from the branch is open already, nothing is done. `--check` only says whether the
 template moved on (exit 1 when it did).
@@ -23,26 +23,22 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core import cli
-from ..core.git import current_branch, git, require_clean
+from ..core import cli, forge
+from ..core.git import GitError, git, on_new_branch, remote_head, require_clean
+from ..core.paths import CRUFT_STATE as STATE
 
-STATE = Path(".cruft.json")
 BRANCH_PREFIX = "template-update/"
 CONFLICTED = 3  # the exit status when the update conflicts with the project's edits
 MARKERS = re.compile(r"^<{7} .*?^={7}$.*?^>{7} ", re.M | re.S)  # ours, the separator, theirs, in order
 REMOTE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")  # https://…, ssh://…, git@host:…
 GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
-TOKENS = ("GH_TOKEN", "GITHUB_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -152,7 +148,7 @@ def body(update: Update, template: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- cruft, git and gh (the edges) ------------------------------------------------------------------
+# --- cruft and git (the edges) ------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -185,12 +181,11 @@ def reach_fix(template: str) -> str:
 
 def latest_commit(template: str) -> str:
     """The commit `cruft update` takes: the template's HEAD."""
-    result = subprocess.run(["git", "ls-remote", "--", template, "HEAD"], capture_output=True, text=True)
-    found = result.stdout.split()
-    if result.returncode != 0 or not found:
-        reason = redact(result.stderr.strip())
-        raise SystemExit(f"error: `git ls-remote {template} HEAD` failed: {reason} — {reach_fix(template)}")
-    return found[0]
+    try:
+        return remote_head(template)
+    except GitError as exc:
+        reason = forge.redact(exc.reason)
+        raise SystemExit(f"error: `git ls-remote {template} HEAD` failed: {reason} — {reach_fix(template)}") from None
 
 
 def paths(*args: str) -> list[str]:
@@ -225,9 +220,14 @@ def update_on_branch(branch: str, old: str, new: str) -> Update:
     Nothing is left half-done: on any failure the branch is deleted, the files it brought removed,
     and the first branch checked out again.
     """
-    start, before = current_branch(), untracked()
-    git("switch", "--quiet", "-c", branch)
-    try:
+    before = untracked()
+
+    def undo() -> None:
+        git("reset", "--quiet", "--hard")
+        for path in untracked() - before:
+            Path(path).unlink(missing_ok=True)
+
+    with on_new_branch(branch, undo=undo):
         said = run_cruft_update()
         unmerged = set(paths("diff", "--name-only", "--diff-filter=U"))
         brought = sorted(untracked() - before)
@@ -242,72 +242,13 @@ def update_on_branch(branch: str, old: str, new: str) -> Update:
         result = Update(branch, old, new, changed, conflicts_in(changed, unmerged, texts))
         message = title(result) + "".join(f"\n\nconflict: {c.path} ({c.kind})" for c in result.conflicts)
         git("commit", "--quiet", "--no-verify", "-m", message)  # conflicts fail the hooks: CI shows them
-    except BaseException:
-        git("reset", "--quiet", "--hard")
-        for path in untracked() - before:
-            Path(path).unlink(missing_ok=True)
-        git("switch", "--quiet", "--force", start)
-        git("branch", "--quiet", "-D", branch)
-        raise
-    git("switch", "--quiet", start)
     return result
 
 
-def gh_executable() -> str:
-    found = shutil.which("gh")
-    if found is None:
-        raise SystemExit(
-            "error: gh not found on PATH — install the GitHub CLI (https://cli.github.com) or run in GitHub"
-            " Actions (template-update.yml)"
-        )
-    if not any(os.environ.get(name) for name in TOKENS):
-        if subprocess.run([found, "auth", "status"], capture_output=True).returncode != 0:
-            raise SystemExit(
-                "error: no GH_TOKEN and gh is not logged in — set GH_TOKEN to a token that may push and open"
-                " pull requests (in a workflow: the job's github.token), or run `gh auth login`"
-            )
-    return found
-
-
-def redact(text: str) -> str:
-    """`text` without the tokens of the environment."""
-    for name in TOKENS:
-        if os.environ.get(name):
-            text = text.replace(os.environ[name], "***")
-    return text
-
-
-def gh(executable: str, *args: str, stdin: str | None = None) -> str:
-    """One gh command's output, or an error naming the command (tokens never printed)."""
-    result = subprocess.run([executable, *args], input=stdin, capture_output=True, text=True)
-    if result.returncode != 0:
-        reason = redact((result.stderr or result.stdout).strip())
-        raise SystemExit(f"error: `gh {' '.join(args[:2])}` failed ({result.returncode}): {reason}")
-    return result.stdout
-
-
-def open_pull_request(executable: str, branch: str) -> str | None:
-    """The URL of the open pull request from `branch`, if any."""
-    output = gh(executable, "pr", "list", "--head", branch, "--state", "open", "--json", "url")
-    try:
-        return next((str(pr["url"]) for pr in json.loads(output or "[]")), None)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"error: `gh pr list` answered {redact(output[:200])!r}, not a JSON list") from exc
-
-
-def publish(executable: str, update: Update, template: str, remote: str, base: str) -> str:
-    """Push the branch and open its pull request; its URL."""
-    pushed = subprocess.run(["git", "push", "--quiet", remote, update.branch], capture_output=True, text=True)
-    if pushed.returncode != 0:
-        reason = redact(pushed.stderr.strip())
-        raise SystemExit(
-            f"error: `git push {remote} {update.branch}` was rejected: {reason} — check that you may push to"
-            f" {remote} (CI: `contents: write` and `gh auth setup-git`); if {remote} has {update.branch}"
-            f" from a closed pull request, delete it (`git push {remote} --delete {update.branch}`) and run again"
-        )
-    args = ("pr", "create", "--base", base, "--head", update.branch, "--title", title(update), "--body-file", "-")
-    output = gh(executable, *args, stdin=body(update, template)).strip()
-    return output.splitlines()[-1] if output else "(gh printed no URL)"
+IF_REJECTED = (
+    "if the remote has the branch from a closed pull request, delete it (`git push <remote> --delete <branch>`)"
+    " and run again"
+)
 
 
 # --- the command -------------------------------------------------------------------------------------
@@ -345,16 +286,17 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {state.template} moved on since {state.commit[:7]} — run `make template-update`")
     new = latest_commit(state.template)
     branch = f"{BRANCH_PREFIX}{new[:7]}"
-    executable = gh_executable() if args.pull_request else ""
-    if args.pull_request and (url := open_pull_request(executable, branch)):
-        print(f"a pull request from {branch} is open already (resolve or merge it):\n{url}")
+    site = forge.default()
+    if args.pull_request and (found := forge.open_already(site, branch)):
+        print(found)
         return
     require_clean("the template update")
-    if git("branch", "--list", branch):
-        raise SystemExit(f"error: branch {branch} exists already — merge or delete it (`git branch -D {branch}`)")
     update = update_on_branch(branch, state.commit, new)
     report(update)
-    last = publish(executable, update, state.template, args.remote, args.base) if args.pull_request else branch
+    last = branch
+    if args.pull_request:
+        request = forge.PullRequest(branch, title(update), body(update, state.template), base=args.base)
+        last = forge.publish_pull_request(site, request, args.remote, IF_REJECTED)
     if update.conflicts:
         print(
             f"error: the update conflicts with this project's edits in {', '.join(c.path for c in update.conflicts)}"

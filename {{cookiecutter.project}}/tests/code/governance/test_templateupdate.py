@@ -16,22 +16,9 @@ from pathlib import Path
 import pytest
 
 GIT = shutil.which("git") or "git"
-TOKEN = "ghp_fake0token0that0must0never0show"  # noqa: S105  # pragma: allowlist secret
 README = "# demo\n\nHow to run it.\n"
 PARAMS = "train:\n  C: 1.0\n  seed: 42\n"
 INNER = "{" * 2 + "cookiecutter.project" + "}" * 2  # the template's project folder (cookiecutter renders this file)
-FAKE_GH = """\
-import json, os, sys
-args = sys.argv[1:]
-stdin = sys.stdin.read() if "-" in args else None
-with open(os.environ["FAKE_GH_LOG"], "a") as log:
-    log.write(json.dumps({"args": args, "stdin": stdin}) + "\\n")
-if args[:2] == ["pr", "list"]:
-    urls = [u for u in os.environ.get("FAKE_GH_OPEN", "").split() if u]
-    print(json.dumps([{"url": u} for u in urls]))
-elif args[:2] == ["pr", "create"]:
-    print("Creating pull request\\nhttps://github.com/acme/model/pull/7")
-"""
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -46,18 +33,9 @@ def templateupdate(root):
 
 
 @pytest.fixture
-def template(isolated, monkeypatch) -> Path:
+def template(private_git) -> Path:
     """A cookiecutter template in git, one commit; git configured for these tests alone."""
-    for name, value in {
-        "GIT_CONFIG_GLOBAL": str(isolated / "gitconfig"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }.items():
-        monkeypatch.setenv(name, value)
-    folder = isolated / "template"
+    folder = private_git / "template"
     (folder / INNER).mkdir(parents=True)
     (folder / "cookiecutter.json").write_text(json.dumps({"project": "demo"}))
     (folder / INNER / "README.md").write_text(README)
@@ -102,18 +80,8 @@ def show(project: Path, branch: str, path: str) -> str:
 
 
 @pytest.fixture
-def gh(isolated, monkeypatch, fake_program) -> Path:
-    """A fake `gh` first on PATH, the token in the environment; the path of its call log."""
-    folder = isolated / "fake-bin"
-    fake_program(folder / "gh", FAKE_GH)
-    monkeypatch.setenv("PATH", f"{folder}:{Path(GIT).parent}:/usr/bin:/bin")
-    monkeypatch.setenv("GH_TOKEN", TOKEN)
-    monkeypatch.setenv("FAKE_GH_LOG", str(isolated / "gh-calls.jsonl"))
-    return isolated / "gh-calls.jsonl"
-
-
-def calls(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+def gh(fake_gh):
+    return fake_gh
 
 
 def test_an_unchanged_template_is_up_to_date_and_no_branch_is_made(templateupdate, project, capsys):
@@ -158,29 +126,49 @@ def test_a_conflict_is_committed_listed_and_exits_3(templateupdate, template, pr
 
 
 def test_the_pull_request_lists_the_conflicts_and_a_second_run_does_nothing(
-    templateupdate, template, project, gh, capsys, monkeypatch
+    templateupdate, template, project, gh, capsys
 ):
     edit_params(project)
     new = new_template_commit(template)
     branch = f"template-update/{new[:7]}"
     with pytest.raises(SystemExit):
         templateupdate.main(["--pull-request"])
-    assert capsys.readouterr().out.rstrip().splitlines()[-1] == "https://github.com/acme/model/pull/7"
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == "https://github.com/acme/model/pull/1"
     pushed = git("ls-remote", "--heads", "origin", branch, cwd=project).split()
     assert pushed and pushed[0] == git("rev-parse", branch, cwd=project), "the branch is not on the remote"
-    create = calls(gh)[-1]
+    create = gh.calls()[-1]
     assert create["args"][:6] == ["pr", "create", "--base", "main", "--head", branch]
     assert "### Conflicts (1) — resolve them before merging" in create["stdin"]
     assert "- `params.yaml`: inline conflict markers" in create["stdin"]
     assert "- M `README.md`" in create["stdin"]
 
-    monkeypatch.setenv("FAKE_GH_OPEN", "https://github.com/acme/model/pull/7")
     git("branch", "-D", branch, cwd=project)
-    before = len(calls(gh))
+    before = len(gh.calls())
     templateupdate.main(["--pull-request"])
     assert "is open already" in capsys.readouterr().out
-    assert [c["args"][:2] for c in calls(gh)[before:]] == [["pr", "list"]], "an open pull request was redone"
+    assert [c["args"][:2] for c in gh.calls()[before:]] == [["pr", "list"]], "an open pull request was redone"
     assert git("branch", "--list", branch, cwd=project) == ""
+
+
+def test_an_update_that_fails_half_way_leaves_nothing_behind(templateupdate, template, project, monkeypatch):
+    new = new_template_commit(template)
+    head = git("rev-parse", "HEAD", cwd=project)
+
+    def half_done() -> str:  # cruft wrote some files, then failed
+        (project / "params.yaml").write_text("train: {}\n")
+        (project / "brought.txt").write_text("a file the template brought\n")
+        raise SystemExit("error: `cruft update` failed — the test says so")
+
+    monkeypatch.setattr(templateupdate, "run_cruft_update", half_done)
+    with pytest.raises(SystemExit, match="the test says so"):
+        templateupdate.main([])
+    assert (
+        git("rev-parse", "--abbrev-ref", "HEAD", cwd=project) == "main"
+        and git("rev-parse", "HEAD", cwd=project) == head
+    )
+    assert git("branch", "--list", f"template-update/{new[:7]}", cwd=project) == "", "the branch is left behind"
+    assert (project / "params.yaml").read_text() == PARAMS and not (project / "brought.txt").exists()
+    assert git("status", "--porcelain", cwd=project) == ""
 
 
 def test_uncommitted_changes_stop_it_before_any_branch(templateupdate, template, project):

@@ -1,8 +1,7 @@
-"""Tests of monitoring/alert: one model-monitor issue kept in line with the summary, through a fake `gh`.
+"""Tests of monitoring/alert: one model-monitor issue kept in line with the summary, through the fake `gh` (conftest).
 
-The fake `gh` is first on PATH: it records each call (arguments and standard input) and answers
-`gh issue list` with the issues of FAKE_GH_ISSUES; FAKE_GH_FAIL names a subcommand that fails
-and prints the token, as a careless tool might.
+The fake `gh` records each call (arguments and standard input) and answers `gh issue list` with
+the open issues it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-TOKEN = "ghp_fake0token0that0must0never0show"  # noqa: S105  # pragma: allowlist secret
 RUN_URL = "https://github.com/acme/model/actions/runs/42"
 SUMMARY = {
     "decision": "retrain",
@@ -63,20 +61,6 @@ REGRESSION = {
         "metrics": {"rmse": {"value": 3.0, "target": 2.5, "rule": "max", "retire_above": 4.0, "passed": False}}
     },
 }
-FAKE_GH = """\
-import json, os, sys
-args = sys.argv[1:]
-stdin = sys.stdin.read() if "-" in args else None
-with open(os.environ["FAKE_GH_LOG"], "a") as log:
-    log.write(json.dumps({"args": args, "stdin": stdin}) + "\\n")
-if args[:1] == [os.environ.get("FAKE_GH_FAIL")]:
-    sys.stderr.write("HTTP 403: token " + os.environ.get("GH_TOKEN", "") + " may not do this\\n")
-    sys.exit(1)
-if args[:2] == ["issue", "list"]:
-    print(os.environ.get("FAKE_GH_ISSUES", "[]"))
-elif args[:2] == ["issue", "create"]:
-    print("https://github.com/acme/model/issues/12")
-"""
 
 
 @pytest.fixture
@@ -85,18 +69,14 @@ def alert(pkg):
 
 
 @pytest.fixture
-def gh(isolated, monkeypatch, fake_program) -> Path:
-    """A fake `gh` first on PATH, the token in the environment; the path of its call log."""
-    folder = isolated / "fake-bin"
-    fake_program(folder / "gh", FAKE_GH)
-    monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
-    monkeypatch.setenv("GH_TOKEN", TOKEN)
-    monkeypatch.setenv("FAKE_GH_LOG", str(isolated / "gh-calls.jsonl"))
-    return isolated / "gh-calls.jsonl"
+def gh(fake_gh):
+    return fake_gh
 
 
-def calls(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+@pytest.fixture
+def typed(pkg):
+    """A MonitorSummary from a dict, as `make monitor` would write it."""
+    return lambda data: pkg.core.records.MonitorSummary(**data)
 
 
 def write_summary(folder: Path, **changes) -> Path:
@@ -109,7 +89,7 @@ def write_summary(folder: Path, **changes) -> Path:
 def test_a_retrain_decision_without_an_open_issue_opens_one_and_dispatches_retraining(alert, gh, isolated, capsys):
     write_summary(isolated)
     alert.main(["--run-url", RUN_URL])
-    made = calls(gh)
+    made = gh.calls()
     assert [c["args"][:2] for c in made] == [
         ["issue", "list"],
         ["label", "create"],
@@ -131,15 +111,15 @@ def test_a_retrain_decision_without_an_open_issue_opens_one_and_dispatches_retra
         "-f", "missed_metrics=accuracy",
         "-f", f"summary_run={RUN_URL}",
     ]  # fmt: skip
-    assert "issues/12" in capsys.readouterr().out
+    assert "gh issue create: https://github.com/acme/model/issues/1" in capsys.readouterr().out
+    assert gh.state()["issues"] == [{"number": 1, "title": "Model monitor: retrain (0.1.0-abc1234)", "open": True}]
 
 
-def test_an_open_issue_gets_a_comment_and_the_latest_title_not_a_second_issue(alert, gh, isolated, monkeypatch):
-    issues = [{"number": 9, "title": "Model monitor: retrain (0.1.0-abc1234)"}, {"number": 7, "title": "older"}]
-    monkeypatch.setenv("FAKE_GH_ISSUES", json.dumps(issues))
+def test_an_open_issue_gets_a_comment_and_the_latest_title_not_a_second_issue(alert, gh, isolated):
+    gh.holds(issues=({"number": 9, "title": "Model monitor: retrain (0.1.0-abc1234)"}, {"number": 7, "title": "older"}))
     write_summary(isolated, decision="retire", exit_code=20)
     alert.main(["--run-url", RUN_URL])
-    made = calls(gh)
+    made = gh.calls()
     assert [c["args"][:3] for c in made] == [
         ["issue", "list", "--label"],
         ["issue", "comment", "7"],
@@ -150,30 +130,31 @@ def test_an_open_issue_gets_a_comment_and_the_latest_title_not_a_second_issue(al
     assert not any(c["args"][:2] == ["workflow", "run"] for c in made), "only a retrain decision dispatches retraining"
 
 
-def test_keep_closes_the_open_issue_with_a_comment(alert, gh, isolated, monkeypatch):
-    monkeypatch.setenv("FAKE_GH_ISSUES", json.dumps([{"number": 7, "title": "Model monitor: retrain"}]))
+def test_keep_closes_the_open_issue_with_a_comment(alert, gh, isolated):
+    gh.holds(issues=({"number": 7, "title": "Model monitor: retrain"},))
     write_summary(isolated, decision="keep", exit_code=0, reasons=[])
     alert.main(["--run-url", RUN_URL])
-    made = calls(gh)
+    made = gh.calls()
     assert [c["args"] for c in made[1:]] == [
         ["issue", "comment", "7", "--body-file", "-"],
         ["issue", "close", "7", "--reason", "completed"],
     ]
     assert "back within its targets" in made[1]["stdin"] and RUN_URL in made[1]["stdin"]
+    assert gh.state()["issues"][0]["open"] is False, "the issue is still open"
 
 
 def test_keep_without_an_open_issue_only_looks(alert, gh, isolated):
     write_summary(isolated, decision="keep", exit_code=0, reasons=[])
     alert.main([])
-    assert [c["args"][:2] for c in calls(gh)] == [["issue", "list"]]
+    assert [c["args"][:2] for c in gh.calls()] == [["issue", "list"]]
 
 
-def test_the_issue_body_shows_metrics_against_targets_drift_and_the_service(alert):
-    body = alert.findings(SUMMARY, RUN_URL)
+def test_the_issue_body_shows_metrics_against_targets_drift_and_the_service(alert, typed):
+    body = alert.findings(typed(SUMMARY), RUN_URL)
     assert "## Decision: **retrain**" in body
     assert "| accuracy | 0.7100 | ≥ 0.9200 | ≤ 0.6300 | **missed** |" in body
     assert "| f1_macro | 0.9000 | ≥ 0.8800 | ≤ 0.5000 | ok |" in body
-    assert "| rmse | 3.0000 | ≤ 2.5000 | ≥ 4.0000 | **missed** |" in alert.findings(REGRESSION, None)
+    assert "| rmse | 3.0000 | ≤ 2.5000 | ≥ 4.0000 | **missed** |" in alert.findings(typed(REGRESSION), None)
     assert "| mean radius | 1.900 (max 0.25) | 1e-30 (max 0.01) |" in body
     assert "| worst area | 0.610 (max 0.25) | 2e-09 (max 0.01) |" in body
     assert "mean texture" not in body and "1 other feature is within the thresholds." in body
@@ -183,10 +164,10 @@ def test_the_issue_body_shows_metrics_against_targets_drift_and_the_service(aler
         assert f"- {reason}" in body
 
 
-def test_a_summary_missing_optional_sections_still_renders(alert):
-    body = alert.findings({"decision": "retrain", "reasons": ["drift in 1 feature: x"]}, None)
+def test_a_summary_missing_optional_sections_still_renders(alert, typed, pkg):
+    body = alert.findings(typed({"decision": "retrain", "reasons": ["drift in 1 feature: x"]}), None)
     assert "Quality: not judged" in body and "Drift: not judged" in body and "Run: local" in body
-    assert alert.plan({"decision": "retrain"}, None, None)[-1].args == (
+    assert alert.plan(pkg.core.forge.GitHub(), typed({"decision": "retrain"}), None, None)[-1].args == (
         "workflow", "run", "retrain.yml", "-f", "reason=retrain", "-f", "drifted_features=", "-f", "missed_metrics=",
         "-f", "summary_run=",
     )  # fmt: skip
@@ -196,26 +177,26 @@ def test_dry_run_prints_the_commands_and_the_body_and_runs_nothing(alert, gh, is
     write_summary(isolated)
     alert.main(["--dry-run", "--run-url", RUN_URL])
     out = capsys.readouterr().out
-    assert calls(gh) == [], "the dry run ran gh"
+    assert gh.calls() == [], "the dry run ran gh"
     assert "gh issue list --label model-monitor" in out and "gh issue create --title" in out
     assert "gh issue comment NUMBER --body-file -" in out and "gh workflow run retrain.yml" in out
-    assert "| mean radius | 1.900 (max 0.25) |" in out and TOKEN not in out
+    assert "| mean radius | 1.900 (max 0.25) |" in out and gh.token not in out
 
 
-def test_a_failing_gh_command_is_named_and_the_token_never_shown(alert, gh, isolated, monkeypatch, capsys):
-    monkeypatch.setenv("FAKE_GH_FAIL", "workflow")
+def test_a_failing_gh_command_is_named_and_the_token_never_shown(alert, gh, isolated, capsys):
+    gh.fail("workflow")
     write_summary(isolated)
     with pytest.raises(SystemExit) as failed:
         alert.main(["--run-url", RUN_URL])
     message = str(failed.value.code)
     assert message.startswith("error: `gh workflow run retrain.yml -f ") and "failed (1): HTTP 403" in message
-    assert TOKEN not in message + capsys.readouterr().out and "***" in message
+    assert gh.token not in message + capsys.readouterr().out and "***" in message
 
 
 def test_a_missing_summary_names_make_monitor(alert, gh, isolated):
     with pytest.raises(SystemExit, match=r"no reports/monitoring/summary.json — run `make monitor`"):
         alert.main([])
-    assert calls(gh) == []
+    assert gh.calls() == []
 
 
 def test_an_unknown_decision_is_refused(alert, gh, isolated):

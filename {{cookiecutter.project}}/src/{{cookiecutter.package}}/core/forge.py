@@ -1,0 +1,316 @@
+"""The forge: pull requests, issues, labels and workflow runs behind one interface — GitHub through `gh` today.
+
+Every command that talks to the forge (`make publish`, `make monitor-alert`, `make template-update`,
+`make promote`/`make rollback` with `--pull-request`) goes through `Forge`; `GitHub` is its one
+implementation (a GitLab one, through `glab`, can follow: issue 19). A forge call is a `Call`, plain
+data: the commands print their planned calls on `--dry-run`, and run them through the forge.
+The token (GH_TOKEN or GITHUB_TOKEN from the environment) is never printed: whatever a call
+or a push says back is redacted first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .git import GitError, branch_exists, commit_message, git
+
+TOKENS = ("GH_TOKEN", "GITHUB_TOKEN")  # what gh authenticates with; never printed
+
+
+class ForgeError(SystemExit):
+    """The forge's tool is missing or unauthenticated, or one of its calls failed; the message names the fix."""
+
+
+def redact(text: str) -> str:
+    """`text` without the values of the forge's tokens in the environment."""
+    for name in TOKENS:
+        value = os.environ.get(name)
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of the forge's command-line tool: its arguments, and the text it reads from standard input."""
+
+    args: tuple[str, ...]
+    stdin: str | None = None
+    program: str = "gh"
+
+    def __str__(self) -> str:
+        return shlex.join([self.program, *self.args])
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    color: str  # six hex digits
+    description: str
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request to open from `branch` into `base`, or to update when one from `branch` is open."""
+
+    branch: str
+    title: str
+    body: str
+    base: str = "main"
+    label: Label | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """An open pull request or issue: its number and URL."""
+
+    number: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class IssueUpdate:
+    """What the one open issue labelled `label` becomes.
+
+    Open: created with `title` and `body` (the `marker` line first) when none is open, else `body`
+    added as a comment and the title replaced. Closed (`close=True`): `body` as the last comment,
+    then closed; nothing when none is open.
+    """
+
+    label: Label
+    title: str
+    body: str
+    close: bool = False
+    marker: str = ""
+
+
+class Forge(Protocol):
+    """What the commands need of a forge. `*_call(s)` plan (plain data, for dry runs); the rest act."""
+
+    def check(self) -> None:
+        """Stop unless the forge's tool is installed and authenticated, naming the fix."""
+
+    def run(self, call: Call) -> str:
+        """Run one call; its output, or a ForgeError naming the call (tokens redacted)."""
+
+    def label_call(self, label: Label) -> Call: ...
+
+    def pull_request_query(self, branch: str) -> Call: ...
+
+    def pull_request_calls(self, request: PullRequest, open_number: str | None, labelled: bool) -> list[Call]: ...
+
+    def issue_query(self, label: Label) -> Call: ...
+
+    def issue_calls(self, update: IssueUpdate, open_number: str | None) -> list[Call]: ...
+
+    def dispatch_call(self, workflow: str, inputs: Mapping[str, str]) -> Call: ...
+
+    def ensure_label(self, label: Label) -> bool:
+        """Create or refresh `label`; False, with a warning, when the token may not."""
+
+    def open_pull_request(self, branch: str) -> Found | None: ...
+
+    def open_issue(self, label: Label) -> Found | None: ...
+
+
+GH_MISSING = (
+    "error: gh not found on PATH — install the GitHub CLI (https://cli.github.com) or run in GitHub Actions"
+    " (its runners have it)"
+)
+GH_NO_TOKEN = (
+    "error: no GH_TOKEN and gh is not logged in — set GH_TOKEN to a token that may push and open pull"
+    " requests (in a workflow: the job's github.token), or run `gh auth login`"
+)
+
+
+class GitHub:
+    """The forge as the GitHub CLI (`gh`) sees it: the repository of the work tree's remote, or GH_REPO."""
+
+    def __init__(self) -> None:
+        self._executable: str | None = None
+
+    # --- the edge ------------------------------------------------------------------------------
+
+    def executable(self) -> str:
+        if self._executable is None:
+            found = shutil.which("gh")
+            if found is None:
+                raise ForgeError(GH_MISSING)
+            self._executable = found
+        return self._executable
+
+    def check(self) -> None:
+        gh = self.executable()
+        if any(os.environ.get(name) for name in TOKENS):
+            return
+        if subprocess.run([gh, "auth", "status"], capture_output=True, text=True).returncode != 0:
+            raise ForgeError(GH_NO_TOKEN)
+
+    def run(self, call: Call) -> str:
+        result = subprocess.run([self.executable(), *call.args], input=call.stdin, capture_output=True, text=True)
+        if result.returncode != 0:
+            reason = redact((result.stderr or result.stdout).strip())
+            raise ForgeError(f"error: `{call}` failed ({result.returncode}): {reason}")
+        return result.stdout
+
+    def _listed(self, call: Call) -> list[Found]:
+        """The items a `… list --json number,…` call answered, oldest (lowest number) first."""
+        output = self.run(call)
+        try:
+            found = [Found(str(int(item["number"])), str(item.get("url", ""))) for item in json.loads(output or "[]")]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ForgeError(f"error: `{call}` answered {redact(output[:200])!r}, not a JSON list") from exc
+        return sorted(found, key=lambda item: int(item.number))
+
+    # --- plans (plain data) --------------------------------------------------------------------
+
+    def label_call(self, label: Label) -> Call:
+        return Call(
+            ("label", "create", label.name, "--force", "--color", label.color, "--description", label.description)
+        )
+
+    def pull_request_query(self, branch: str) -> Call:
+        return Call(("pr", "list", "--head", branch, "--state", "open", "--json", "number,url"))
+
+    def pull_request_calls(self, request: PullRequest, open_number: str | None, labelled: bool) -> list[Call]:
+        """Create the pull request, or (when `open_number` is open) replace its title and body."""
+        if open_number is None:
+            label = ("--label", request.label.name) if labelled and request.label else ()
+            args = ("pr", "create", "--base", request.base, "--head", request.branch, "--title", request.title)
+            return [Call((*args, "--body-file", "-", *label), request.body)]
+        label = ("--add-label", request.label.name) if labelled and request.label else ()
+        args = ("pr", "edit", open_number, "--title", request.title, "--body-file", "-", *label)
+        return [Call(args, request.body)]
+
+    def issue_query(self, label: Label) -> Call:
+        return Call(("issue", "list", "--label", label.name, "--state", "open", "--json", "number,title"))
+
+    def issue_calls(self, update: IssueUpdate, open_number: str | None) -> list[Call]:
+        if update.close:
+            if open_number is None:
+                return []
+            return [
+                Call(("issue", "comment", open_number, "--body-file", "-"), update.body),
+                Call(("issue", "close", open_number, "--reason", "completed")),
+            ]
+        if open_number is None:
+            body = f"{update.marker}\n{update.body}" if update.marker else update.body
+            create = ("issue", "create", "--title", update.title, "--label", update.label.name, "--body-file", "-")
+            return [self.label_call(update.label), Call(create, body)]
+        return [
+            Call(("issue", "comment", open_number, "--body-file", "-"), update.body),
+            Call(("issue", "edit", open_number, "--title", update.title)),
+        ]
+
+    def dispatch_call(self, workflow: str, inputs: Mapping[str, str]) -> Call:
+        return Call(("workflow", "run", workflow, *(a for k, v in inputs.items() for a in ("-f", f"{k}={v}"))))
+
+    # --- acts ----------------------------------------------------------------------------------
+
+    def ensure_label(self, label: Label) -> bool:
+        try:
+            self.run(self.label_call(label))
+        except ForgeError as exc:
+            reason = str(exc.code).removeprefix("error: ")
+            print(f"warning: {reason} — going on without the {label.name} label", file=sys.stderr)
+            return False
+        return True
+
+    def open_pull_request(self, branch: str) -> Found | None:
+        found = self._listed(self.pull_request_query(branch))
+        return found[0] if found else None
+
+    def open_issue(self, label: Label) -> Found | None:
+        found = self._listed(self.issue_query(label))
+        return found[0] if found else None
+
+
+def default() -> Forge:
+    """The project's forge."""
+    return GitHub()
+
+
+# --- pushing a branch and opening its pull request: the one way ---------------------------------
+
+
+def push_branch(remote: str, branch: str, if_rejected: str) -> None:
+    """`git push <remote> <branch>`, or an error with git's reason (tokens redacted) and the fix.
+
+    `if_rejected` is the caller's own advice for a remote that has the branch with other commits.
+    """
+    command = shlex.join(["git", "push", remote, branch])
+    try:
+        git("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+    except GitError as exc:
+        raise ForgeError(
+            f"error: `{command}` was rejected — check that the remote {remote!r} exists (`git remote -v`) and that"
+            f" you may push to it (CI: `contents: write` and `gh auth setup-git`); {if_rejected}"
+            f"\ngit: {redact(exc.reason)}"
+        ) from None
+    print(f"pushed {branch} to {remote}")
+
+
+def pull_request_plan(forge: Forge, request: PullRequest, remote: str) -> list[str]:
+    """What `publish_pull_request` does, as lines to print (a dry run)."""
+    return [
+        shlex.join(["git", "push", remote, request.branch]),
+        *([str(forge.label_call(request.label))] if request.label else []),
+        str(forge.pull_request_query(request.branch)),
+        f"# if no pull request from {request.branch} is open",
+        *map(str, forge.pull_request_calls(request, None, True)),
+        "# if pull request NUMBER is open",
+        *map(str, forge.pull_request_calls(request, "NUMBER", True)),
+    ]
+
+
+def open_already(forge: Forge, branch: str) -> str | None:
+    """What to say when a pull request from `branch` is open already (a rerun has nothing to do), else None."""
+    forge.check()
+    found = forge.open_pull_request(branch)
+    return f"a pull request from {branch} is open already (resolve or merge it):\n{found.url}" if found else None
+
+
+def publish_pull_request(forge: Forge, request: PullRequest, remote: str, if_rejected: str) -> str:
+    """Push `request.branch` and open its pull request, or update the open one; the pull request's URL.
+
+    Nothing reaches the forge unless the tool is ready and the push went through.
+    """
+    forge.check()
+    if not branch_exists(request.branch):
+        raise ForgeError(f"error: no local branch {request.branch} to push")
+    push_branch(remote, request.branch, if_rejected)
+    labelled = forge.ensure_label(request.label) if request.label else False
+    existing = forge.open_pull_request(request.branch)
+    output = ""
+    for call in forge.pull_request_calls(request, existing.number if existing else None, labelled):
+        output = redact(forge.run(call).strip())
+    if existing:
+        print(f"updated the open pull request #{existing.number} (title and body)")
+        return existing.url or (output.splitlines()[-1] if output else f"#{existing.number}")
+    return output.splitlines()[-1] if output else "(the forge printed no URL)"
+
+
+def commit_pull_request(branch: str, base: str, note: str) -> PullRequest:
+    """The pull request of a branch of one commit: its subject the title; its body, `note` and the diff the body.
+
+    What `gh pr create --fill` would say, and the change itself for the reviewer.
+    """
+    subject, message = commit_message(branch)
+    diff = git("show", "--format=", branch)
+    parts = [message.strip(), note.strip(), f"```diff\n{diff}\n```" if diff else ""]
+    return PullRequest(branch, subject, "\n\n".join(part for part in parts if part) + "\n", base=base)
+
+
+def run_all(forge: Forge, calls: Sequence[Call]) -> None:
+    """Run `calls` in order, printing one line per call: what it did or said."""
+    for call in calls:
+        output = redact(forge.run(call).strip())
+        print(f"{call.program} {' '.join(call.args[:2])}: {output or 'done'}")
