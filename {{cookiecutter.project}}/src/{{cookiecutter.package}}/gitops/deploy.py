@@ -6,7 +6,7 @@ stops what runs, starts the desired version, waits for readiness and runs the sm
 the new version, starts the one that ran before again and exits non-zero naming the check.
 A Kubernetes environment is deployed by Argo CD following `deploy/<env>/` on main: here its
 overlay is rendered and checked, nothing is applied. Every deployment is appended to
-`.deploy/history.jsonl`; `make history` shows it.
+the deployment history (`core.records`); `make history` shows it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,11 @@ from ..core import cli, environments, paths
 from ..core.buildinfo import git
 from ..core.environments import DeployError, Environment
 from ..core.git import git as strict_git
+from ..core.records import DeploymentEvent, append_history, read_history
 from ..packaging import smoke
 from ..packaging.build import bento_tag
 
 log = logging.getLogger(__name__)
-STATE = Path(".deploy")
-HISTORY = STATE / "history.jsonl"
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 INIT_ERROR = "Initializing service error"  # what BentoML logs when a worker's __init__ raises
@@ -58,7 +57,7 @@ class Running:
 
 
 def state_file(env: str) -> Path:
-    return STATE / env / "running.json"
+    return paths.deployed(env) / "running.json"
 
 
 def read_running(env: str) -> Running | None:
@@ -80,13 +79,8 @@ def expected_answers(tag: str) -> dict[str, Any]:
     return expected
 
 
-def monitoring_dir(env: str) -> Path:
-    """Where a local environment's service writes its prediction log and feedback (`make monitor` reads it)."""
-    return STATE / env / "monitoring"
-
-
 def log_file(env: str) -> Path:
-    return STATE / env / "server.log"
+    return paths.deployed(env) / "server.log"
 
 
 def start(env: str, tag: str, desired: dict[str, Any]) -> tuple[Running, subprocess.Popen[bytes]]:
@@ -96,10 +90,10 @@ def start(env: str, tag: str, desired: dict[str, Any]) -> tuple[Running, subproc
     env_vars = {
         **os.environ,
         "MODELOPS_WORKERS": str(desired.get("workers", 1)),
-        "MODELOPS_MONITORING_DIR": str(monitoring_dir(env).resolve()),  # the server's cwd is the bento
+        "MODELOPS_MONITORING_DIR": str(paths.live_data(env).resolve()),  # the server's cwd is the bento
         **extra,
     }
-    folder = STATE / env
+    folder = paths.deployed(env)
     folder.mkdir(parents=True, exist_ok=True)
     bentoml = Path(sys.executable).with_name("bentoml")
     with open(log_file(env), "ab") as sink:
@@ -170,20 +164,6 @@ def port_free(port: int) -> bool:
     return True
 
 
-def record(event: dict[str, Any]) -> None:
-    """Append one deployment to the history."""
-    HISTORY.parent.mkdir(parents=True, exist_ok=True)
-    with HISTORY.open("a") as handle:
-        handle.write(json.dumps(event, sort_keys=True) + "\n")
-
-
-def history(env: str | None = None) -> list[dict[str, Any]]:
-    if not HISTORY.is_file():
-        return []
-    events = [json.loads(line) for line in HISTORY.read_text().splitlines() if line.strip()]
-    return [e for e in events if env is None or e["env"] == env]
-
-
 def launch(
     env: str, tag: str, desired: dict[str, Any], expected: dict[str, Any], api_key: str | None
 ) -> tuple[Running, subprocess.Popen[bytes], list[str]]:
@@ -192,24 +172,24 @@ def launch(
     running, process = start(env, tag, desired)
     why = wait_ready(running, process, log_file(env), offset)
     if why:
-        return running, process, [f"readiness: {tag}: {why} (see .deploy/{env}/server.log)"]
+        return running, process, [f"readiness: {tag}: {why} (see {log_file(env)})"]
     url = f"http://127.0.0.1:{running.port}"
     return running, process, smoke.check(url, running.version, expected, api_key)
 
 
-def new_event(env: str, version: str, **facts: Any) -> dict[str, Any]:
+def new_event(env: str, version: str, previous: str | None = None, result: str = "") -> DeploymentEvent:
     """A history event of a deployment of `version` to `env` now, from this commit."""
-    event: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "env": env,
-        "version": version,
-        "commit": git("rev-parse", "--short=7", "HEAD") or "nogit",
-        "rolled_back": False,
-    }
-    return {**event, **facts}
+    return DeploymentEvent(
+        time=datetime.now(UTC).isoformat(timespec="seconds"),
+        env=env,
+        version=version,
+        commit=git("rev-parse", "--short=7", "HEAD") or "nogit",
+        previous=previous,
+        result=result,
+    )
 
 
-def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any]:
+def deploy_local(environment: Environment, api_key: str | None) -> DeploymentEvent:
     """Reconcile a local environment; the history event (raises DeployError after recording a failure)."""
     desired = environment.read()
     version = environment.version
@@ -217,7 +197,7 @@ def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any
     event = new_event(environment.name, version, previous=previous.version if previous else None)
     if not version:
         stop(environment.name, previous)
-        return {**event, "result": "stopped"}
+        return replace(event, result="stopped")
     tag = bento_tag(environments.check_version(version))
     expected = expected_answers(tag)  # a bento without them cannot be checked: refuse before stopping anything
     port = int(desired.get("port", 3000))
@@ -225,7 +205,7 @@ def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any
         problems = smoke.check(f"http://127.0.0.1:{previous.port}", version, expected, api_key)
         if not problems:
             log.info("%s already runs %s and passes the smoke test", environment.name, version)
-            return {**event, "result": "unchanged"}
+            return replace(event, result="unchanged")
     stop(environment.name, previous)
     if not port_free(port):
         raise DeployError(
@@ -235,26 +215,28 @@ def deploy_local(environment: Environment, api_key: str | None) -> dict[str, Any
     log.info("starting %s in %s", tag, environment.name)
     running, process, problems = launch(environment.name, tag, desired, expected, api_key)
     if not problems:
-        return {**event, "result": "ok", "port": running.port}
+        return replace(event, result="ok", facts={"port": running.port})
     log.error("smoke test of %s failed: %s", version, "; ".join(problems))
     stop(environment.name, running, process)
-    event.update(result="failed", failed=problems)
+    facts: dict[str, Any] = {"failed": problems}
+    rolled_back = False
     if previous is not None:
         log.warning("rolling back %s to %s", environment.name, previous.version)
         prev_tag = bento_tag(previous.version)
         restored, handle, restore_problems = launch(
             environment.name, prev_tag, {**desired, "port": previous.port}, expected_answers(prev_tag), api_key
         )
-        event.update(rolled_back=not restore_problems, restored=previous.version if not restore_problems else None)
+        rolled_back = not restore_problems
+        facts["restored"] = previous.version if rolled_back else None
         if restore_problems:
             stop(environment.name, restored, handle)
-            event["restore_failed"] = restore_problems
-    record(event)
-    after = f"; {event['restored']} runs again" if event["rolled_back"] else "; nothing runs now"
+            facts["restore_failed"] = restore_problems
+    append_history(replace(event, result="failed", rolled_back=rolled_back, facts=facts))
+    after = f"; {facts['restored']} runs again" if rolled_back else "; nothing runs now"
     raise DeployError(f"error: deploy of {version} to {environment.name} failed — {'; '.join(problems)}{after}")
 
 
-def deploy_kubernetes(environment: Environment) -> dict[str, Any]:
+def deploy_kubernetes(environment: Environment) -> DeploymentEvent:
     """Render and check the overlay; Argo CD applies it once it is on main."""
     from . import manifests
 
@@ -274,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = cli.start(args)
     if args.history:
-        print_history(history(None if args.env == "all" else args.env))
+        print_history(read_history(env=None if args.env == "all" else args.env))
         return
     environment = environments.get(args.env)
     if args.stop:
@@ -291,19 +273,19 @@ def main(argv: list[str] | None = None) -> None:
         event = deploy_kubernetes(environment)
     else:
         event = deploy_local(environment, settings.api_key)
-    record(event)
-    where = f" on http://127.0.0.1:{event['port']}" if "port" in event else ""
-    print(f"{environment.name}: {event['result']} {event['version'] or '(nothing)'}{where}")
+    append_history(event)
+    where = f" on http://127.0.0.1:{event.facts['port']}" if "port" in event.facts else ""
+    print(f"{environment.name}: {event.result} {event.version or '(nothing)'}{where}")
 
 
-def print_history(events: list[dict[str, Any]]) -> None:
+def print_history(events: list[DeploymentEvent]) -> None:
     if not events:
         print("no deployments yet (`make deploy ENV=local`)")
         return
     print(f"{'time':25} {'env':11} {'version':20} {'commit':8} {'result':9} rolled back")
     for e in events:
-        back = f"yes, to {e.get('restored')}" if e.get("rolled_back") else "no"
-        print(f"{e['time']:25} {e['env']:11} {e['version'] or '-':20} {e['commit']:8} {e['result']:9} {back}")
+        back = f"yes, to {e.facts.get('restored')}" if e.rolled_back else "no"
+        print(f"{e.time:25} {e.env:11} {e.version or '-':20} {e.commit:8} {e.result:9} {back}")
 
 
 if __name__ == "__main__":

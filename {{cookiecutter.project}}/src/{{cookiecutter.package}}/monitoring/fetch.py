@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core import cli
+from ..core import cli, paths
 
-DEFAULT_TO = Path(".deploy/local/monitoring")
 S3_PYTHON = Path(".venv-s3/bin/python")
 SKIPPED_SUFFIXES = ("-shm",)  # SQLite's shared-memory index: rebuilt on open, stale once copied
 SOURCE_FIX = (
@@ -119,7 +118,7 @@ def report(copied: list[Copied], source: str, to: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--source", default="", help="the monitoring folder: a path, file:// or object-store URL")
-    parser.add_argument("--to", type=Path, default=DEFAULT_TO, help="where to copy it (default: %(default)s)")
+    parser.add_argument("--to", type=Path, default=paths.live_data(), help="where to copy it (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.start(args)
     source = args.source.strip()

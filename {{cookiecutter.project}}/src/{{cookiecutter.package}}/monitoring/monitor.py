@@ -23,6 +23,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,10 @@ import pandas as pd
 import yaml
 
 from ..core import cli, config, paths
-from ..core.artifacts import read_json, require, write_json
+from ..core.artifacts import read_json, require
 from ..core.buildinfo import git
 from ..core.metrics import HIGHER_IS_BETTER, live_metrics
+from ..core.records import Decision, MonitorSummary
 from ..core.schema import Schema
 from ..reporting.monitoring import monitoring_report
 from . import drift, plots
@@ -43,9 +45,6 @@ from .logs import LiveData, read_live
 log = logging.getLogger(__name__)
 EXIT = {"keep": 0, "retrain": 10, "retire": 20}
 NO_DATA = 3
-DEFAULT_DATA = Path(".deploy/local/monitoring")
-OUT = Path("reports/monitoring")
-SUMMARY = OUT / "summary.json"
 
 
 def quality(task: str, labelled: pd.DataFrame, live: dict[str, Any], classes: list[Any]) -> dict[str, Any]:
@@ -141,7 +140,7 @@ def service(data: LiveData, slo: dict[str, Any]) -> dict[str, Any]:
 
 def decide(
     judged_quality: dict[str, Any], judged_drift: dict[str, Any], judged_service: dict[str, Any]
-) -> tuple[str, list[str]]:
+) -> tuple[Decision, list[str]]:
     """One decision and the reasons for it."""
     reasons = []
     for metric, m in judged_quality["metrics"].items():
@@ -208,10 +207,12 @@ def references_of(versions: list[str]) -> tuple[dict[str, Any], pd.Series, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="the service's monitoring folder (default: %(default)s)"
+        "--data", type=Path, default=paths.live_data(), help="the service's monitoring folder (default: %(default)s)"
     )
     parser.add_argument("--days", type=float, help="judge this many days up to now (default: live.window_days)")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the report goes (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=paths.MONITORING, help="where the report goes (default: %(default)s)"
+    )
     parser.add_argument("--version", help="judge this model version (default: the one serving now, the newest)")
     args = parser.parse_args(argv)
     cli.start(args)
@@ -262,27 +263,29 @@ def main(argv: list[str] | None = None) -> None:
     day = until.strftime("%Y-%m-%d")
     args.out.mkdir(parents=True, exist_ok=True)
     images = plots.draw(args.out, day, schema.task, data, labelled, judged, live, classes)
-    summary = {
-        "decision": decision,
-        "exit_code": EXIT[decision],
-        "reasons": reasons,
-        "window": {"start": data.first, "end": data.last, "since": since.isoformat(timespec="seconds")},
-        "model_versions": data.versions,
-        "versions_in_log": logged,
-        "criteria": source,
-        "reference": reference,
-        "predictions": len(data.records),
-        "requests": len(data.requests),
-        "labelled": len(labelled),
-        "corrupt_lines": data.corrupt,
-        **judged,
-        "report": str(args.out / f"{day}.md"),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    (args.out / f"{day}.md").write_text(monitoring_report(summary, images))
-    write_json(args.out / SUMMARY.name, summary)
+    summary = MonitorSummary(
+        decision=decision,
+        exit_code=EXIT[decision],
+        reasons=reasons,
+        window={"start": data.first, "end": data.last, "since": since.isoformat(timespec="seconds")},
+        model_versions=data.versions,
+        versions_in_log=logged,
+        criteria=source,
+        reference=reference,
+        predictions=len(data.records),
+        requests=len(data.requests),
+        labelled=len(labelled),
+        corrupt_lines=data.corrupt,
+        quality=judged["quality"],
+        drift=judged["drift"],
+        service=judged["service"],
+        report=str(args.out / f"{day}.md"),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    (args.out / f"{day}.md").write_text(monitoring_report(asdict(summary), images))
+    summary.write(args.out / paths.MONITOR_SUMMARY.name)
     print(f"decision: {decision} — " + "; ".join(reasons))
-    print(f"report: {summary['report']}")
+    print(f"report: {summary.report}")
     sys.exit(EXIT[decision])
 
 

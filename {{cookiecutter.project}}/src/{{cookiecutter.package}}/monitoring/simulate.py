@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
-import yaml
 
-from ..core import cli, config, paths
+from ..core import cli, config, environments, paths
 from ..core.artifacts import read_json, require, write_json
 from ..core.schema import Schema
 
 log = logging.getLogger(__name__)
-LOCAL_ENVIRONMENT = Path("deploy/local/environment.yaml")
-OUT = Path("reports/monitoring")
 BATCH = 50  # labels per feedback request
 
 
@@ -116,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             "error: MODELOPS_FEEDBACK_TOKEN is not set — set it (environment or .env) for the service and here"
         )
-    url = args.url or f"http://127.0.0.1:{yaml.safe_load(LOCAL_ENVIRONMENT.read_text()).get('port', 3000)}"
+    url = args.url or f"http://127.0.0.1:{environments.get('local').read().get('port', 3000)}"
     schema = Schema.load()
     test = schema.read_split(require(paths.TEST, "prepare"))
     train = schema.read_split(require(paths.TRAIN, "prepare"))
@@ -160,8 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         "label_change": (settings.get("drift") or {}).get("label_flip", 0.3) if args.phase == "drift" else 0.0,
         "seconds": round(time.monotonic() - started, 2),
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / f"simulation-{args.phase}.json", result)
+    write_json(paths.MONITORING / f"simulation-{args.phase}.json", result)
     moved = f", shifted {', '.join(shifts)}" if shifts else ""
     print(f"{args.phase}: {len(ids)} answered of {len(answered)}, {accepted} labels sent late{moved}")
 

@@ -28,7 +28,7 @@ from ..core.environments import DeployError
 from . import container, smoke
 
 log = logging.getLogger(__name__)
-BENTOFILE = Path("bentofile.yaml")
+BENTOFILE = paths.BENTOFILE
 
 
 def bento_name() -> str:

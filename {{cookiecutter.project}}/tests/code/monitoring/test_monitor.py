@@ -69,7 +69,7 @@ def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: f
 def run(pkg, folder, capsys) -> tuple[int, dict, str]:
     with pytest.raises(SystemExit) as exited:
         pkg.monitoring.monitor.main(["--data", str(folder)])
-    summary_path = pkg.monitoring.monitor.SUMMARY
+    summary_path = pkg.core.paths.MONITOR_SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return int(exited.value.code), summary, capsys.readouterr().out
 
