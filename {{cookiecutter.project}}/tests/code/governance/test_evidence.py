@@ -1,4 +1,4 @@
-"""Unit tests of governance/evidence: each check on a toy project (a real git repository), and the project's own map.
+"""Unit tests of governance/evidence/: each check on a toy project (a real git repository), and the project's own map.
 
 The toy holds one piece of each kind. Every failing case must name its duty, the reason and the
 command to run. `dvc status` is given as data, except in the one test that runs DVC for real.
@@ -6,12 +6,14 @@ command to run. `dvc status` is given as data, except in the one test that runs 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import yaml
@@ -85,8 +87,9 @@ UP_TO_DATE: tuple[dict, str] = ({}, "")  # `dvc status --json` of a reproduced p
 class Toy:
     """A toy project in a real git repository; each commit one second after the one before."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, records: ModuleType) -> None:
         self.path = path
+        self.records = records  # core.records: the deployment history as `make deploy` appends it
         self.clock = 1_767_225_600  # 2026-01-01, UTC
 
     def git(self, *args: str) -> str:
@@ -106,14 +109,17 @@ class Toy:
         self.git("add", "--all")
         self.git("commit", "--quiet", "--no-verify", "-m", message)
 
+    def monitored(self, judged: list[str], in_log: list[str] | None = None) -> None:
+        """A monitor summary, written as `make monitor` writes it, that judged `judged`."""
+        summary = self.records.MonitorSummary(decision="keep", model_versions=judged, versions_in_log=in_log or [])
+        summary.write(self.path / "reports/monitoring/summary.json")
+
     def deploy(self, version: str, result: str = "ok") -> None:
         """A deployment of `version` to local, recorded as `make deploy` does, after every commit so far."""
         self.clock += 1
         when = datetime.fromtimestamp(self.clock, UTC).isoformat(timespec="seconds")
-        event = {"env": "local", "version": version, "result": result, "time": when, "commit": "nogit"}
-        (self.path / ".deploy").mkdir(exist_ok=True)
-        with (self.path / ".deploy/history.jsonl").open("a") as handle:
-            handle.write(json.dumps(event) + "\n")
+        event = self.records.DeploymentEvent(time=when, env="local", version=version, commit="nogit", result=result)
+        self.records.append_history(event)
 
 
 def lock(model_md5: str) -> str:
@@ -122,10 +128,19 @@ def lock(model_md5: str) -> str:
     return yaml.safe_dump({"schema": "2.0", "stages": {"train": train}})
 
 
+@pytest.fixture(scope="module")
+def evidence(pkg) -> SimpleNamespace:
+    """The modules of governance/evidence/: map, facts, checks, page and the command (`main`, its `__main__`)."""
+    modules = ("map", "facts", "checks", "page", "__main__")
+    return SimpleNamespace(
+        **{name.strip("_"): importlib.import_module(f"{pkg.name}.governance.evidence.{name}") for name in modules}
+    )
+
+
 @pytest.fixture
-def toy(isolated) -> Toy:
+def toy(pkg, isolated) -> Toy:
     """A complete toy: every piece present and current, nothing promoted, no release."""
-    project = Toy(isolated)
+    project = Toy(isolated, pkg.core.records)
     project.git("init", "--quiet", "--initial-branch=main")
     project.git("config", "user.name", "toy")
     project.git("config", "user.email", "toy@localhost")
@@ -151,15 +166,14 @@ def toy(isolated) -> Toy:
     return project
 
 
-def check(pkg, skip: frozenset[str] = frozenset(), status: tuple[dict | None, str] = UP_TO_DATE) -> list[str]:
+def check(evidence, skip: frozenset[str] = frozenset(), status: tuple[dict | None, str] = UP_TO_DATE) -> list[str]:
     """The failure lines `make evidence` prints for the toy."""
-    evidence = pkg.governance.evidence
-    return evidence.failures(evidence.evaluate(evidence.load_map(), evidence.observe(skip, status)))
+    rows = evidence.checks.evaluate(evidence.map.load_map(), evidence.facts.observe(skip, status))
+    return evidence.page.failures(rows)
 
 
-def rows_of(pkg, piece: str, status: tuple[dict | None, str] = UP_TO_DATE) -> list:
-    evidence = pkg.governance.evidence
-    rows = evidence.evaluate(evidence.load_map(), evidence.observe(frozenset(), status))
+def rows_of(evidence, piece: str, status: tuple[dict | None, str] = UP_TO_DATE) -> list:
+    rows = evidence.checks.evaluate(evidence.map.load_map(), evidence.facts.observe(frozenset(), status))
     return [row for row in rows if row.piece.label == piece]
 
 
@@ -175,12 +189,12 @@ def release(toy: Toy, tag: str = "v0.1.0") -> None:
 # --- a complete project ------------------------------------------------------------------------------
 
 
-def test_a_complete_toy_passes_and_its_page_is_the_same_bytes_every_time(pkg, toy):
-    evidence = pkg.governance.evidence
-    assert check(pkg) == []
-    facts = evidence.observe(frozenset(), UP_TO_DATE)
+def test_a_complete_toy_passes_and_its_page_is_the_same_bytes_every_time(evidence, toy):
+    assert check(evidence) == []
+    facts = evidence.facts.observe(frozenset(), UP_TO_DATE)
     assert facts.reached == {"always"}
-    pages = {evidence.page(evidence.load_map(), evidence.evaluate(evidence.load_map(), facts), facts) for _ in range(2)}
+    found = evidence.map.load_map()
+    pages = {evidence.page.page(found, evidence.checks.evaluate(found, facts), facts) for _ in range(2)}
     assert len(pages) == 1
     page = pages.pop()
     assert "[`docs/evaluation_report.md`](evaluation_report.md)" in page  # links from docs/ to the file
@@ -190,22 +204,21 @@ def test_a_complete_toy_passes_and_its_page_is_the_same_bytes_every_time(pkg, to
     assert "not required (until deploy): missing" in page  # listed, not failed: nothing is promoted
 
 
-def test_the_points_reached_come_from_git(pkg, toy):
-    evidence = pkg.governance.evidence
+def test_the_points_reached_come_from_git(evidence, toy):
     promote(toy, V1)
-    assert evidence.observe(frozenset(), UP_TO_DATE).reached == {"always", "deploy"}
+    assert evidence.facts.observe(frozenset(), UP_TO_DATE).reached == {"always", "deploy"}
     release(toy)
     toy.commit({"data/production.dvc": "outs: []\n"}, "feat(model): retrain")
-    assert evidence.observe(frozenset(), UP_TO_DATE).reached == set(evidence.POINTS)
-    assert evidence.parse_points("deploy, release") == {"deploy", "release"}
+    assert evidence.facts.observe(frozenset(), UP_TO_DATE).reached == set(evidence.map.POINTS)
+    assert evidence.map.parse_points("deploy, release") == {"deploy", "release"}
     with pytest.raises(SystemExit, match="--skip always: name some of retrain, deploy, release"):
-        evidence.parse_points("always")
+        evidence.map.parse_points("always")
 
 
 # --- each check fails naming its duty, the reason and the command --------------------------------------
 
 
-def test_an_edited_params_file_makes_the_evaluation_report_stale(pkg, toy, capsys):
+def test_an_edited_params_file_makes_the_evaluation_report_stale(evidence, toy, capsys):
     """DVC for real: a stage reproduced, then its parameters edited."""
     dvc = str(Path(sys.executable).with_name("dvc"))
     env = {**os.environ, "DVC_NO_ANALYTICS": "true"}
@@ -214,10 +227,10 @@ def test_an_edited_params_file_makes_the_evaluation_report_stale(pkg, toy, capsy
     (toy.path / "dvc.lock").unlink()
     subprocess.run([dvc, "repro", "--quiet"], check=True, env=env, capture_output=True)
     toy.commit(message="the pipeline")
-    assert check(pkg, status=None) == []
+    assert check(evidence, status=None) == []
     (toy.path / "params.yaml").write_text("evaluate:\n  threshold: 0.9\n")
     with pytest.raises(SystemExit) as stop:
-        pkg.governance.evidence.main([])  # what `make evidence` runs
+        evidence.main.main([])  # what `make evidence` runs
     assert stop.value.code == 1
     out = capsys.readouterr()
     (found,) = out.err.splitlines()
@@ -227,10 +240,10 @@ def test_an_edited_params_file_makes_the_evaluation_report_stale(pkg, toy, capsy
     assert "FAIL: stale" in (toy.path / "docs/evidence.md").read_text()
 
 
-def test_a_stage_is_stale_when_one_it_reads_from_is(pkg, toy):
+def test_a_stage_is_stale_when_one_it_reads_from_is(evidence, toy):
     """Trained on other parameters: the model is stale, and so is the report that evaluates it."""
     status = ({"train": [{"changed params": {"params.yaml": {"train.seed": "modified"}}}]}, "")
-    assert check(pkg, status=status) == [
+    assert check(evidence, status=status) == [
         "error: 1.5: evaluation report (docs/evaluation_report.md) stale: dvc status:"
         " upstream train (changed params: params.yaml) — run `make pipeline`",
         "error: 1.5: the model (models/model.joblib) stale: dvc status: train (changed params: params.yaml)"
@@ -238,91 +251,94 @@ def test_a_stage_is_stale_when_one_it_reads_from_is(pkg, toy):
     ]
 
 
-def test_dvc_that_cannot_say_makes_stage_pieces_stale(pkg, toy):
-    found = check(pkg, status=(None, "not a DVC repository"))
+def test_dvc_that_cannot_say_makes_stage_pieces_stale(evidence, toy):
+    found = check(evidence, status=(None, "not a DVC repository"))
     assert [line.split(" (")[0] for line in found] == ["error: 1.5: evaluation report", "error: 1.5: the model"]
     assert all("stale: `dvc status` failed (not a DVC repository)" in line for line in found)
 
 
-def test_a_lock_older_than_its_input_is_stale(pkg, toy):
+def test_a_lock_older_than_its_input_is_stale(evidence, toy):
     toy.commit({"requirements.in": "pyyaml\njinja2\n"}, "a new dependency, not locked")
-    (found,) = check(pkg)
+    (found,) = check(evidence)
     assert found.startswith("error: 1.4: locked dependencies (requirements.lock) stale: older than requirements.in")
     assert found.endswith("— run `make lock`")
     toy.write({"requirements.lock": "jinja2==3.1.6\npyyaml==6.0.2\n"})  # locked, not committed yet: its mtime counts
-    assert check(pkg) == []
+    assert check(evidence) == []
 
 
-def test_a_placeholder_fails_the_problem_definition_from_the_first_release(pkg, toy):
+def test_a_placeholder_fails_the_problem_definition_from_the_first_release(evidence, toy):
     toy.commit({"docs/problem_definition.md": "# Problem\n\n- Who uses it? *(fill in)*\n"}, "the template's page")
-    assert check(pkg) == []  # before a release it is a gap, shown
-    (row,) = rows_of(pkg, "docs/problem_definition.md")
+    assert check(evidence) == []  # before a release it is a gap, shown
+    (row,) = rows_of(evidence, "docs/problem_definition.md")
     assert row.verdict == "not required (until release): unfilled: 1 × `(fill in)` left"
     release(toy)
-    assert check(pkg) == [
+    assert check(evidence) == [
         "error: 1.5: problem definition (docs/problem_definition.md) unfilled: 1 × `(fill in)` left — write it"
     ]
 
 
-def test_a_missing_piece_fails_once_its_point_is_reached_and_not_when_skipped(pkg, toy):
+def test_a_missing_piece_fails_once_its_point_is_reached_and_not_when_skipped(evidence, toy):
     promote(toy, V1)
     toy.deploy(V1)
-    assert check(pkg) == [
+    assert check(evidence) == [
         "error: 3.3: monitoring report (reports/monitoring/summary.json) missing — run `make monitor`"
     ]
-    assert check(pkg, skip=frozenset({"deploy"})) == []
-    (row,) = rows_of(pkg, "reports/monitoring/summary.json")
+    assert check(evidence, skip=frozenset({"deploy"})) == []
+    (row,) = rows_of(evidence, "reports/monitoring/summary.json")
     assert row.finding.exists is False and row.failed
 
 
-def test_a_monitoring_report_of_another_version_is_stale(pkg, toy):
+def test_a_monitoring_report_of_another_version_is_stale(evidence, toy):
     promote(toy, V2)
     toy.deploy(V2)
-    toy.write({"reports/monitoring/summary.json": json.dumps({"model_versions": [V1], "versions_in_log": [V1]})})
-    (found,) = check(pkg)
+    toy.monitored([V1], [V1])
+    (found,) = check(evidence)
     assert found.startswith(f"error: 3.3: monitoring report (reports/monitoring/summary.json) stale: judged {V1}")
     assert f"deploy/ names local {V2}" in found and found.endswith("— run `make monitor`")
-    toy.write({"reports/monitoring/summary.json": json.dumps({"model_versions": [V2], "versions_in_log": [V1, V2]})})
-    assert check(pkg) == []
+    toy.monitored([V2], [V1, V2])
+    assert check(evidence) == []
+    toy.write({"reports/monitoring/summary.json": json.dumps({"model_versions": [V2]})})  # no decision: unreadable
+    (found,) = check(evidence)
+    assert "stale: judged nothing, deploy/ names local" in found, "an unreadable summary is a gap, not a crash"
 
 
-def test_the_deployment_history_must_match_the_desired_state(pkg, toy):
-    toy.write({"reports/monitoring/summary.json": json.dumps({"model_versions": [V1, V2]})})
+def test_the_deployment_history_must_match_the_desired_state(evidence, toy):
+    toy.monitored([V1, V2])
     promote(toy, V1)
-    assert check(pkg) == ["error: 2.4: deployment history (.deploy/history.jsonl) missing — run `make deploy`"]
+    assert check(evidence) == ["error: 2.4: deployment history (.deploy/history.jsonl) missing — run `make deploy`"]
     toy.deploy(V1)
-    assert check(pkg) == []
+    assert check(evidence) == []
     promote(toy, V2)  # merged, not deployed
-    (found,) = check(pkg)
+    (found,) = check(evidence)
     assert found.startswith("error: 2.4: deployment history (.deploy/history.jsonl) stale: local last deployed")
     assert f"names {V2}" in found and found.endswith("— run `make deploy`")
     toy.deploy(V2, result="failed")
-    assert "the last deployment of local failed" in check(pkg)[0]
+    assert "the last deployment of local failed" in check(evidence)[0]
     toy.deploy(V2)
-    assert check(pkg) == []
+    assert check(evidence) == []
     toy.commit({"deploy/local/environment.yaml": f"version: '{V2}'\nport: 3001\n"}, "another port")
-    assert "changed after the last deployment of local" in check(pkg)[0]
+    assert "changed after the last deployment of local" in check(evidence)[0]
 
 
-def test_the_release_tag_is_stale_once_the_model_changes(pkg, toy):
+def test_the_release_tag_is_stale_once_the_model_changes(evidence, toy):
     release(toy)
-    assert check(pkg) == []
-    (row,) = rows_of(pkg, "release tag vX.Y.Z")
+    assert check(evidence) == []
+    (row,) = rows_of(evidence, "release tag vX.Y.Z")
     assert row.finding.version == "v0.1.0 2026-01-01"
     toy.commit({"dvc.lock": lock("b" * 32)}, "feat(model): retrained")
-    assert check(pkg) == [
+    assert check(evidence) == [
         "error: 2.5: release tag (release tag vX.Y.Z) stale: the model changed since v0.1.0 (dvc.lock)"
         " — run `make release`"
     ]
     toy.commit({"CHANGELOG.md": "# Changelog\n"}, "the changelog lost its release")
     assert "error: 2.5: changelog (CHANGELOG.md) stale: does not name the release v0.1.0 — run `make release`" in check(
-        pkg
+        evidence
     )
 
 
-def test_a_workflow_must_run_its_command_and_a_target_must_exist(pkg, toy):
+def test_a_workflow_must_run_its_command_and_a_target_must_exist(evidence, toy):
     toy.commit({".github/workflows/rollback.yml": "jobs: {}\n", "Makefile": "help:\n\t@echo help\n"}, "broken")
-    assert check(pkg) == [
+    assert check(evidence) == [
         "error: 2.4: deploy an environment (make deploy) missing: no target `deploy` in Makefile"
         " — restore it from git or the template",
         "error: 2 · rollback: the rollback workflow (.github/workflows/rollback.yml) missing:"
@@ -330,9 +346,9 @@ def test_a_workflow_must_run_its_command_and_a_target_must_exist(pkg, toy):
     ]
 
 
-def test_a_dvc_output_missing_from_the_work_tree_names_the_pull(pkg, toy):
+def test_a_dvc_output_missing_from_the_work_tree_names_the_pull(evidence, toy):
     (toy.path / "models/model.joblib").unlink()
-    assert check(pkg) == [
+    assert check(evidence) == [
         "error: 1.5: the model (models/model.joblib) missing: not in the work tree (`make pull`) — run `make pipeline`"
     ]
 
@@ -347,20 +363,20 @@ def test_a_dvc_output_missing_from_the_work_tree_names_the_pull(pkg, toy):
         ("{what: x, kind: make}", "no `target`"),
     ],
 )
-def test_a_wrong_map_names_the_duty_and_the_piece(pkg, toy, piece, message):
+def test_a_wrong_map_names_the_duty_and_the_piece(evidence, toy, piece, message):
     toy.write(
         {"docs/evidence.yaml": 'sections: {"9": x}\nduties:\n  - id: "9.9"\n    evidence:\n      - ' + piece + "\n"}
     )
     with pytest.raises(SystemExit, match=message.replace("(", r"\(")):
-        pkg.governance.evidence.load_map()
+        evidence.map.load_map()
 
 
 # --- the project's own map ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def project_map(pkg, root):
-    return pkg.governance.evidence.load_map(root / "docs/evidence.yaml")
+def project_map(evidence, root):
+    return evidence.map.load_map(root / "docs/evidence.yaml")
 
 
 def test_the_map_covers_every_duty_and_scope_note_of_the_standard(project_map):
@@ -368,9 +384,8 @@ def test_the_map_covers_every_duty_and_scope_note_of_the_standard(project_map):
     assert {duty.id for duty in project_map.duties if duty.scope} == SCOPE_NOTES
 
 
-def test_the_map_names_real_targets_workflows_stages_and_fixes(pkg, root, project_map):
-    evidence = pkg.governance.evidence
-    targets = evidence.makefile_targets((root / "Makefile").read_text())
+def test_the_map_names_real_targets_workflows_stages_and_fixes(evidence, root, project_map):
+    targets = evidence.facts.makefile_targets((root / "Makefile").read_text())
     stages = set(yaml.safe_load((root / "dvc.yaml").read_text())["stages"]) | {"all", "data/production.dvc"}
     wrong = []
     for duty in project_map.duties:
@@ -392,7 +407,3 @@ def test_the_map_names_real_targets_workflows_stages_and_fixes(pkg, root, projec
                 if not (root / piece.name).exists():  # what the template ships (outputs are checked by `current`)
                     wrong.append(f"{duty.id}: {piece.name} is not in the project")
     assert not wrong, "\n".join(wrong)
-
-
-def test_the_history_read_is_the_one_deploy_writes(pkg):
-    assert pkg.governance.evidence.HISTORY == pkg.gitops.deploy.HISTORY
