@@ -1,4 +1,4 @@
-"""Unit tests of gitops/manifests: the overlays, the wiring checks, and that each validator can fail.
+"""Unit tests of gitops/manifests and gitops/wiring: the overlays, the wiring checks, and that each validator can fail.
 
 kubectl renders the overlays (it is on GitHub's runners): without it these tests fail with the fix.
 The validators themselves (kubernetes-validate, the Argo CD schema, checkov) are tested through the
@@ -28,6 +28,12 @@ def manifests(pkg, root):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         yield pkg.gitops.manifests
+
+
+@pytest.fixture(scope="module")
+def wiring(pkg):
+    """The wiring checks: plain data in, problems out."""
+    return pkg.gitops.wiring
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +73,11 @@ def test_an_application_without_an_overlay_is_named(manifests, tmp_path, monkeyp
     ]
 
 
-def test_image_tag_is_the_overlays_version(manifests):
+def test_image_tag_is_the_overlays_version(pkg, manifests):
     for env in manifests.environments():
         tag = manifests.image_tag(env)
         assert tag == manifests.overlay(env)["images"][0]["newTag"]
-        assert manifests.VERSION.match(tag) or tag == manifests.UNRELEASED
+        assert pkg.core.environments.VERSION.match(tag) or tag == pkg.core.environments.PLACEHOLDER
 
 
 def test_overlays_are_in_the_form_promote_writes(manifests):
@@ -92,12 +98,12 @@ def test_render_gives_each_environment_its_namespace_and_image(manifests, render
         assert service_container(objects)["image"] == manifests.image(env)
 
 
-def test_the_projects_manifests_pass_the_wiring_checks(manifests, rendered):
+def test_the_projects_manifests_pass_the_wiring_checks(wiring, rendered):
     problems = []
     for env, (kustomization, objects, app) in rendered.items():
-        problems += manifests.check_overlay(env, kustomization)
-        problems += manifests.check_workload(env, objects, kustomization)
-        problems += manifests.check_application(env, app, kustomization)
+        problems += wiring.check_overlay(env, kustomization)
+        problems += wiring.check_workload(env, objects, kustomization)
+        problems += wiring.check_application(env, app, kustomization)
     assert [str(p) for p in problems] == []
 
 
@@ -154,12 +160,12 @@ WORKLOAD_MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", list(WORKLOAD_MISTAKES))
-def test_the_workload_check_names_each_mistake(manifests, rendered, mistake):
+def test_the_workload_check_names_each_mistake(wiring, rendered, mistake):
     break_it, words = WORKLOAD_MISTAKES[mistake]
     kustomization, objects, _ = rendered["staging"]
     objects = copy.deepcopy(objects)
     break_it(objects)
-    messages = [str(p) for p in manifests.check_workload("staging", objects, kustomization)]
+    messages = [str(p) for p in wiring.check_workload("staging", objects, kustomization)]
     assert any(words in m for m in messages), messages
     assert all(m.startswith(("staging: Deployment/", "staging: Service/", "staging: HorizontalPod")) for m in messages)
 
@@ -173,12 +179,12 @@ APPLICATION_MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", list(APPLICATION_MISTAKES))
-def test_the_application_check_names_each_mistake(manifests, rendered, mistake):
+def test_the_application_check_names_each_mistake(wiring, rendered, mistake):
     break_it, words = APPLICATION_MISTAKES[mistake]
     kustomization, _, app = rendered["staging"]
     app = copy.deepcopy(app)
     break_it(app)
-    messages = [str(p) for p in manifests.check_application("staging", app, kustomization)]
+    messages = [str(p) for p in wiring.check_application("staging", app, kustomization)]
     assert len(messages) == 1 and words in messages[0], messages
     assert messages[0].startswith("staging: deploy/argocd/staging.yaml: ")
 
@@ -186,10 +192,10 @@ def test_the_application_check_names_each_mistake(manifests, rendered, mistake):
 @pytest.mark.parametrize(
     ("tag", "ok"), [("0.1.0-1a2b3c4", True), ("0.0.0-unreleased", True), ("latest", False), ("0.1.0", False)]
 )
-def test_the_overlay_check_wants_a_build_version(manifests, tag, ok):
+def test_the_overlay_check_wants_a_build_version(manifests, wiring, tag, ok):
     kustomization = copy.deepcopy(manifests.overlay("staging"))
     kustomization["images"][0]["newTag"] = tag
-    messages = [str(p) for p in manifests.check_overlay("staging", kustomization)]
+    messages = [str(p) for p in wiring.check_overlay("staging", kustomization)]
     wrong = f"staging: deploy/staging/kustomization.yaml: newTag {tag!r} is not a build version (<semver>-<commit>"
     assert (messages == []) if ok else (len(messages) == 1 and messages[0].startswith(wrong)), messages
 
