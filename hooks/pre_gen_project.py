@@ -10,10 +10,26 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TypedDict
+
+
+class Answers(TypedDict):
+    """The answers the checks read (`output_dir` is None under cruft, which renders without one)."""
+
+    project_name: str
+    project: str
+    package: str
+    github_owner: str
+    task: str
+    dataset: str
+    csv_path: str
+    target_column: str
+    output_dir: str | None
+
 
 # Answers arrive as one JSON document in a raw string, so this file stays valid Python before
 # rendering and quotes or backslashes in an answer cannot break it (tojson escapes ' as \u0027).
-ANSWERS = json.loads(
+ANSWERS: Answers = json.loads(
     r"""{
     "project_name": {{ cookiecutter.project_name | tojson }},
     "project": {{ cookiecutter.project | tojson }},
@@ -32,9 +48,21 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 OWNER = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")  # a GitHub login, lowercase as image names must be
 
 
-def problems(answers: dict) -> list[str]:
+def problems(answers: Answers) -> list[str]:
     """Every reason the answers cannot make a working project (empty when they can)."""
     found = []
+    # project_name is the title of the package's docstring (`"""<name>: …"""`), of README.md and of
+    # docs/problem_definition.md: one line of text, no escape for the docstring, nothing that ends it.
+    name = answers["project_name"]
+    if "\\" in name:
+        found.append(f"project_name {name!r} holds a backslash, an escape in the package's docstring — leave it out")
+    if '"""' in name:
+        found.append(
+            f"project_name {name!r} holds three double quotes in a row, the end of the package's docstring"
+            " — use at most two in a row"
+        )
+    if not name.isprintable():
+        found.append(f"project_name {name!r} holds a line break or a control character — give one line of text")
     project, package = answers["project"], answers["package"]
     if not project.strip() or not SLUG.match(project):
         found.append(

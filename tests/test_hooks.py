@@ -78,8 +78,8 @@ def test_relative_csv_path_is_taken_from_where_cookiecutter_runs(bake, csv_table
 
 
 HOSTILE = {
-    "quotes-and-backslashes": {
-        "project_name": 'Bob\'s "Quoted" Model',
+    "quotes-and-backslashes": {  # project_name: quotes at both ends, two in a row (three are rejected)
+        "project_name": '"Bob\'s" ""Quoted"" Model"',
         "author": 'O\'Brien & "Sons" \\ Ltd',
         "description": 'Says "hi", it\'s a \\back\\slash\\ C:\\new\\table # not a comment: key: value [x] %s $HOME',
     },

@@ -128,6 +128,10 @@ REJECTED = {
     "package-override-not-identifier": ({"package": "my-pkg"}, ["'my-pkg'", "identifier"]),
     "package-override-keyword": ({"package": "import"}, ["'import'", "keyword"]),
     "empty-slug": ({"project_name": "!!! ???"}, ["project", "slug"]),
+    # project_name titles the package's docstring and two Markdown headings: no escape, no end, one line
+    "project-name-backslash": ({"project_name": "C:\\Users\\Models"}, ["project_name", "backslash"]),
+    "project-name-triple-quote": ({"project_name": 'The """Best""" Model'}, ["project_name", "three double quotes"]),
+    "project-name-line-break": ({"project_name": "Two\nLines"}, ["project_name", "line break"]),
     "github-owner-uppercase": ({"github_owner": "ML-Team"}, ["'ML-Team'", "github_owner"]),
     "github-owner-double-hyphen": ({"github_owner": "ml--team"}, ["'ml--team'", "github_owner"]),
     "classification-with-diabetes": ({"task": "classification", "dataset": "diabetes"}, ["diabetes", "classification"]),
