@@ -27,12 +27,16 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import payloads
 import render
 import yaml
+from payloads import Record
+from render import Results, Row
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE.parent
@@ -53,10 +57,10 @@ class Setting:
     payload: str  # a key of payloads.PATHS
     command: list[str]
     ready_path: str
-    env: dict = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
     signature: bool | None = None  # mlflow only: whether its model carries a signature
 
-    def row(self) -> dict:
+    def row(self) -> Row:
         return {
             "model": self.model,
             "server": self.server,
@@ -70,7 +74,7 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def sh(command: list[str], cwd: Path, env: dict | None = None, stdin: str | None = None) -> str:
+def sh(command: list[str], cwd: Path, env: Mapping[str, str] | None = None, stdin: str | None = None) -> str:
     """Run a command; on failure show its output and stop."""
     result = subprocess.run(command, cwd=cwd, env=env, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
@@ -81,10 +85,11 @@ def sh(command: list[str], cwd: Path, env: dict | None = None, stdin: str | None
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -127,13 +132,16 @@ def rss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-def same_answer(got, expected) -> bool:
+def same_answer(got: object, expected: object) -> bool:
+    """A regression's answer within rounding of the Predictor's; any other answer equal to it."""
     if isinstance(got, float) or isinstance(expected, float):
-        return isinstance(got, int | float) and math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
+        if not (isinstance(got, int | float) and isinstance(expected, int | float)):
+            return False
+        return math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
     return got == expected
 
 
-def check(url: str, payload: str, rows: list[dict], expected: list) -> int:
+def check(url: str, payload: str, rows: list[Record], expected: list[object]) -> int:
     """How many of `rows`, posted one per request, the server answers as the Predictor does."""
     agree = 0
     for row, want in zip(rows, expected, strict=True):
@@ -148,7 +156,7 @@ def check(url: str, payload: str, rows: list[dict], expected: list) -> int:
     return agree
 
 
-def locust(project: Path, host: str, payload: str, args) -> dict:
+def locust(project: Path, host: str, payload: str, args: argparse.Namespace) -> Row:
     """Run Locust headless against `host`; its aggregated figures."""
     stats = args.out / "locust"
     command = [
@@ -174,7 +182,9 @@ def locust(project: Path, host: str, payload: str, args) -> dict:
     }
 
 
-def measure(setting: Setting, project: Path, args, check_rows: list[dict], expected: list) -> dict:
+def measure(
+    setting: Setting, project: Path, args: argparse.Namespace, check_rows: list[Record], expected: list[object]
+) -> Row:
     """Start one server, check its answers, load it with Locust, measure its memory, stop it."""
     port = free_port()
     command = [c.replace("{port}", str(port)) for c in setting.command]
@@ -211,7 +221,7 @@ def measure(setting: Setting, project: Path, args, check_rows: list[dict], expec
                 server.wait()
 
 
-def generate(args) -> tuple[Path, str]:
+def generate(args: argparse.Namespace) -> tuple[Path, str]:
     """A fresh default project, installed; returns its folder and package name."""
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
@@ -228,7 +238,7 @@ def generate(args) -> tuple[Path, str]:
     return project, package
 
 
-def train_and_build(project: Path, model: str, env: dict) -> str:
+def train_and_build(project: Path, model: str, env: Mapping[str, str]) -> str:
     """Train `model`, commit, build the bento; its tag (the last word `make build` prints)."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["model"] = model
@@ -241,7 +251,7 @@ def train_and_build(project: Path, model: str, env: dict) -> str:
         project,
     )
     printed = sh(["make", "--no-print-directory", "build"], project, env)
-    built = re.findall(r"^built (\S+:\S+)$", printed, re.MULTILINE)
+    built: list[str] = re.findall(r"^built (\S+:\S+)$", printed, re.MULTILINE)
     if not built:
         sys.exit(f"error: `make build` printed no `built <name>:<version>` line: {printed[-500:]}")
     return built[-1]
@@ -252,10 +262,11 @@ def bento_workers(bentoml_home: Path, tag: str) -> int | None:
     name, version = tag.split(":")
     path = bentoml_home / "bentos" / name / version / "bento.yaml"
     manifest = yaml.safe_load(path.read_text()) if path.exists() else {}
-    return next((s.get("config", {}).get("workers") for s in manifest.get("services", [])), None)
+    workers: int | None = next((s.get("config", {}).get("workers") for s in manifest.get("services", [])), None)
+    return workers
 
 
-def reference_predictions(project: Path, package: str, rows: list[dict]) -> list:
+def reference_predictions(project: Path, package: str, rows: list[Record]) -> list[object]:
     """The Predictor's own predictions for `rows`, computed in the project's venv."""
     out = sh(
         [str(project / ".venv/bin/python"), str(HERE / "bare_app.py")],
@@ -263,12 +274,13 @@ def reference_predictions(project: Path, package: str, rows: list[dict]) -> list
         {**os.environ, "BENCH_PACKAGE": package},
         stdin=json.dumps(rows),
     )
-    return json.loads(out.splitlines()[-1])
+    predictions: list[object] = json.loads(out.splitlines()[-1])
+    return predictions
 
 
-def mlflow_env(args, project: Path) -> Path | None:
+def mlflow_env(args: argparse.Namespace, project: Path) -> Path | None:
     """A separate venv with mlflow and the project's pinned stack, or None if it cannot install."""
-    venv = args.out / "mlflow-venv"
+    venv: Path = args.out / "mlflow-venv"
     step(f"installing {MLFLOW} into {venv}")
     try:
         sh([sys.executable, "-m", "venv", str(venv)], project)
@@ -285,7 +297,7 @@ def mlflow_env(args, project: Path) -> Path | None:
     return venv
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     """The machine the figures were measured on."""
     meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
@@ -298,13 +310,14 @@ def machine() -> dict:
     }
 
 
-def project_slo(project: Path) -> dict | None:
+def project_slo(project: Path) -> dict[str, Any] | None:
     """The generated project's load-test SLO (`slo` in docs/criteria.yaml), if it has one."""
     criteria = project / "docs" / "criteria.yaml"
-    return yaml.safe_load(criteria.read_text()).get("slo") if criteria.exists() else None
+    slo: dict[str, Any] | None = yaml.safe_load(criteria.read_text()).get("slo") if criteria.exists() else None
+    return slo
 
 
-def versions(project: Path) -> dict:
+def versions(project: Path) -> dict[str, str]:
     """Versions of the serving stack (the project's Python and lock files) and mlflow's."""
     names = ("bentoml", "uvicorn", "starlette", "pydantic", "scikit-learn", "locust")
     python = [str(project / ".venv/bin/python"), "-c", "import platform; print(platform.python_version())"]
@@ -376,14 +389,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def write_docs(results: dict | None, docs: Path) -> None:
+def write_docs(results: Results | None, docs: Path) -> None:
     """The page from `results`, with the monitoring section from benchmarks/monitoring.json (monitoring.py)."""
     monitoring = HERE / "monitoring.json"
-    docs.write_text(render.with_monitoring(render.render(results), json.loads(monitoring.read_text()) if monitoring.exists() else None))
+    measured = json.loads(monitoring.read_text()) if monitoring.exists() else None
+    docs.write_text(render.with_monitoring(render.render(results), measured))
     print(f"wrote {docs}")
 
 
-def mlflow_variants(args) -> dict[bool, list[str]]:
+def mlflow_variants(args: argparse.Namespace) -> dict[bool, list[str]]:
     """mlflow model variants (with a signature or not) and the payloads each is loaded with.
 
     Without a signature only `inputs` runs: it hands predict() the client's records as they came,
@@ -392,7 +406,7 @@ def mlflow_variants(args) -> dict[bool, list[str]]:
     return {True: args.mlflow_payloads, False: ["inputs"]}
 
 
-def plan(args, mlflow: bool) -> int:
+def plan(args: argparse.Namespace, mlflow: bool) -> int:
     """How many settings this run loads."""
     variants = mlflow_variants(args)
     mlflow_settings = sum(map(len, variants.values())) + len(variants) * (len(args.mlflow_workers) - 1)
@@ -408,11 +422,11 @@ class Run:
     package: str
     bentoml_home: Path
     mlflow_venv: Path | None
-    results: dict
-    check_rows: list[dict] = field(default_factory=list)  # this model's test records and the Predictor's answers
-    expected: list = field(default_factory=list)
+    results: Results
+    check_rows: list[Record] = field(default_factory=list)  # this model's test records and the Predictor's answers
+    expected: list[object] = field(default_factory=list)
 
-    def load(self, setting: Setting) -> dict:
+    def load(self, setting: Setting) -> Row:
         row = setting.row()
         step(f"{setting.model}: {render.label(row)} ({render.setting(row)}), {self.args.seconds} s")
         row = measure(setting, self.project, self.args, self.check_rows, self.expected)
@@ -437,21 +451,22 @@ class Run:
         workers = bento_workers(self.bentoml_home, tag)
         self.load(Setting(model, "bentoml", workers, "records", command, "/readyz", env))
         if with_mlflow and self.mlflow_venv:
-            self.mlflow(model)
+            self.mlflow(model, self.mlflow_venv)
 
-    def mlflow(self, model: str) -> None:
-        """Each model variant's payloads at the first worker count, then its fastest payload at the others."""
-        venv, env = self.mlflow_venv, {"PATH": f"{self.mlflow_venv}/bin:{os.environ['PATH']}"}  # it runs `uvicorn`
+    def mlflow(self, model: str, venv: Path) -> None:
+        """Each model variant's payloads at the first worker count (from mlflow's `venv`), then its fastest
+        payload at the others."""
+        env = {"PATH": f"{venv}/bin:{os.environ['PATH']}"}  # it runs `uvicorn`
         folders = {True: self.args.out / "mlflow-model", False: self.args.out / "mlflow-model-no-signature"}
 
-        def serve(workers: int, payload: str, signature: bool) -> dict:
+        def serve(workers: int, payload: str, signature: bool) -> Row:
             command = [str(venv / "bin/mlflow"), "models", "serve", "-m", str(folders[signature]),
                        "--env-manager", "local", "--host", "127.0.0.1", "--port", "{port}",
                        "--workers", str(workers)]  # fmt: skip
             return self.load(Setting(model, "mlflow", workers, payload, command, "/ping", env, signature))
 
         first, *others = self.args.mlflow_workers
-        fastest = []
+        fastest: list[Row | None] = []
         for signature, variant_payloads in mlflow_variants(self.args).items():
             shutil.rmtree(folders[signature], ignore_errors=True)
             save = [str(venv / "bin/python"), str(HERE / "mlflow_model.py"), str(self.project),
@@ -473,7 +488,7 @@ def main(argv: list[str] | None = None) -> None:
     step(f"{count} settings: ~{count * (args.seconds + OVERHEAD_S) / 60:.0f} min of serving, plus set-up per model")
     project, package = generate(args)
     venv = None if args.no_mlflow else mlflow_env(args, project)
-    results = {
+    results: Results = {
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
         "settings": {

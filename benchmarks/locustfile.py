@@ -17,7 +17,7 @@ class Client(FastHttpUser):
     wait_time = constant(0)
 
     @task
-    def predict(self):
+    def predict(self) -> None:
         with self.client.post(PATH, data=random.choice(BODIES), headers=HEADERS, catch_response=True) as r:
             if r.status_code != 200:
                 r.failure(f"{r.status_code}: {r.text[:200]}")

@@ -23,13 +23,15 @@ from mlflow.models import infer_signature
 class Model(mlflow.pyfunc.PythonModel):
     """The generated project's Predictor (model + compiled feature path), loaded from the model's artifacts."""
 
-    def load_context(self, context):
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         import generated_package
 
         package, root = context.model_config["package"], context.artifacts["root"]
         self.predictor = generated_package.worker_predictor(package, root)
 
-    def predict(self, context, model_input, params=None):
+    # No annotations: mlflow (≥ 2.20) reads predict's type hints to infer a signature and check every
+    # input against it, which would change what each variant measures.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         if isinstance(model_input, pd.DataFrame):
             model_input = model_input.to_dict("records")  # NaN is missing, as None is
         return self.predictor.predict(model_input)

@@ -14,16 +14,20 @@ Writes --results (benchmarks/monitoring.json) and the section of docs/benchmarks
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import bench
+import payloads
 import render
+from render import Results, Row
 
 HERE = Path(__file__).resolve().parent
 WRITER = """
@@ -78,17 +82,19 @@ def log_rows(folder: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in (folder / "predictions").glob("*.jsonl"))
 
 
-def logging_cost(args, project: Path, tag: str, env: dict) -> list[dict]:
+def logging_cost(args: argparse.Namespace, project: Path, tag: str, env: Mapping[str, str]) -> list[Row]:
     """Off/on pairs of loads of the bento; each logged round's rows against its successful requests."""
     rows = []
-    check_rows = bench.payloads.records(project)[: bench.CHECK_RECORDS]
+    check_rows = payloads.records(project)[: bench.CHECK_RECORDS]
     expected = bench.reference_predictions(project, args.package, check_rows)
     command = [str(project / ".venv/bin/bentoml"), "serve", tag, "--port", "{port}"]
     for round_ in range(1, args.rounds + 1):
         for logged in (False, True):
             folder = args.out / "monitoring" / f"round-{round_}-{'on' if logged else 'off'}"
             settings = {"MODELOPS_PREDICTION_LOG": str(logged).lower(), "MODELOPS_MONITORING_DIR": str(folder)}
-            setting = bench.Setting("logistic_regression", "bentoml", None, "records", command, "/readyz", {**env, **settings})
+            setting = bench.Setting(
+                "logistic_regression", "bentoml", None, "records", command, "/readyz", {**env, **settings}
+            )
             bench.step(f"round {round_}: prediction log {'on' if logged else 'off'}, {args.seconds} s")
             row = bench.measure(setting, project, args, check_rows, expected)
             row.update(round=round_, prediction_log=logged)
@@ -100,14 +106,13 @@ def logging_cost(args, project: Path, tag: str, env: dict) -> list[dict]:
     return rows
 
 
-def monitor_scale(args, project: Path) -> dict:
+def monitor_scale(args: argparse.Namespace, project: Path) -> Row:
     """Write a log of args.predictions records with the service's writer, then time `make monitor` on it."""
     folder = args.out / "scale"
     bench.step(f"writing {args.predictions:,} logged predictions ({args.feedback_share:.0%} labelled) to {folder}")
     python = str(project / ".venv/bin/python")
-    written = json.loads(
-        bench.sh([python, "-c", WRITER.format(package=args.package), str(folder), str(args.predictions), str(args.feedback_share)], project)
-    )
+    writer = [python, "-c", WRITER.format(package=args.package), str(folder), str(args.predictions)]
+    written = json.loads(bench.sh([*writer, str(args.feedback_share)], project))
     size_mb = sum(p.stat().st_size for p in (folder / "predictions").glob("*.jsonl")) / 1e6
     bench.step("make monitor over it")
     timed = subprocess.run(
@@ -142,18 +147,23 @@ def main(argv: list[str] | None = None) -> None:
         project, args.package = bench.generate(bench_args)
         env = {"BENTOML_HOME": str(args.out / "bentoml")}
         tag = bench.train_and_build(project, "logistic_regression", {**os.environ, **env})
-        results = {
-            "date": bench.datetime.date.today().isoformat(),
+        results: Results = {
+            "date": datetime.date.today().isoformat(),
             "machine": bench.machine(),
-            "settings": {"users": args.users, "seconds": args.seconds, "rounds": args.rounds, "versions": bench.versions(project)},
+            "settings": {
+                "users": args.users,
+                "seconds": args.seconds,
+                "rounds": args.rounds,
+                "versions": bench.versions(project),
+            },
             "logging": logging_cost(args, project, tag, env),
             "scale": monitor_scale(args, project),
         }
         args.results.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.results}")
-    results = json.loads(args.results.read_text()) if args.results.exists() else None
+    measured = json.loads(args.results.read_text()) if args.results.exists() else None
     page = args.docs.read_text() if args.docs.exists() else render.render(None)
-    args.docs.write_text(render.with_monitoring(page, results))
+    args.docs.write_text(render.with_monitoring(page, measured))
     print(f"wrote {args.docs}")
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
+
+# A client record as the service takes it: feature name -> a number, a string, or None for missing.
+Record = dict[str, float | str | None]
 
 SCHEMA = Path("data/processed/schema.json")
 TEST = Path("data/processed/test.csv")
@@ -22,15 +26,16 @@ PATHS = {
 }
 
 
-def features(project: Path | str = ".") -> list[dict]:
+def features(project: Path | str = ".") -> list[dict[str, Any]]:
     """The schema's features (name, kind, ...) in order."""
-    return json.loads((Path(project) / SCHEMA).read_text())["features"]
+    found: list[dict[str, Any]] = json.loads((Path(project) / SCHEMA).read_text())["features"]
+    return found
 
 
-def records(project: Path | str = ".") -> list[dict]:
+def records(project: Path | str = ".") -> list[Record]:
     """The test set's records as the client sends them: numbers, strings, None for missing."""
 
-    def value(text: str, kind: str):
+    def value(text: str, kind: str) -> float | str | None:
         if text == "":
             return None
         return float(text) if kind == "numeric" else text
@@ -40,7 +45,7 @@ def records(project: Path | str = ".") -> list[dict]:
         return [{name: value(row[name], kind) for name, kind in kinds.items()} for row in csv.DictReader(handle)]
 
 
-def body(payload: str, rows: list[dict]) -> str:
+def body(payload: str, rows: list[Record]) -> str:
     """The JSON request body carrying `rows` in the `payload` format."""
     if payload == "dataframe_split":
         columns = list(rows[0])
