@@ -190,6 +190,41 @@ def test_each_code_dependency_of_a_stage_is_needed(name):
     assert not unneeded, f"dvc.yaml stage {name}: {unneeded} cover no file it runs that no other dep covers"
 
 
+def readme_rooms(readme: str) -> dict[str, tuple[str, set[str]]]:
+    """The README's "The package" table: room → (what it holds, the rooms it imports)."""
+    section = readme.split("## The package", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| `")]
+    return {
+        cells[0].strip().strip("`/"): (cells[1], set(re.findall(r"`(\w+)/`", cells[2])) - {"nothing"}) for cells in rows
+    }
+
+
+def test_the_readme_table_shows_every_room_its_modules_and_its_imports():
+    """The README's layout table follows pyproject.toml's rooms: same rooms in order, every module named."""
+    package = package_name(ROOT)
+    table = readme_rooms((ROOT / "README.md").read_text())
+    assert list(table) == list(ALLOWED), "README.md `The package`: one row per room of [tool.modelops.rooms], in order"
+    for room, (what, imports) in table.items():
+        allowed = sorted(ALLOWED[room])
+        assert imports == ALLOWED[room], (
+            f"README.md row {room}/: imports {sorted(imports)}, the layout allows {allowed}"
+        )
+        folder = ROOT / "src" / package / room
+        modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} | {
+            p.name for p in folder.iterdir() if (p / "__init__.py").is_file()
+        }
+        unnamed = sorted(m for m in modules if f"`{m}`" not in what)
+        assert not unnamed, f"README.md row {room}/ does not name {unnamed}"
+
+
+def test_each_room_says_what_it_holds():
+    """Every room's __init__.py is one docstring: the first thing a reader of the folder sees."""
+    package = package_name(ROOT)
+    for room in ALLOWED:
+        tree = ast.parse((ROOT / "src" / package / room / "__init__.py").read_text())
+        assert ast.get_docstring(tree), f"src/{package}/{room}/__init__.py has no docstring saying what the room holds"
+
+
 # --- the checks themselves, on a synthetic package ---------------------------------------------------
 
 
