@@ -2,11 +2,11 @@
 
 One JSON object a line, its `event` naming the kind:
 
-- `demo-started`: `steps` asked (names), `load_seconds`, `tune_seconds`;
+- `demo-started`: `steps` asked (names), `load_seconds`, `tune_trials`;
 - `generated`: `project`, the generated project's folder name in the demo folder;
 - `step-started`: `step`, `proves`, `log` (the step's output, a path relative to the demo folder);
-- `command-finished`: `step`, `command` as a user types it, `seconds`, `exit_code`, `expected` (its
-  exit status the step needs);
+- `command-finished`: `step`, `command` as a user types it, `seconds`, `exit_code` (of a `make`, its
+  recipe's: make itself exits 2 for any failure), `expected` (the exit status the step needs);
 - `noted`: `step`, `text` (a verdict the demo checked, e.g. the monitor's);
 - `step-finished`: `step`, `seconds`, `error` (null when it passed);
 - `demo-finished`: `seconds` in all, `failed` (the step that stopped it, or null).
@@ -31,7 +31,7 @@ class DemoStarted:
     kind: ClassVar[str] = "demo-started"
     steps: tuple[str, ...]
     load_seconds: int
-    tune_seconds: float
+    tune_trials: int
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,8 @@ IDENTITY = {  # the demo commits: an identity of its own when git has none
 }
 FEEDBACK_TOKEN = "demo-feedback-token"  # the service's and the simulator's, unless one is set
 TAIL = 25  # lines of a failed step's log shown on the terminal
+# make exits 2 whatever status its recipe failed with, and says that status on its last line of error.
+RECIPE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* \[[^\n]*\] Error (\d+)$", re.MULTILINE)
 
 
 class StepFailed(Exception):
@@ -42,6 +46,12 @@ def shown(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def recipe_status(code: int, output: str) -> int:
+    """The exit status of the recipe make ran: `make monitor` exits 2 when the monitor exits 10."""
+    found = RECIPE_ERROR.findall(output)
+    return int(found[-1]) if code == 2 and found else code
 
 
 def last_line(output: str) -> str:
@@ -62,8 +72,16 @@ class Demo:
 
     # --- one command, its output appended to the step's log ---------------------------------------------
 
-    def execute(self, argv: Sequence[str], command: str, expected: int = 0, cwd: Path | None = None) -> tuple[int, str]:
-        """Run `argv` (shown as `command`); its exit status and output (stdout and stderr, as they came)."""
+    def execute(
+        self,
+        argv: Sequence[str],
+        command: str,
+        expected: int = 0,
+        cwd: Path | None = None,
+        status: Callable[[int, str], int] = lambda code, _: code,
+    ) -> tuple[int, str]:
+        """Run `argv` (shown as `command`); its exit status (as `status` reads it from the process's and
+        its output) and its output (stdout and stderr, as they came)."""
         assert self.log is not None
         with self.log.open("ab") as out:
             out.write(f"$ {command}\n".encode())
@@ -78,19 +96,25 @@ class Demo:
         with self.log.open("rb") as log:
             log.seek(start)
             output = log.read().decode("utf-8", errors="replace")
+        code = status(code, output)
         self.record.write(events.CommandFinished(self.step, command, round(seconds, 2), code, expected))
         return code, output
 
     def git(self, *args: str) -> str:
-        code, output = self.execute(["git", *args], " ".join(["git", *args]))
+        """A git command the step takes (recorded, its output logged)."""
+        code, output = self.execute(["git", *args], shlex.join(["git", *args]))
         if code != 0:
-            raise StepFailed(f"`git {' '.join(args)}` exited with {code}")
+            raise StepFailed(f"`{shlex.join(['git', *args])}` exited with {code}")
         return output
 
+    def ask_git(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A git question (not recorded): its answer."""
+        return subprocess.run(["git", *args], cwd=self.project, env=self.env, capture_output=True, text=True)
+
     def make(self, make: Make) -> str:
-        """`make` in the project; its output. StepFailed unless it exits and records as `make` expects."""
+        """`make` in the project; its output. StepFailed unless its recipe exits and records as `make` expects."""
         argv = ["make", "--no-print-directory", *make.argv]
-        code, output = self.execute(argv, make.line, make.exit_code)
+        code, output = self.execute(argv, make.line, make.exit_code, status=recipe_status)
         if code != make.exit_code:
             expected = "success" if make.exit_code == 0 else f"exit status {make.exit_code}"
             raise StepFailed(
@@ -128,8 +152,8 @@ class Demo:
         if isinstance(action, Make):
             self.make(action)
         elif isinstance(action, Commit):
-            self.git("add", "--all")
-            if self.git("status", "--porcelain", "--untracked-files=no").strip():
+            if self.ask_git("status", "--porcelain").stdout.strip():
+                self.git("add", "--all")
                 self.git("commit", "--quiet", "--no-verify", "-m", action.message)
         elif isinstance(action.branch, Printed):
             self.merge(last_line(self.make(action.branch.by)), f"`{action.branch.by.line}` printed no branch")
@@ -138,11 +162,7 @@ class Demo:
             self.merge(str(branch or ""), f"{action.branch.missing} (see {action.branch.record})")
 
     def merge(self, branch: str, nothing: str) -> None:
-        assert self.project is not None
-        if not branch or subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=self.project, env=self.env,
-            capture_output=True,
-        ).returncode:  # fmt: skip
+        if not branch or self.ask_git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode:
             raise StepFailed(f"{nothing}: no branch {branch!r} to merge" if branch else nothing)
         self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
 
@@ -176,11 +196,11 @@ class Demo:
         self.record.write(events.Generated(found[0].name))
         return found[0]
 
-    def run(self, steps: Sequence[Step], template: Path, load_seconds: int, tune_seconds: float) -> bool:
+    def run(self, steps: Sequence[Step], template: Path, load_seconds: int, tune_trials: int) -> bool:
         """Generate, then run `steps`; whether every one passed."""
         started = time.perf_counter()
         self.record.start()
-        self.record.write(events.DemoStarted(tuple(s.name for s in steps), load_seconds, tune_seconds))
+        self.record.write(events.DemoStarted(tuple(s.name for s in steps), load_seconds, tune_trials))
         began = self.begin(0, "generate", "cookiecutter renders the default answers; hooks set up git, DVC")
         current = "generate"
         try:
@@ -203,9 +223,7 @@ class Demo:
 
     def identify(self) -> None:
         """Git's identity for the demo's commits when none is configured; the feedback token."""
-        assert self.project is not None
-        configured = subprocess.run(["git", "config", "user.email"], cwd=self.project, capture_output=True)
-        if configured.returncode != 0:
+        if self.ask_git("config", "user.email").returncode != 0:
             self.env.update(IDENTITY)
         self.env.setdefault("MODELOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
 
@@ -255,10 +273,10 @@ def parser() -> argparse.ArgumentParser:
         help="length of each load test, `make load-test`'s and the retraining's (default: %(default)s)",
     )
     result.add_argument(
-        "--tune-seconds",
-        type=float,
-        default=scenario.DEFAULT_TUNE_SECONDS,
-        help="time budget of the retraining's hyperparameter search (default: %(default)s)",
+        "--tune-trials",
+        type=int,
+        default=scenario.DEFAULT_TUNE_TRIALS,
+        help="trial budget of the retraining's hyperparameter search (default: %(default)s)",
     )
     result.add_argument(
         "--output-dir",
@@ -287,10 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     demo = Demo(folder.resolve(), dict(os.environ), events.Events(folder.resolve() / events.FILE))
-    steps = scenario.select(names, scenario.scenario(args.load_seconds, args.tune_seconds))
+    steps = scenario.select(names, scenario.scenario(args.load_seconds, args.tune_trials))
     logs = shown(folder / events.LOGS)
     print(f"==> make demo: {len(steps)} steps on a project generated in {shown(folder)} (their output: {logs}/)")
-    if not demo.run(steps, TEMPLATE, args.load_seconds, args.tune_seconds):
+    if not demo.run(steps, TEMPLATE, args.load_seconds, args.tune_trials):
         return 1
     print(summary(events.read(demo.folder)))
     return 0

@@ -1,59 +1,26 @@
 """The lifecycle walkthrough: what the last `make demo` did, read from what it left behind.
 
-Inputs, all written by the demo: `times.txt` in the demo folder (one line per project command, then
-"in all"), the log `make docs` captures beside it (`<demo folder>.log`; its `==> demo step:` and
-`==> make …` lines mark where each step and command begins) and the generated project's own reports.
-Without a log the page still shows the times and the reports; without a demo it says to run one.
+Inputs, all written by the demo (demo/run.py): its events (`events.jsonl` in the demo folder, read with
+demo/events.py: each step, what it proves, its commands with their times and exit codes, the verdicts
+it checked), each step's output (`logs/` beside them) and the generated project's own reports. A demo
+that is missing, did not finish, or lacks a step's log is a DemoError naming the command to run.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from demo import events
+from demo.events import Run, StepRun
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-TIME_LINE = re.compile(r"^\s*([0-9.]+) s  (.+)$")
-STEP = "==> demo step: "
-COMMAND = "==> make "
-TIMES_HEADER = re.compile(r"^==> step times \(.*\):$")
-DONE = "==> demo done"
 HELP = re.compile(r"^([a-z][\w-]*):.*?## (.+)$")
 MARKDOWN_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 SITE_FOLDER = "demo"  # where the project's reports appear on the site
 
-
-class DemoError(Exception):
-    """The demo's output cannot be read as one finished run; the message names the fix."""
-
-
-@dataclass
-class Command:
-    line: str  # `make deploy ENV=local`
-    seconds: float | None = None
-
-
-@dataclass
-class Step:
-    name: str
-    items: list[Command | str] = field(default_factory=list)  # its commands and the demo's own `==>` notes, in order
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def commands(self) -> list[Command]:
-        return [item for item in self.items if isinstance(item, Command)]
-
-
-@dataclass
-class Demo:
-    folder: Path
-    project: Path | None
-    times: list[tuple[float, str]]
-    total: float | None
-    preamble: list[str]
-    steps: list[Step]  # empty without a log
-    log: Path | None
+DemoError = events.EventsError  # the demo's output cannot be read as one finished run; the message names the fix
 
 
 def clean(line: str) -> str:
@@ -61,85 +28,25 @@ def clean(line: str) -> str:
     return ANSI.sub("", line).rsplit("\r", 1)[-1].rstrip()
 
 
-def read_times(text: str) -> tuple[list[tuple[float, str]], float | None]:
-    """`times.txt` -> ([(seconds, command)], seconds in all)."""
-    times, total = [], None
-    for line in text.splitlines():
-        match = TIME_LINE.match(line)
-        if not match:
-            continue
-        seconds, what = float(match.group(1)), match.group(2).strip()
-        if what == "in all":
-            total = seconds
-        else:
-            times.append((seconds, what))
-    return times, total
+def output(step: StepRun) -> list[str]:
+    """A step's log, line by line as a terminal last showed it."""
+    text = step.log.read_bytes().decode("utf-8", errors="replace")
+    return [clean(line) for line in text.split("\n")]  # not splitlines(): a progress bar's \r is no line end
 
 
-def read_log(text: str) -> tuple[list[str], list[Step], list[str]]:
-    """A captured demo log -> (what came before the first step, the steps, the closing step times)."""
-    preamble: list[str] = []
-    steps: list[Step] = []
-    closing: list[str] | None = None
-    for raw in text.split("\n"):  # not splitlines(): a progress bar's \r is no line end
-        line = clean(raw)
-        if closing is not None:
-            if line.startswith(DONE):
-                break
-            closing.append(line)
-        elif TIMES_HEADER.match(line):
-            closing = []
-        elif line.startswith(STEP):
-            steps.append(Step(line[len(STEP) :].strip()))
-        elif not steps:
-            preamble.append(line)
-        elif line.startswith(COMMAND):
-            steps[-1].items.append(Command(line[len("==> ") :].strip()))
-            steps[-1].output.append(line)
-        else:
-            step = steps[-1]
-            step.output.append(line)
-            if line.startswith("==> ") and (not step.commands or is_demo_note(line)):
-                step.items.append(line[len("==> ") :])
-    return preamble, steps, closing or []
+def read(demo: Path, log: Path | None = None) -> Run:
+    """The finished demo run in the folder `demo`; DemoError when there is none or a step's log is missing.
 
-
-def is_demo_note(line: str) -> bool:
-    """The demo recipe's own `==>` lines (merges, the monitor's verdicts), not a project command's."""
-    return line.startswith(("==> merged ", "==> monitor: "))
-
-
-def project_folder(demo: Path) -> Path | None:
-    """The generated project in the demo folder (its `-dvc-storage` sibling is the local DVC remote)."""
-    found = [p for p in sorted(demo.iterdir()) if p.is_dir() and not p.name.endswith("-dvc-storage")]
-    return found[-1] if found else None
-
-
-def read(demo: Path, log: Path) -> Demo:
-    """The demo's output; raises DemoError when there is none, or when the log is not of this run."""
-    times_file = demo / "times.txt"
-    if not times_file.is_file():
-        raise DemoError(
-            f"no `make demo` output in {demo} (no times.txt) — run `make demo` first, or `make docs`, which runs it"
-        )
-    times, total = read_times(times_file.read_text())
-    if total is None:
-        raise DemoError(f"{times_file} has no `in all` line: the demo did not finish — run `make demo` again")
-    project = project_folder(demo)
-    if not log.is_file():
-        return Demo(demo, project, times, total, [], [], None)
-    preamble, steps, closing = read_log(log.read_bytes().decode("utf-8", errors="replace"))  # \r kept
-    logged_times = read_times("\n".join(closing))
-    if logged_times != (times, total):
-        raise DemoError(
-            f"{log} is not the log of the demo in {demo} (their step times differ) — delete it and run `make docs`"
-        )
-    commands = [c for s in steps for c in s.commands]
-    if [c.line for c in commands] != [what for _, what in times]:
-        raise DemoError(f"{log} names other commands than {times_file} — delete the log and run `make docs`")
-    for command, (seconds, _) in zip(commands, times, strict=True):
-        command.seconds = seconds
-    return Demo(demo, project, times, total, preamble, steps, log)
+    `log` is not read (the events name each step's log): sitegen's call still passes the old log's path.
+    """
+    run = events.read(demo)
+    if run.failed or not run.finished:
+        where = f"stopped at step {run.failed}" if run.failed else "did not finish"
+        raise DemoError(f"the demo in {demo} {where} — run `make demo` again (or `make docs`, which runs it)")
+    missing = [step.log for step in run.steps if not step.log.is_file()]
+    if missing:
+        raise DemoError(f"{missing[0]} is missing: the demo in {demo} is incomplete — run `make demo` again")
+    return run
 
 
 def help_texts(project: Path | None) -> dict[str, str]:
@@ -155,7 +62,9 @@ def help_texts(project: Path | None) -> dict[str, str]:
 
 
 def target(command: str) -> str:
-    return command.split()[1] if len(command.split()) > 1 else ""
+    """The project target a command runs: `deploy` of `make deploy ENV=local`; "" for any other command."""
+    words = command.split()
+    return words[1] if len(words) > 1 and words[0] == "make" else ""
 
 
 def seconds(value: float | None) -> str:
@@ -249,58 +158,45 @@ def missing_page(reason: str) -> str:
     )
 
 
-def page(demo: Demo, folder: str, log: str, page_path: str = "lifecycle.md") -> str:
-    """The walkthrough's Markdown: the steps and their times, each step's output, the reports.
-
-    `folder` and `log` are the demo folder and its log as the page names them.
-    """
+def page(demo: Run, folder: str, log: str = "", page_path: str = "lifecycle.md") -> str:
+    """The walkthrough's Markdown: the steps, what each proves, their commands and times, their output,
+    the reports. `folder` is the demo folder as the page names it (`log` is not used)."""
     helps = help_texts(demo.project)
     project = f"`{folder}/{demo.project.name}/`" if demo.project else "a project"
     lines = [
         "# Lifecycle walkthrough",
         "",
         f"What the last `make demo` did: it generated {project} with the default answers and ran its",
-        f"lifecycle. Everything below is that run's own: the times from `{folder}/times.txt`, the output",
-        f"from `{log}` (`make docs` captures it, running the demo again when the log is missing or older",
-        "than the demo), the documents from the project it left.",
+        "lifecycle, step by step as demo/scenario.py lists them. Everything below is that run's own: the",
+        f"steps, commands and times from `{folder}/{events.FILE}`, each step's output from its log in",
+        f"`{folder}/{events.LOGS}/`, the documents from the project it left (`make docs` runs the demo",
+        "again when its events are missing or of an unfinished run).",
         "",
         "## Steps and times",
         "",
+        "| step | command | what it does | time |",
+        "|---|---|---|---|",
     ]
-    if demo.steps:
-        lines += ["| step | command | what it does | time |", "|---|---|---|---|"]
-        for step in demo.steps:
-            for index, command in enumerate(step.commands):
-                name = f"[{step.name}](#{anchor(step.name)})" if index == 0 else ""
-                what = escape(helps.get(target(command.line), ""))
-                lines.append(f"| {name} | `{command.line}` | {what} | {seconds(command.seconds)} |")
-            if not step.commands:
-                lines.append(f"| [{step.name}](#{anchor(step.name)}) | | | |")
-    else:
-        lines += [
-            f"No log of this run in `{log}` (`make docs` writes one): the commands and their times only.",
-            "",
-            "| command | what it does | time |",
-            "|---|---|---|",
-        ]
-        lines += [f"| `{what}` | {escape(helps.get(target(what), ''))} | {seconds(s)} |" for s, what in demo.times]
-    lines += [
-        f"| **in all** | | | **{seconds(demo.total)}** |"
-        if demo.steps
-        else f"| **in all** | | **{seconds(demo.total)}** |"
-    ]
-    if demo.preamble:
-        lines += ["", "## generate", "", "The demo's recipe as make echoes it, then cookiecutter's answer:"]
-        lines += output_block(demo.preamble, f"output ({len(demo.preamble)} lines)")
     for step in demo.steps:
-        lines += ["", f"## {step.name}", ""]
+        for index, command in enumerate(step.commands):
+            name = f"[{step.name}](#{anchor(step.name)})" if index == 0 else ""
+            what = escape(helps.get(target(command.command), ""))
+            lines.append(f"| {name} | `{command.command}` | {what} | {seconds(command.seconds)} |")
+        if not step.commands:
+            lines.append(f"| [{step.name}](#{anchor(step.name)}) | | | {seconds(step.seconds)} |")
+    lines.append(f"| **in all** | | | **{seconds(demo.seconds)}** |")
+    for step in demo.steps:
+        lines += ["", f"## {step.name}", "", f"What it proves: {escape(step.proves)} ({seconds(step.seconds)}).", ""]
         for item in step.items:
             if isinstance(item, str):
                 lines.append(f"- {escape(item)}")
                 continue
-            help_text = helps.get(target(item.line))
-            lines.append(f"- `{item.line}` ({seconds(item.seconds)})" + (f": {escape(help_text)}" if help_text else ""))
-        lines += output_block(step.output, f"output ({len(step.output)} lines)")
+            help_text = helps.get(target(item.command))
+            lines.append(
+                f"- `{item.command}` ({seconds(item.seconds)})" + (f": {escape(help_text)}" if help_text else "")
+            )
+        shown = output(step)
+        lines += output_block(shown, f"output ({len(shown)} lines, {folder}/{step.log.relative_to(demo.folder)})")
     if demo.project:
         documents = reports(demo.project)
         lines += ["", "## What it left", ""]
@@ -310,7 +206,7 @@ def page(demo: Demo, folder: str, log: str, page_path: str = "lifecycle.md") -> 
                 link = relative_link(page_path, site_path(rel))
                 lines.append(f"- [{title}]({link}) (`{rel}`)")
         else:
-            lines.append("This run wrote no reports (its DEMO_STEPS stopped before the pipeline).")
+            lines.append("This run wrote no reports (its steps stopped before the pipeline).")
     return "\n".join(lines) + "\n"
 
 
