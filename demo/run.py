@@ -45,7 +45,7 @@ def shown(path: Path) -> str:
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return str(path)
+        return str(path.resolve())
 
 
 def recipe_status(code: int, output: str) -> int:
@@ -196,17 +196,23 @@ class Demo:
         self.record.write(events.Generated(found[0].name))
         return found[0]
 
-    def run(self, steps: Sequence[Step], template: Path, load_seconds: int, tune_trials: int) -> bool:
-        """Generate, then run `steps`; whether every one passed."""
+    def run(
+        self, steps: Sequence[Step], template: Path, load_seconds: int, tune_trials: int, project: Path | None = None
+    ) -> bool:
+        """Generate (or take `project`, generated before), then run `steps`; whether every one passed."""
         started = time.perf_counter()
         self.record.start()
         self.record.write(events.DemoStarted(tuple(s.name for s in steps), load_seconds, tune_trials))
-        began = self.begin(0, "generate", "cookiecutter renders the default answers; hooks set up git, DVC")
-        current = "generate"
+        began, current = started, "generate"
         try:
-            self.project = self.generate(template)
+            if project is None:
+                began = self.begin(0, "generate", "cookiecutter renders the default answers; hooks set up git, DVC")
+                self.project = self.generate(template)
+                self.end(began)
+            else:
+                self.project = project.resolve()
+                self.record.write(events.Generated(os.path.relpath(self.project, self.folder)))
             self.identify()
-            self.end(began)
             for index, step in enumerate(steps, 1):
                 current = step.name
                 began = self.begin(index, step.name, step.proves)
@@ -285,6 +291,11 @@ def parser() -> argparse.ArgumentParser:
         help="the demo folder, emptied first (default: %(default)s)",
     )
     result.add_argument(
+        "--project",
+        type=Path,
+        help="run the steps on this project, generated before (by a demo that stopped, say), instead of a new one",
+    )
+    result.add_argument(
         "--check",
         action="store_true",
         help="run nothing: exit 0 when the demo folder holds a finished run of these steps, else say why and exit 1",
@@ -301,14 +312,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reason:
             print(f"==> no finished demo to show: {reason}")
         return 1 if reason else 0
+    if args.project is not None and args.project.resolve().is_relative_to(folder.resolve()):
+        print(f"error: --project {args.project} is inside --output-dir {folder}, which the demo empties first")
+        return 2
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     demo = Demo(folder.resolve(), dict(os.environ), events.Events(folder.resolve() / events.FILE))
     steps = scenario.select(names, scenario.scenario(args.load_seconds, args.tune_trials))
     logs = shown(folder / events.LOGS)
-    print(f"==> make demo: {len(steps)} steps on a project generated in {shown(folder)} (their output: {logs}/)")
-    if not demo.run(steps, TEMPLATE, args.load_seconds, args.tune_trials):
+    where = shown(args.project) if args.project else f"a project generated in {shown(folder)}"
+    print(f"==> make demo: {len(steps)} step{'s' * (len(steps) != 1)} on {where} (their output: {logs}/)")
+    if not demo.run(steps, TEMPLATE, args.load_seconds, args.tune_trials, args.project):
         return 1
     print(summary(events.read(demo.folder)))
     return 0
