@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from types import SimpleNamespace
+
 import pytest
 import yaml
 
@@ -78,3 +81,33 @@ def test_the_plan_proposes_the_recent_reference_after_drift(pkg, root):
     assert rows["features"][0] == "drifted: size"
     rows = {row[0]: row[1:] for row in pkg.improvement.retrain.plan_changes(params, [], counts, 7)}
     assert rows["drift reference"] == ["train", "train"]
+
+
+TUNING = {
+    "model": "ridge",
+    "best_params": {"alpha": 0.5},
+    "best_value": 0.9,
+    "baseline_value": 0.8,
+    "stopped_by": "trials",
+    "seconds": 1.0,
+    "trials_per_second": 5.0,
+    "trials": [{"number": 0}],  # in the tuning record, not in the summary
+}
+
+
+def test_the_outcome_proposes_only_when_no_reason_stands_against_it(pkg, isolated):
+    run = SimpleNamespace(day="2026-01-02", champion=SimpleNamespace(version="0.1.0-1111111"))
+    counts = {"production_train": 40}
+    kept = pkg.improvement.retrain.outcome(run, counts, TUNING, None, ["margin: +0.1 %"], {"plan": 1.0}, 9.0)
+    assert (kept.proposed, kept.decision, kept.branch, kept.reasons) == (False, "no proposal", None, ["margin: +0.1 %"])
+    assert kept.title == "feat(model): retrain on 40 production records, tuned ridge"
+    assert "trials" not in kept.tuning and kept.tuning["best_params"] == {"alpha": 0.5}
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "--quiet"], [*identity, "commit", "--quiet", "--allow-empty", "-m", "the champion"]):
+        subprocess.run(["git", *args], check=True)
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip()
+    comparison = {"checks": [{"name": "margin", "passed": True, "detail": "recent f1_macro +2.0 %"}]}
+    proposed = pkg.improvement.retrain.outcome(run, counts, TUNING, comparison, [], {}, 9.0)
+    assert (proposed.proposed, proposed.decision) == (True, "propose")
+    assert proposed.branch == f"retrain/2026-01-02-{head}"
+    assert proposed.reasons == ["every check passed; recent f1_macro +2.0 %"]
