@@ -1,11 +1,11 @@
 """Publish: push the retraining proposal's branch and open its pull request — merging it is the approval.
 
 Reads `make retrain`'s summary (reports/improvement/summary.json). Without a proposal it prints
-the reasons and does nothing. With one it pushes the proposal's branch and, through the
-forge (`core/forge.py`: GitHub's `gh`, its token GH_TOKEN never printed), opens a pull request
-labelled `model-retrain` whose body is the comparison report; when a pull request from that
-branch is open already, its title and body are replaced instead. The
-pull request's URL is the last line printed.
+the reasons and does nothing. With one it pushes the proposal's branch and, through the forge
+(`core/forge.py`: GitHub's `gh`, its token GH_TOKEN never printed), opens a pull request labelled
+`model-retrain` whose body is the comparison report; when a pull request from that branch is
+open already, its title and body are replaced instead. The pull request's URL is the last line
+printed.
 
 `make publish` runs this after `make retrain` (retrain.yml in CI, after `gh auth setup-git` lets
 git push with the job's token); `--dry-run` prints the commands and the body, and runs nothing.
