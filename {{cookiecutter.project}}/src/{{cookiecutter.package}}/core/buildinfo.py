@@ -8,40 +8,29 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
 from . import paths
 from .artifacts import read_json
+from .git import GitError, git_or_none, latest_release_tag
 
 log = logging.getLogger(__name__)
-SEMVER_TAG = re.compile(r"^v?(\d+\.\d+\.\d+)$")
-
-
-def git(*args: str) -> str | None:
-    """A git command's output, or None outside a repository or on failure."""
-    try:
-        result = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return result.stdout.strip() or None
 
 
 def release_version() -> str:
-    """The highest `vX.Y.Z` release tag reachable from HEAD (pre-releases skipped), else the package version."""
-    tags = (git("tag", "--merged", "HEAD", "--list", "v[0-9]*") or "").split()
-    releases = [m.group(1) for m in map(SEMVER_TAG.match, tags) if m]
-    if not releases:
-        return __version__
-    return max(releases, key=lambda v: tuple(int(part) for part in v.split(".")))
+    """The newest `vX.Y.Z` release tag reachable from HEAD, without its `v`; before the first, the package version."""
+    try:
+        tag = latest_release_tag()
+    except GitError:  # no repository, no git: a bento's own copy, say
+        tag = None
+    return tag[1:] if tag else __version__
 
 
 def build_info() -> dict[str, str]:
     """Version, commit and tag of what is being built now, and when."""
-    version, commit = release_version(), git("rev-parse", "--short=7", "HEAD") or "nogit"
+    version, commit = release_version(), git_or_none("rev-parse", "--short=7", "HEAD") or "nogit"
     return {
         "model_version": version,
         "git_commit": commit,

@@ -56,6 +56,15 @@ def remote_head(url: str) -> str:
     return found[0]
 
 
+def git_or_none(*args: str) -> str | None:
+    """A git command's output, or None outside a repository, without git, or on failure (facts that may be absent)."""
+    try:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return result.stdout.strip() or None
+
+
 def record_at(rev: str | None, path: Path) -> dict[str, Any]:
     """A JSON record as committed at `rev` (None: the work tree); {} when it is not there."""
     try:

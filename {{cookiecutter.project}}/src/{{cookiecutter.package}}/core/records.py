@@ -6,6 +6,10 @@
   and the demo read it.
 - `DeploymentEvent`: one line of the deployment history (.deploy/history.jsonl); `make deploy`
   appends, `make history`, the rollback and the evidence check read.
+- `BuildRecord`: what `make build` built (reports/build.json); promotion, the image push and the
+  service's metadata read it.
+- `LoadRecord`: the last load test's figures (reports/load.json); the pull-request report, the
+  release notes and the retraining's comparison read it, at a revision or in the work tree.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from . import paths
 from .artifacts import write_json
+from .git import record_at
 
 DECISIONS = ("keep", "retrain", "retire")
 Decision = Literal["keep", "retrain", "retire"]
@@ -128,10 +133,10 @@ class ImprovementSummary:
 class DeploymentEvent:
     """One deployment of a version to an environment, and how it ended."""
 
-    time: str  # ISO 8601, UTC
     env: str
     version: str
-    commit: str
+    time: str = ""  # ISO 8601, UTC
+    commit: str = ""
     rolled_back: bool = False
     result: str = ""  # deployed | unchanged | stopped | failed | rolled back
     previous: str | None = None
@@ -172,3 +177,44 @@ def append_history(event: DeploymentEvent, path: Path = paths.DEPLOY_HISTORY) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         handle.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """The build `make build` made: its version (`<semver>-<commit>`), the model it holds, and the rest."""
+
+    version: str
+    model_sha256: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # commit, built_at, metrics, ... as build wrote them
+
+    @classmethod
+    def read(cls, path: Path = paths.BUILD_RECORD) -> BuildRecord:
+        data = _load(path, "make build")
+        if not isinstance(data.get("version"), str) or not data["version"]:
+            raise RecordError(f"error: {path} names no version — rerun `make build`")
+        rest = {k: v for k, v in data.items() if k not in ("version", "model_sha256")}
+        return cls(version=data["version"], model_sha256=str(data.get("model_sha256", "")), facts=rest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.facts, "version": self.version, "model_sha256": self.model_sha256}
+
+
+LOAD_FIGURES = ("requests", "failures", "error_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "server_rss_mb")
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """One load test against the SLO: its figures, the verdict and what was tested."""
+
+    figures: dict[str, float | None]  # LOAD_FIGURES that were measured
+    slo_passed: bool | None = None
+    target: str = ""
+
+    @classmethod
+    def at(cls, rev: str | None = None, path: Path = paths.LOAD_RECORD) -> LoadRecord | None:
+        """The record committed at `rev` (None: the work tree), or None when there is none."""
+        data = record_at(rev, path)
+        if not data:
+            return None
+        figures = {k: data[k] for k in LOAD_FIGURES if k in data}
+        return cls(figures=figures, slo_passed=data.get("slo_passed"), target=str(data.get("target", "")))

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core import cli, environments, paths
-from ..core.buildinfo import git
 from ..core.environments import DeployError, Environment
-from ..core.git import git as strict_git
+from ..core.git import git, git_or_none
 from ..core.records import DeploymentEvent, append_history, read_history
 from ..packaging import smoke
 from ..packaging.build import bento_tag
@@ -183,7 +182,7 @@ def new_event(env: str, version: str, previous: str | None = None, result: str =
         time=datetime.now(UTC).isoformat(timespec="seconds"),
         env=env,
         version=version,
-        commit=git("rev-parse", "--short=7", "HEAD") or "nogit",
+        commit=git_or_none("rev-parse", "--short=7", "HEAD") or "nogit",
         previous=previous,
         result=result,
     )
@@ -263,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         stop(environment.name, read_running(environment.name))
         print(f"stopped {environment.name}")
         return
-    changed = strict_git("status", "--porcelain", "--", str(environment.path))
+    changed = git("status", "--porcelain", "--", str(environment.path))
     if changed:
         raise DeployError(
             f"error: {environment.path} has uncommitted changes — the desired state deploys from git:"

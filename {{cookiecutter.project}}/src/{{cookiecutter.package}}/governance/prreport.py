@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 from ..core import cli, paths
-from ..core.git import record_at
+from ..core.records import LoadRecord
 from ..reporting.render import table
 
 REPORT = Path("reports/pr.md")
 MARKER = "<!-- modelops-pr-report -->"
-LOAD_FIGURES = (("rps", "req/s"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("error_rate", "error rate"))
+SHOWN = (("rps", "req/s"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("error_rate", "error rate"))
 
 
 def dvc_markdown(kind: str, base: str) -> str:
@@ -31,8 +31,9 @@ def dvc_markdown(kind: str, base: str) -> str:
 
 def report(base: str) -> str:
     metrics, params = dvc_markdown("metrics", base), dvc_markdown("params", base)
-    before, after = record_at(base, paths.LOAD_RECORD), record_at(None, paths.LOAD_RECORD)
-    load = [[label, before.get(key, "—"), after.get(key, "—")] for key, label in LOAD_FIGURES]
+    before, after = LoadRecord.at(base), LoadRecord.at(None)
+    figures = [(r.figures if r else {}) for r in (before, after)]
+    load = [[label, figures[0].get(key, "—"), figures[1].get(key, "—")] for key, label in SHOWN]
     gate = json.loads(paths.METRICS.read_text())["gate"]["passed"] if paths.METRICS.is_file() else None
     verdict = {True: "PASS", False: "FAIL", None: "not run"}[gate]
     lines = [

@@ -34,7 +34,7 @@ import yaml
 
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, require
-from ..core.buildinfo import git
+from ..core.git import git_or_none
 from ..core.metrics import HIGHER_IS_BETTER, live_metrics
 from ..core.records import Decision, MonitorSummary
 from ..core.schema import Schema
@@ -183,7 +183,7 @@ def at_version(versions: list[str], path: Path | str) -> tuple[str | None, str]:
     commits = {version.rpartition("-")[2] for version in versions}
     if len(commits) == 1:
         commit = commits.pop()
-        text = git("show", f"{commit}:{Path(path).as_posix()}") if commit else None
+        text = git_or_none("show", f"{commit}:{Path(path).as_posix()}") if commit else None
         if text:
             return text, f"{path} at {commit}"
     return None, str(path)

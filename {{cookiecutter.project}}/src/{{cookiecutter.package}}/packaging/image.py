@@ -7,14 +7,14 @@ one; `docker login` first). Prints the version last, for the workflow.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from ..core import cli, environments, paths
+from ..core import cli, environments
 from ..core.environments import DeployError
+from ..core.records import BuildRecord
 from .build import bento_name
 
 
@@ -37,20 +37,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--registry", help="check the image's registry host is this one (e.g. ghcr.io)")
     args = parser.parse_args(argv)
     cli.start(args)
-    if not paths.BUILD_RECORD.is_file():
-        raise DeployError(f"error: no {paths.BUILD_RECORD} — run `make build` first")
-    build = json.loads(paths.BUILD_RECORD.read_text())
+    version = BuildRecord.read().version
     name = image_name()
     if args.registry and name.partition("/")[0] != args.registry:
         raise DeployError(f"error: deploy/ pulls {name}, not from {args.registry} — fix newName in the overlays")
     if shutil.which("docker") is None:
         raise DeployError("error: no docker — build images where a Docker engine runs (the cd workflow does)")
-    image = f"{name}:{build['version']}"
-    for command in commands(f"{bento_name()}:{build['version']}", image):
+    image = f"{name}:{version}"
+    for command in commands(f"{bento_name()}:{version}", image):
         if subprocess.run(command).returncode != 0:
             raise DeployError(f"error: `{' '.join(command)}` failed — see its output above")
     print(f"pushed {image}")
-    print(build["version"])
+    print(version)
 
 
 if __name__ == "__main__":
