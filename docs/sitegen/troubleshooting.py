@@ -9,10 +9,14 @@ text after the first " — ", in a column of its own.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
+import sys
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 PROJECT = "{{cookiecutter.project}}"
 PACKAGE = "{{cookiecutter.package}}"
@@ -25,6 +29,7 @@ MAKE_TARGET = re.compile(r"^([a-z][\w-]*)\s*:(?!=)")
 MAKE_RULE = re.compile(r"^([^\s:=#][^:=]*?)\s*:(?![=:])(.*)$")
 MAKE_VARIABLE = re.compile(r"\$\$\{?(\w+)\}?|\$\((\w+)\)")
 MODULE_RUN = re.compile(r"\$\(PACKAGE\)\.([\w.]+)")
+WALKER = Path("tests/code/layout.py")  # the project's import-graph walker
 STAGE_RUN = re.compile(r"python -m \{\{ cookiecutter\.package \}\}\.([\w.]+)")
 
 
@@ -161,22 +166,15 @@ def module_name(package_dir: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(package_dir: Path, path: Path, modules: set[str]) -> set[str]:
-    """The package's modules one module imports (relative imports; `from ..core import paths` names core.paths)."""
-    here = module_name(package_dir, path).split(".")
-    package = here if path.name == "__init__.py" else here[:-1]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(node, ast.ImportFrom) or node.level == 0:
-            continue
-        base = package[: len(package) - (node.level - 1)] if node.level > 1 else list(package)
-        stem = ".".join([*base, *(node.module.split(".") if node.module else [])])
-        for alias in node.names:
-            for candidate in (f"{stem}.{alias.name}" if stem else alias.name, stem):
-                if candidate in modules:
-                    found.add(candidate)
-                    break
-    return found
+def import_walker(project: Path) -> ModuleType:
+    """The generated project's own import-graph walker (`tests/code/layout.py`): one walker for both."""
+    spec = importlib.util.spec_from_file_location("project_layout", project / WALKER)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no import walker at {project / WALKER}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up while it is defined
+    spec.loader.exec_module(module)
+    return module
 
 
 def entry_points(project: Path) -> dict[str, set[str]]:
@@ -196,21 +194,20 @@ def entry_points(project: Path) -> dict[str, set[str]]:
 
 
 def callers(project: Path) -> dict[str, tuple[str, ...]]:
-    """Module -> every command whose code reaches it through the package's imports, sorted."""
-    package_dir = project / "src" / PACKAGE
-    paths = sorted(package_dir.rglob("*.py"))
-    modules = {module_name(package_dir, p) for p in paths}
-    graph = {module_name(package_dir, p): imports(package_dir, p, modules) for p in paths}
+    """Module -> every command whose code reaches it through the package's imports, sorted.
+
+    The walker takes dotted names, and the template's package folder is `{{cookiecutter.package}}`
+    (dots in it): it walks a link to that folder under a plain name instead.
+    """
+    walker = import_walker(project)
     reached: dict[str, set[str]] = defaultdict(set)
-    for entry, commands in entry_points(project).items():
-        todo, seen = [entry], set()
-        while todo:
-            module = todo.pop()
-            if module in seen or module not in graph:
-                continue
-            seen.add(module)
-            reached[module] |= commands
-            todo += sorted(graph[module])
+    with tempfile.TemporaryDirectory() as tmp:
+        src, name = Path(tmp), "package"
+        (src / name).symlink_to((project / "src" / PACKAGE).resolve(), target_is_directory=True)
+        for entry, commands in entry_points(project).items():
+            files: set[Path] = walker.runs(f"{name}.{entry}", src, name)
+            for file in files:
+                reached[module_name(src / name, file)] |= commands
     return {module: tuple(sorted(commands)) for module, commands in reached.items()}
 
 
