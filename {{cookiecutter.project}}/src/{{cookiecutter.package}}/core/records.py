@@ -199,7 +199,7 @@ class BuildRecord:
         return {**self.facts, "version": self.version, "model_sha256": self.model_sha256}
 
 
-LOAD_FIGURES = ("requests", "failures", "error_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "server_rss_mb")
+LOAD_FIGURES = ("users", "requests", "failures", "error_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "server_rss_mb")
 
 
 @dataclass(frozen=True)
@@ -218,3 +218,6 @@ class LoadRecord:
             return None
         figures = {k: data[k] for k in LOAD_FIGURES if k in data}
         return cls(figures=figures, slo_passed=data.get("slo_passed"), target=str(data.get("target", "")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.figures, "slo_passed": self.slo_passed, "target": self.target}

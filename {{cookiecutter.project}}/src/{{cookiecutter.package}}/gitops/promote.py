@@ -10,11 +10,10 @@ request from that branch is open already, nothing is done.
 
 from __future__ import annotations
 
-import json
-
 from ..core import cli, environments, forge, paths
 from ..core.environments import DeployError
 from ..core.git import commit_on_branch, require_clean
+from ..core.records import BuildRecord
 
 IF_REJECTED = "if the remote has the branch from a closed pull request, delete it there and run again"
 
@@ -22,7 +21,7 @@ IF_REJECTED = "if the remote has the branch from a closed pull request, delete i
 def last_build() -> str:
     if not paths.BUILD_RECORD.is_file():
         raise DeployError(f"error: no {paths.BUILD_RECORD} — run `make build`, or name the version (VERSION=...)")
-    return str(json.loads(paths.BUILD_RECORD.read_text())["version"])
+    return BuildRecord.read().version
 
 
 def branch_of(env: str, version: str) -> str:

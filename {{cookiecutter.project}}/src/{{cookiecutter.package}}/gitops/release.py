@@ -21,9 +21,8 @@ from ..core import cli, paths
 from ..core.environments import DeployError
 from ..core.git import RELEASE_TAG, current_branch, git, latest_release_tag, record_at, require_clean
 from ..core.paths import CHANGELOG, PYPROJECT, RELEASES
+from ..core.records import LoadRecord
 from ..reporting.render import num, table
-
-TAG = RELEASE_TAG  # kept for governance/evidence.py's import until it calls core.git.latest_release_tag()
 
 
 def tool(name: str, *args: str) -> str:
@@ -64,7 +63,8 @@ def model_changes(previous: str | None) -> str:
     """The Markdown section of the model's changes since `previous` (or its state, for a first release)."""
     prepare_now, trained_now = record_at(None, paths.PREPARE_RECORD), record_at(None, paths.TRAIN_RECORD)
     metrics_now = record_at(None, paths.METRICS).get("metrics", {})
-    load_now = record_at(None, paths.LOAD_RECORD)
+    load = LoadRecord.at(None)
+    load_now = {**load.figures, "slo_passed": load.slo_passed} if load else {}
     lines = []
     if previous is None:
         lines += ["## The model (first release)", ""]

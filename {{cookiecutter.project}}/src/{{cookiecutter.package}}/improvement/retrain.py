@@ -39,7 +39,7 @@ from ..core.estimators import split_xy
 from ..core.git import current_branch, git, on_new_branch, require_clean
 from ..core.metrics import HIGHER_IS_BETTER
 from ..core.params import update
-from ..core.records import ImprovementSummary, MonitorSummary
+from ..core.records import ImprovementSummary, LoadRecord, MonitorSummary
 from ..core.schema import Schema
 from ..monitoring.logs import read_live
 from ..reporting.improvement import improvement_report
@@ -287,7 +287,8 @@ def train() -> bool:
 def serve(seconds: int) -> dict[str, Any]:
     """6 serve: a short load test of the challenger; its record ({} when there is none)."""
     run(sys.executable, "-m", f"{PACKAGE}.packaging.loadtest", "--seconds", str(seconds))
-    return json.loads(paths.LOAD_RECORD.read_text()) if paths.LOAD_RECORD.is_file() else {}
+    record = LoadRecord.at(None)
+    return record.to_json() if record else {}
 
 
 def judge(
