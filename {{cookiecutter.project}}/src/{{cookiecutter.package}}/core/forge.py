@@ -10,13 +10,14 @@ or a push says back is redacted first.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -314,3 +315,35 @@ def run_all(forge: Forge, calls: Sequence[Call]) -> None:
     for call in calls:
         output = redact(forge.run(call).strip())
         print(f"{call.program} {' '.join(call.args[:2])}: {output or 'done'}")
+
+
+IF_REJECTED = "if the remote has the branch from a closed pull request, delete it there and run again"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pull-request, --remote, --base: the options of every command that proposes a branch."""
+    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request")
+    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
+    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
+
+
+def propose(
+    args: argparse.Namespace, branch: str, make: Callable[[], tuple[str, str]], approval: str, then: str
+) -> None:
+    """Make `branch` (`make` commits it: its name and diff) and, with --pull-request, push it and open its PR.
+
+    A rerun whose pull request is open already says so and changes nothing. Without --pull-request
+    the branch's name is the last line printed (scripts merge it); with it, the pull request's URL.
+    """
+    site = default() if args.pull_request else None
+    if site and (found := open_already(site, branch)):
+        print(found)
+        return
+    made, diff = make()
+    print(diff)
+    print(f"\nprepared {made}: merge it to approve (`git merge --no-ff {made}`), then {then}")
+    if site is None:
+        print(made)
+        return
+    request = commit_pull_request(made, args.base, approval)
+    print(publish_pull_request(site, request, args.remote, IF_REJECTED))

@@ -15,8 +15,6 @@ from ..core.environments import DeployError
 from ..core.git import commit_on_branch, require_clean
 from ..core.records import BuildRecord
 
-IF_REJECTED = "if the remote has the branch from a closed pull request, delete it there and run again"
-
 
 def last_build() -> str:
     if not paths.BUILD_RECORD.is_file():
@@ -58,26 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--version", help="the build version to move it to (default: the last `make build`)")
     source.add_argument("--from", dest="from_env", help="take the version this other environment runs")
-    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request")
-    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
-    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
+    forge.add_arguments(parser)
     args = parser.parse_args(argv)
     cli.start(args)
     version = args.version or (environments.get(args.from_env).version if args.from_env else last_build())
     if not version:
         raise DeployError(f"error: {args.from_env} runs nothing yet — promote it first")
-    site = forge.default() if args.pull_request else None
-    if site and (found := forge.open_already(site, branch_of(args.env, version))):
-        print(found)
-        return
-    branch, diff = promote(args.env, version)
-    print(diff)
-    print(f"\nprepared {branch}: merge it to approve (`git merge --no-ff {branch}`), then `make deploy ENV={args.env}`")
-    if site is None:
-        print(branch)
-        return
-    request = forge.commit_pull_request(branch, args.base, approval(args.env))
-    print(forge.publish_pull_request(site, request, args.remote, IF_REJECTED))
+    then = f"`make deploy ENV={args.env}`"
+    forge.propose(args, branch_of(args.env, version), lambda: promote(args.env, version), approval(args.env), then)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ from ..core import cli, environments, forge
 from ..core.environments import DeployError
 from ..core.git import git, require_clean, revert_on_branch
 
-IF_REJECTED = "if the remote has the branch from a closed pull request, delete it there and run again"
-
 
 def last_promotion(env: str) -> str:
     """The newest promotion commit of `env` reachable from HEAD that no later commit reverted."""
@@ -56,23 +54,12 @@ def approval(env: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--env", required=True, help="environment in deploy/ to roll back")
-    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request")
-    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
-    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
+    forge.add_arguments(parser)
     args = parser.parse_args(argv)
     cli.start(args)
-    site = forge.default() if args.pull_request else None
-    if site and (found := forge.open_already(site, branch_of(args.env, last_promotion(args.env)))):
-        print(found)
-        return
-    branch, diff = rollback(args.env)
-    print(diff)
-    print(f"\nprepared {branch}: merge it to approve (`git merge --no-ff {branch}`), then `make deploy ENV={args.env}`")
-    if site is None:
-        print(branch)
-        return
-    request = forge.commit_pull_request(branch, args.base, approval(args.env))
-    print(forge.publish_pull_request(site, request, args.remote, IF_REJECTED))
+    then = f"`make deploy ENV={args.env}`"
+    branch = branch_of(args.env, last_promotion(args.env))
+    forge.propose(args, branch, lambda: rollback(args.env), approval(args.env), then)
 
 
 if __name__ == "__main__":

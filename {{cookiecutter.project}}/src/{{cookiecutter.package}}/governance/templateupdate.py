@@ -268,9 +268,7 @@ def report(update: Update) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--check", action="store_true", help="only say whether the template moved on (exit 1 if so)")
-    parser.add_argument("--pull-request", action="store_true", help="push the branch and open its pull request (gh)")
-    parser.add_argument("--remote", default="origin", help="the git remote to push to (default: %(default)s)")
-    parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
+    forge.add_arguments(parser)
     args = parser.parse_args(argv)
     cli.start(args)
     state = read_state(STATE)
