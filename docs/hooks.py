@@ -2,11 +2,11 @@
 
 - `index.md`: the README's introduction, "Two commands" and "Use it for your own model", quoted whole;
 - `options.md`: cookiecutter.json's questions, choices and defaults;
-- `lifecycle.md` and `demo/…`: the last `make demo`, read from the folder `extra.demo_dir` names
-  (DOCS_DEMO_DIR, default build/demo) and its log beside it (build/demo.log);
+- `lifecycle.md` and `demo/…`: the last `make demo`, read from the events and step logs it wrote in
+  the folder `extra.demo_dir` names (DOCS_DEMO_DIR, default build/demo);
 - `troubleshooting.md`: every `error:` message in the source.
 
-A missing demo, or a log of another run, is a warning: `mkdocs build --strict` fails naming the command
+A missing, stopped or cut-off demo run is a warning: `mkdocs build --strict` fails naming the command
 to run, and a plain build shows the page saying so.
 """
 

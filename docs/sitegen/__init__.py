@@ -51,13 +51,12 @@ def shown(root: Path, path: Path) -> str:
 def demo_site(root: Path, demo_dir: Path) -> Site:
     """The walkthrough and the demo project's documents; a warning and a "run make demo" page without a demo."""
     folder = (root / demo_dir).resolve()
-    log = folder.with_name(folder.name + ".log")
     try:
-        demo = walkthrough.read(folder, log)
+        demo = walkthrough.read(folder)
     except walkthrough.DemoError as error:
         return Site({"lifecycle.md": walkthrough.missing_page(str(error))}, warnings=(str(error),))
     texts, assets = walkthrough.mirrored(demo.project) if demo.project else ({}, {})
-    page = walkthrough.page(demo, shown(root, folder), shown(root, log))
+    page = walkthrough.page(demo, shown(root, folder))
     return Site({"lifecycle.md": page, **texts}, assets)
 
 

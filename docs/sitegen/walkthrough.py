@@ -34,11 +34,8 @@ def output(step: StepRun) -> list[str]:
     return [clean(line) for line in text.split("\n")]  # not splitlines(): a progress bar's \r is no line end
 
 
-def read(demo: Path, log: Path | None = None) -> Run:
-    """The finished demo run in the folder `demo`; DemoError when there is none or a step's log is missing.
-
-    `log` is not read (the events name each step's log): sitegen's call still passes the old log's path.
-    """
+def read(demo: Path) -> Run:
+    """The finished demo run in the folder `demo`; DemoError when there is none or a step's log is missing."""
     run = events.read(demo)
     if run.failed or not run.finished:
         where = f"stopped at step {run.failed}" if run.failed else "did not finish"
@@ -158,9 +155,9 @@ def missing_page(reason: str) -> str:
     )
 
 
-def page(demo: Run, folder: str, log: str = "", page_path: str = "lifecycle.md") -> str:
+def page(demo: Run, folder: str, page_path: str = "lifecycle.md") -> str:
     """The walkthrough's Markdown: the steps, what each proves, their commands and times, their output,
-    the reports. `folder` is the demo folder as the page names it (`log` is not used)."""
+    the reports. `folder` is the demo folder as the page names it."""
     helps = help_texts(demo.project)
     project = f"`{folder}/{demo.project.name}/`" if demo.project else "a project"
     lines = [
