@@ -7,9 +7,10 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs seconds to import; commands that read no table skip it
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def read_table(
     path: Path | str, stage: str, dtype: Mapping[str, type] | None = None, nrows: int | None = None
 ) -> pd.DataFrame:
     """Read a table another stage wrote, or say which stage to run; `dtype` fixes column types."""
+    import pandas as pd
+
     return pd.read_csv(require(path, stage), dtype=dtype, nrows=nrows)
 
 

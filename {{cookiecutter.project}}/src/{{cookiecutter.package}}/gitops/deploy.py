@@ -30,7 +30,7 @@ from ..core.environments import DeployError, Environment
 from ..core.git import git, git_or_none
 from ..core.records import DeploymentEvent, append_history, read_history
 from ..packaging import smoke
-from ..packaging.build import bento_tag
+from ..packaging.build import bento_store, bento_tag
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 120.0
@@ -69,9 +69,8 @@ def read_running(env: str) -> Running | None:
 
 def expected_answers(tag: str) -> dict[str, Any]:
     """The records and predictions the build recorded inside the bento."""
-    import bentoml
-
-    path = Path(bentoml.get(tag).path) / "src" / paths.SMOKE_RECORD
+    name, _, version = tag.partition(":")
+    path = bento_store() / name / version / "src" / paths.SMOKE_RECORD
     if not path.is_file():
         raise DeployError(f"error: bento {tag} has no {paths.SMOKE_RECORD} — rebuild it with `make build`")
     expected: dict[str, Any] = json.loads(path.read_text())

@@ -13,10 +13,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import cli, environments, paths
-from ..serving.predictor import Predictor
+
+if TYPE_CHECKING:  # the model stack takes seconds to import; the HTTP checks `make deploy` runs need none of it
+    from ..serving.predictor import Predictor
 
 SMOKE_RECORDS = 3
 
@@ -28,6 +30,8 @@ def expected_answers(predictor: Predictor, n: int = SMOKE_RECORDS) -> dict[str, 
 
 
 def write_expected(path: Path = paths.SMOKE_RECORD) -> dict[str, Any]:
+    from ..serving.predictor import Predictor
+
     expected = expected_answers(Predictor.load())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
