@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.markdown import GENERATED_PROJECT_SECTIONS, make_calls, makefile_targets, path_mentions, venv_tools
+from support.makefiles import help_texts
+from support.markdown import GENERATED_PROJECT_SECTIONS, make_calls, path_mentions, venv_tools
 from support.matrix import HIDDEN_SPACED_FOLDER
 from support.options import REPO_ROOT, rendered_defaults
 from support.processes import project_env, run
@@ -54,7 +55,7 @@ def test_venv_installs_the_pinned_tools(copy):
 def test_help_lists_every_target_readme_names(copy):
     out = copy.make("help")
     listed = set(re.findall(r"^\s+make (\S+)", out, re.MULTILINE))
-    assert listed and listed <= makefile_targets((copy.path / "Makefile").read_text()), out
+    assert listed and listed == set(help_texts((copy.path / "Makefile").read_text())), out
     calls = make_calls((copy.path / "README.md").read_text(), GENERATED_PROJECT_SECTIONS)
     named = {c.target for c in calls if c.folder is None}
     assert named <= listed, f"make help does not list {sorted(named - listed)}, which README.md names"

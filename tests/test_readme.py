@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.baking import bake_ok
+from support.makefiles import makefile_targets, variable
 from support.markdown import (
     GENERATED_PROJECT_SECTIONS,
     MADE_BY_COMMANDS,
@@ -23,7 +24,6 @@ from support.markdown import (
     PROJECT_FOLDER,
     USER_MADE,
     make_calls,
-    makefile_targets,
     path_mentions,
     python_modules,
     spans,
@@ -161,9 +161,9 @@ def test_every_tool_readme_runs_from_the_venv_is_pinned():
 def test_every_path_readme_names_exists(baked):
     """At the template's root, in a freshly baked project, or declared by its pipeline; `build/` is make demo's,
     and a file the user creates (`.env`) must be git-ignored in the project."""
-    demo_dir = re.search(r"^DEMO_DIR\s*[:?]?=\s*(\S+)", (REPO_ROOT / "Makefile").read_text(), re.M)
+    demo_dir = variable((REPO_ROOT / "Makefile").read_text(), "DEMO_DIR")
     assert demo_dir, "the root Makefile sets no DEMO_DIR"
-    demo_project = f"{demo_dir.group(1)}/{baked.slug}"
+    demo_project = f"{demo_dir}/{baked.slug}"
     mentions = path_mentions(README.read_text())
     assert mentions, "README.md names no path: the parser is broken"
     missing = []

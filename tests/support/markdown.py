@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from support.makefiles import makefile_targets  # noqa: F401 - tests/test_docs.py imports it from here
+
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
@@ -258,16 +260,6 @@ MADE_BY_COMMANDS = {
     **MADE_BY_EVIDENCE,
 }
 USER_MADE = {".env"}
-
-
-def makefile_targets(text: str) -> set[str]:
-    """The explicit targets a Makefile defines (`a b: deps`), pattern and variable targets left out."""
-    targets = set()
-    for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9][\w.-]*(?:[ \t]+[A-Za-z0-9][\w.-]*)*)[ \t]*:(?!=)", line)
-        if match:
-            targets.update(match.group(1).split())
-    return targets
 
 
 def unfound_paths(mentions: list[PathMention], bases: list[Path], names: dict[str, str]) -> list[str]:
