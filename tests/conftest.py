@@ -1,28 +1,74 @@
-"""Fixtures for the template's tests: tool environment, CSV tables, baking helpers.
+"""Fixtures for the template's tests: tool environment, CSV tables, baked and deployed projects; and how
+xdist shares the work out.
 
-Grouping under xdist needs no code here: pytest.ini sets `--dist loadscope`, and every test that
-shares a baked configuration sits in that configuration's own test class (support.matrix).
-(`xdist_group` marks are no way out: `--dist loadgroup` in xdist 3.8 renames `item._nodeid`,
-which pytest 9 no longer reads, so tests of one group still land on both workers.)
+Grouping under xdist: pytest.ini sets `--dist loadscope`, so every test that shares a baked
+configuration sits in that configuration's own test class (support.matrix), and each class runs
+whole on one worker. The one deployed project is shared by test_update.py, test_delivery.py and
+test_monitoring.py: support.scheduling makes those one unit of work, run in that order, and
+hands the heaviest units out first. (`xdist_group` marks are no way out: `--dist loadgroup` in
+xdist 3.8 renames `item._nodeid`, which pytest 9 no longer reads, so tests of one group still
+land on both workers.)
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_cookies.plugin import Cookies
 from support.baking import answers_for, bake_ok, cookies_in
+from support.deployment import (
+    DEPLOYED,
+    IDENTITY,
+    Delivery,
+    Monitored,
+    on_a_free_port,
+)
+from support.lifecycle import Lifecycle
 from support.matrix import Configuration
 from support.options import REPO_ROOT
-from support.processes import outer_bin_dir
+from support.processes import find_interpreter, outer_bin_dir, project_env, run
+from support.scheduling import SharedProjectScheduling, in_shared_order
 from support.tables import CsvTable, write_classification_csv, write_regression_csv
+from support.templaterepo import (
+    EDITED,
+    INNER,
+    NEW_LINE,
+    OLD_SIZE,
+    PROJECT_SIZE,
+    TEMPLATE_SIZE,
+    UNTOUCHED,
+    TemplateUpdate,
+    commit_all,
+    set_test_size,
+    template_repo,
+)
+
+# --- xdist: units of work ------------------------------------------------------------------------
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: no error when xdist is off (`-p no:xdist`)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedProjectScheduling | None:
+    """`--dist loadscope`, with the deployed project's classes as one unit and the heaviest units first."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    return SharedProjectScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The deployed project's tests in the order their story runs (update, delivery, monitoring)."""
+    items[:] = in_shared_order(items)
+
+
+# --- the environment -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session", autouse=True)
-def dvc_site_cache_dir(tmp_path_factory) -> Path:
+def dvc_site_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep DVC off /var/tmp/dvc and let the hooks find the test runner's tools.
 
     The post-generation hook runs `git` and `dvc` as a user's activated environment would, so the
@@ -40,7 +86,7 @@ def dvc_site_cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def csv_tables(tmp_path_factory) -> dict[str, CsvTable]:
+def csv_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CsvTable]:
     """The two bring-your-own CSVs, written once per session (per xdist worker)."""
     folder = tmp_path_factory.mktemp("csv")
     return {
@@ -49,13 +95,16 @@ def csv_tables(tmp_path_factory) -> dict[str, CsvTable]:
     }
 
 
+# --- baking ------------------------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def template() -> str:
     return str(REPO_ROOT)
 
 
 @pytest.fixture(scope="session")
-def cookies_under(tmp_path_factory, template) -> Callable[[str], Cookies]:
+def cookies_under(tmp_path_factory: pytest.TempPathFactory, template: str) -> Callable[[str], Cookies]:
     """A `Cookies` baking under `<tmp>/<folder>/`, for folders pytest-cookies cannot choose (`.hidden dir/work`)."""
     made: dict[str, Cookies] = {}
 
@@ -69,7 +118,12 @@ def cookies_under(tmp_path_factory, template) -> Callable[[str], Cookies]:
 
 
 @pytest.fixture(scope="session")
-def bake_configuration(cookies_session, cookies_under, template, csv_tables) -> Callable[[Configuration], Path]:
+def bake_configuration(
+    cookies_session: Cookies,
+    cookies_under: Callable[[str], Cookies],
+    template: str,
+    csv_tables: dict[str, CsvTable],
+) -> Callable[[Configuration], Path]:
     """Bake a configuration where it asks to be kept (its `folder`, else pytest-cookies' session folder)."""
 
     def _bake(config: Configuration) -> Path:
@@ -80,11 +134,120 @@ def bake_configuration(cookies_session, cookies_under, template, csv_tables) -> 
 
 
 @pytest.fixture
-def bake(cookies, template, csv_tables):
+def bake(
+    cookies: Cookies, template: str, csv_tables: dict[str, CsvTable]
+) -> Callable[[Configuration | dict[str, Any]], Path]:
     """Bake a configuration (or raw answers) with the function-scoped `cookies` fixture."""
 
-    def _bake(config: Configuration | dict) -> Path:
+    def _bake(config: Configuration | dict[str, Any]) -> Path:
         answers = answers_for(config, csv_tables) if isinstance(config, Configuration) else config
         return bake_ok(cookies, template, answers)
 
     return _bake
+
+
+# --- generated projects, run for real ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def new_lifecycle(
+    csv_tables: dict[str, CsvTable], dvc_site_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[Configuration, Path], Lifecycle]:
+    """A `Lifecycle` for a project of `config` baked at `path`, with its own BentoML store and scratch folder."""
+
+    def _new(config: Configuration, path: Path) -> Lifecycle:
+        bentoml_home = tmp_path_factory.mktemp(f"bentoml-{config.id}")  # bentos stay out of ~/bentoml
+        return Lifecycle(
+            config=config,
+            path=path,
+            env=project_env(dvc_site_cache_dir, bentoml_home),
+            python=find_interpreter(config.python_version),
+            table=csv_tables[config.csv] if config.csv else None,
+            bentoml_home=bentoml_home,
+            scratch=tmp_path_factory.mktemp(f"scratch-{config.id}"),
+        )
+
+    return _new
+
+
+@pytest.fixture(scope="class")
+def project(
+    request: pytest.FixtureRequest,
+    bake_configuration: Callable[[Configuration], Path],
+    new_lifecycle: Callable[[Configuration, Path], Lifecycle],
+) -> Lifecycle:
+    """The project of the class's configuration (`config`), baked for this class alone."""
+    config: Configuration = request.cls.config
+    return new_lifecycle(config, bake_configuration(config))
+
+
+@pytest.fixture(scope="session")
+def template_copy(tmp_path_factory: pytest.TempPathFactory, dvc_site_cache_dir: Path) -> tuple[Path, str]:
+    """This working tree as a template repository of its own: (its path, its first commit)."""
+    env = {**project_env(dvc_site_cache_dir), **IDENTITY}
+    return template_repo(tmp_path_factory.mktemp("template") / "cookiecutter-modelops", env)
+
+
+@pytest.fixture(scope="session")
+def deployed(
+    tmp_path_factory: pytest.TempPathFactory,
+    template_copy: tuple[Path, str],
+    csv_tables: dict[str, CsvTable],
+    new_lifecycle: Callable[[Configuration, Path], Lifecycle],
+) -> Lifecycle:
+    """The one project that is updated, delivered, monitored and retrained (support.deployment.DEPLOYED).
+
+    Baked from the template repository (so it records a commit a newer one can update), in the
+    configuration's folder (a dot-folder with a space). Its env carries the tests' git identity.
+    """
+    template, _ = template_copy
+    base = tmp_path_factory.mktemp("deployed")
+    cookies = cookies_in(base / DEPLOYED.folder, str(template), base / "cookiecutter-config")
+    lifecycle = new_lifecycle(DEPLOYED, bake_ok(cookies, str(template), answers_for(DEPLOYED, csv_tables)))
+    lifecycle.env.update(IDENTITY)
+    return lifecycle
+
+
+@pytest.fixture(scope="session")
+def update(deployed: Lifecycle, template_copy: tuple[Path, str]) -> TemplateUpdate:
+    """The deployed project, fresh, after `make template-update` to a newer template commit.
+
+    The project changes its test split and commits it; the template's newer commit adds a line
+    to a file the project never touches and changes the same test split.
+    """
+    template, old = template_copy
+    env = deployed.env
+    set_test_size(deployed.path / EDITED, OLD_SIZE, PROJECT_SIZE)
+    main = commit_all(deployed.path, env, "feat: a larger test split")
+    with (template / INNER / UNTOUCHED).open("a") as handle:
+        handle.write(f"\n{NEW_LINE}\n")
+    set_test_size(template / INNER / EDITED, OLD_SIZE, TEMPLATE_SIZE)
+    new = commit_all(template, env, "the template, new")
+    deployed.install()
+    started = time.monotonic()
+    result = run(["make", "template-update"], cwd=deployed.path, env=env, check=False)
+    return TemplateUpdate(deployed.path, template, env, old, new, main, result, time.monotonic() - started)
+
+
+@pytest.fixture(scope="class")
+def delivery(deployed: Lifecycle) -> Iterator[Delivery]:
+    """The deployed project with what it holds committed and a free port for `local`."""
+    deployed.pipeline()
+    delivery = Delivery(deployed)
+    on_a_free_port(delivery)
+    yield delivery
+    delivery.make("undeploy", check=False)
+
+
+@pytest.fixture(scope="class")
+def monitored(deployed: Lifecycle) -> Iterator[Monitored]:
+    """The deployed project's next version (the champion): built, promoted, merged, deployed and released."""
+    deployed.pipeline()
+    monitored = Monitored(deployed)
+    on_a_free_port(monitored)
+    monitored.versions["champion"] = monitored.build()
+    monitored.promote_and_merge()
+    monitored.make("deploy")
+    monitored.make("release")  # the champion's release: version 2's notes show the model's deltas against it
+    yield monitored
+    monitored.make("undeploy", check=False)

@@ -1,6 +1,8 @@
 """GitOps delivery of a generated project, for real: deploy, promote, roll back, release, and what is refused.
 
-One project (the default answers, in a dot-folder with a space) goes through: version 1 deployed
+The deployed project (conftest.py's `deployed`: the default route, in a dot-folder with a space,
+just updated by tests/test_update.py; monitoring goes on from where delivery leaves it) goes
+through: version 1 deployed
 locally through a promotion merged in git; version 2 promoted and deployed; a rollback merged and
 deployed; a version whose model cannot load and one whose predictions are wrong, each rolled
 back by the deploy itself; bad requests refused with nothing half-done; a Kubernetes overlay
@@ -12,129 +14,26 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
-import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
+from support.lifecycle import MODEL_PARAMETER
 from support.markdown import MADE_BY_DELIVERY
-from support.matrix import LIFECYCLE_CONFIGURATIONS
 from support.processes import run
-from test_lifecycle import MODEL_PARAMETER, Lifecycle, project  # noqa: F401 - `project` is the fixture
 
 pytestmark = pytest.mark.slow
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Delivery Test",
-    "GIT_AUTHOR_EMAIL": "delivery@example.invalid",
-    "GIT_COMMITTER_NAME": "Delivery Test",
-    "GIT_COMMITTER_EMAIL": "delivery@example.invalid",
-}
 ONE_LINE_ERROR = re.compile(r"^error: .+ — .+$", re.M)  # the problem, a dash, the fix
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Delivery:
-    """Commands of one project's delivery, with the state the steps share."""
-
-    def __init__(self, lifecycle: Lifecycle) -> None:
-        self.project = lifecycle
-        lifecycle.env.update(IDENTITY)
-        self.versions: dict[str, str] = {}
-
-    @property
-    def path(self) -> Path:
-        return self.project.path
-
-    def git(self, *args: str, check: bool = True) -> str:
-        return run(["git", *args], cwd=self.path, env=self.project.env, check=check).stdout.strip()
-
-    def make(self, *args: str, check: bool = True):
-        return self.project.make(*args, check=check)
-
-    def commit_all(self, message: str) -> None:
-        self.git("add", "--all")
-        self.git("commit", "--quiet", "--no-verify", "-m", message)
-
-    def build(self) -> str:
-        out = self.make("build").stdout
-        return out.strip().splitlines()[-1].rpartition(":")[2]  # `built <name>:<version>`
-
-    def promote_and_merge(self, env: str = "local", **variables: str) -> str:
-        args = [f"{k}={v}" for k, v in variables.items()]
-        branch = self.make("promote", f"ENV={env}", *args).stdout.strip().splitlines()[-1]
-        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
-        return branch
-
-    def rollback_and_merge(self, env: str = "local") -> str:
-        branch = self.make("rollback", f"ENV={env}").stdout.strip().splitlines()[-1]
-        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
-        return branch
-
-    def desired(self) -> dict:
-        return yaml.safe_load((self.path / "deploy/local/environment.yaml").read_text())
-
-    def served_version(self) -> str | None:
-        port = self.desired()["port"]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=5) as response:
-                return json.loads(response.read())["version"]
-        except OSError:
-            return None
-
-    def history(self) -> list[dict]:
-        path = self.path / ".deploy/history.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-    def bento_file(self, version: str, rel: str) -> Path:
-        return self.project.bentoml_home / "bentos" / self.project.slug / version / "src" / rel
-
-    def retrain(self, factor: float) -> None:
-        """Scale the default model's regularisation parameter, rerun the pipeline and commit it."""
-        section, name = MODEL_PARAMETER[self.project.config.task]
-        params_file = self.path / "params.yaml"
-        params = yaml.safe_load(params_file.read_text())
-        params["train"][section][name] = round(params["train"][section][name] * factor, 6)
-        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-        self.make("pipeline")
-        self.commit_all(f"feat: {section}.{name} = {params['train'][section][name]}")
-
-
-def first_model_on_a_free_port(project: Lifecycle, kind: type[Delivery] = Delivery) -> Delivery:
-    """`project` with its first model committed and a free port for `local`, as a `kind`."""
-    project.pipeline()
-    delivery = kind(project)
-    delivery.commit_all("feat: the first model")
-    local = delivery.path / "deploy/local/environment.yaml"
-    local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
-    delivery.commit_all("chore: a free port for the local environment")
-    return delivery
-
-
-@pytest.fixture(scope="class")
-def delivery(project):  # noqa: F811 - the fixture imported above
-    """The class's project with its first model committed and a free port for `local`."""
-    delivery = first_model_on_a_free_port(project)
-    yield delivery
-    delivery.make("undeploy", check=False)
-
-
-class DeliverySteps:
-    """Deploy, promote, roll back and release one generated project."""
-
-    config = LIFECYCLE_CONFIGURATIONS[0]
+class TestDelivery:
+    """Deploy, promote, roll back and release the deployed project (support.deployment.DEPLOYED)."""
 
     # --- deploy, promote, roll back -------------------------------------------------------------
 
     def test_deploy_of_a_merged_promotion_serves_version_1(self, delivery):
-        v1 = delivery.versions["v1"] = packaging.build()
+        v1 = delivery.versions["v1"] = delivery.build()
         branch = delivery.promote_and_merge()
         assert branch == f"promote/local/{v1}"
         changed = delivery.git("show", "--name-only", "--format=", branch).split()
@@ -157,7 +56,7 @@ class DeliverySteps:
     def test_version_2_promoted_then_rolled_back_to_version_1(self, delivery):
         v1 = delivery.versions["v1"]
         delivery.retrain(0.5)
-        v2 = delivery.versions["v2"] = packaging.build()
+        v2 = delivery.versions["v2"] = delivery.build()
         assert v2 != v1
         delivery.promote_and_merge()
         delivery.make("deploy")
@@ -177,7 +76,7 @@ class DeliverySteps:
     def test_a_broken_version_is_rolled_back_by_the_deploy(self, delivery, damage):
         v1 = delivery.versions["v1"]
         delivery.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", f"fix: a build to break ({damage})")
-        broken = packaging.build()
+        broken = delivery.build()
         model = delivery.bento_file(broken, "models/model.joblib")
         if damage == "model-fails-to-load":
             model.write_bytes(b"not a model")
@@ -319,7 +218,3 @@ class DeliverySteps:
         for rel, command in MADE_BY_DELIVERY.items():
             found = list(delivery.path.glob(rel.replace("<tag>", "*")))
             assert found, f"`{command}` ran, yet no {rel}"
-
-
-class TestDelivery(DeliverySteps):
-    """The default configuration's delivery (the others share its code path)."""

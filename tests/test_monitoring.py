@@ -1,6 +1,7 @@
 """Performance management and improvement of a generated project, for real, against its deployed service.
 
-One project (default answers) is deployed through a merged promotion and released, then: clean
+The deployed project (conftest.py's `deployed`, where tests/test_delivery.py left it) has its next
+version deployed through a merged promotion and released, then: clean
 traffic → `make monitor` keeps the model; drifted traffic → it asks for retraining and names the
 shifted features; poisoned feedback is quarantined and a challenger held to an unreachable margin
 (and a one-second search) changes nothing; `make retrain` proposes a challenger that beats the
@@ -17,154 +18,19 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sqlite3
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
+from support.deployment import FLOOD, MONITORING, TOKEN, commit_edit, label_cap, tuning_budget
 from support.markdown import MADE_BY_MONITORING, MADE_BY_RETRAINING
-from support.matrix import LIFECYCLE_CONFIGURATIONS
-from test_delivery import Delivery, first_model_on_a_free_port
-from test_lifecycle import Lifecycle, project  # noqa: F401 - `project` is the fixture
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "feedback-token-for-the-tests"
-FLOOD = 250  # wrong labels one source sends ...
-CAP = 200  # ... above this many per window (the simulator's phases send ~140 each)
-MONITORING = Path(".deploy/local/monitoring")
 
-
-class Monitored(Delivery):
-    """A project deployed locally with a feedback token, and what the steps share."""
-
-    def __init__(self, lifecycle: Lifecycle) -> None:
-        super().__init__(lifecycle)
-        lifecycle.env["MODELOPS_FEEDBACK_TOKEN"] = TOKEN
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.desired()['port']}"
-
-    def monitor(self, *args: str) -> tuple[int, dict, str]:
-        done = self.make("monitor", *args, check=False)
-        summary = self.path / "reports/monitoring/summary.json"
-        return monitor_code(done), json.loads(summary.read_text()) if summary.is_file() else {}, done.stdout
-
-    def log_rows(self) -> list[dict]:
-        rows = []
-        for path in sorted((self.path / MONITORING / "predictions").glob("*.jsonl")):
-            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return rows
-
-    def labels(self) -> int:
-        with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
-            return int(connection.execute("SELECT count(*) FROM feedback").fetchone()[0])
-
-    def post(self, path: str, body: object, token: str | None = None) -> tuple[int, dict]:
-        headers = {"content-type": "application/json"}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as refused:
-            return refused.code, json.loads(refused.read())
-
-    def improvement(self) -> dict:
-        return json.loads((self.path / "reports/improvement/summary.json").read_text())
-
-    def poison(self) -> None:
-        """Feedback no model should learn from: a flood of wrong labels from one source, over HTTP,
-        and two rows written straight into the log and store (a label outside the classes, an input
-        outside the schema's rules)."""
-        schema = json.loads((self.path / "data/processed/schema.json").read_text())
-        classes, first = schema["target"]["classes"], schema["features"][0]["name"]
-        records = []
-        for number in range(FLOOD):
-            record = self.record()
-            record[first] = round(record[first] + 0.001 * (number + 1), 6)  # a new input each
-            records.append(record)
-        status, answer = self.post("/predict", {"records": records})
-        assert status == 200
-        time.sleep(1)  # the log writes within FLUSH_SECONDS
-        wrong = [
-            classes[1 - classes.index(label)] if len(classes) == 2 else classes[0] for label in answer["predictions"]
-        ]
-        items = [
-            {"request_id": answer["request_id"], "index": i, "label": wrong[i], "source": "bot"} for i in range(FLOOD)
-        ]
-        assert self.post("/feedback", {"items": items}, TOKEN) == (201, {"accepted": FLOOD})
-        self.poisoned = (first, {r[first] for r in records})
-        log = next((self.path / MONITORING / "predictions").glob("*.jsonl"))
-        line = json.loads(log.read_text().splitlines()[0])
-        tampered = []
-        for n, value in enumerate((line["inputs"][first], 1e12)):  # the second breaks the schema's range
-            tampered.append({**line, "request_id": f"{n + 1:032x}", "inputs": {**line["inputs"], first: value}})
-            tampered[-1]["time"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-        with log.open("a") as handle:
-            handle.writelines(json.dumps(row) + "\n" for row in tampered)
-        with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
-            stamp = tampered[0]["time"]
-            connection.execute(
-                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[0]["request_id"], "7", stamp)
-            )
-            connection.execute(
-                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')",
-                (tampered[1]["request_id"], json.dumps(classes[0]), stamp),
-            )
-
-    def record(self) -> dict:
-        schema = json.loads((self.path / "data/processed/schema.json").read_text())
-        with open(self.path / "data/processed/test.csv", newline="") as handle:
-            row = next(csv.DictReader(handle))
-        return {
-            f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]] for f in schema["features"]
-        }
-
-
-def commit_edit(monitored: Monitored, rel: str, old: str, new: str) -> str:
-    """Replace `old` by `new` in one tracked file and commit it; the new commit."""
-    path = monitored.path / rel
-    text = path.read_text()
-    assert old in text, f"{rel} has no {old!r}"
-    path.write_text(text.replace(old, new))
-    monitored.commit_all(f"test: {rel} {new}")
-    return monitored.git("rev-parse", "HEAD")
-
-
-def tuning_budget(monitored: Monitored) -> int:
-    return int(yaml.safe_load((monitored.path / "params.yaml").read_text())["retrain"]["tune"]["trials"])
-
-
-def monitor_code(done: subprocess.CompletedProcess) -> int:
-    """The monitor's own exit code, read through make's `Error N` (make itself exits 2)."""
-    if done.returncode == 0:
-        return 0
-    found = re.search(r"\[Makefile:\d+: monitor\] Error (\d+)", (done.stdout or "") + (done.stderr or ""))
-    return int(found.group(1)) if found else -done.returncode
-
-
-@pytest.fixture(scope="class")
-def monitored(project):  # noqa: F811 - the fixture imported above
-    """The class's project: first model committed, built, promoted, merged and deployed locally."""
-    monitored = first_model_on_a_free_port(project, Monitored)
-    monitored.versions["champion"] = monitored.build()
-    monitored.promote_and_merge()
-    monitored.make("deploy")
-    monitored.make("release")  # version 1's release: version 2's notes show the model's deltas against it
-    yield monitored
-    monitored.make("undeploy", check=False)
-
-
-class MonitoringSteps:
-    config = LIFECYCLE_CONFIGURATIONS[0]
+class TestMonitoring:
+    """Watch, retrain and redeploy the deployed project (support.deployment.DEPLOYED)."""
 
     def test_clean_traffic_then_the_monitor_keeps_the_model(self, monitored):
         out = monitored.make("simulate", "PHASE=clean").stdout
@@ -196,7 +62,8 @@ class MonitoringSteps:
 
     def test_poisoned_feedback_and_a_worse_challenger_change_nothing(self, monitored):
         monitored.poison()
-        commit_edit(monitored, "params.yaml", "max_labels_per_source: 1000", f"max_labels_per_source: {CAP}")
+        cap = label_cap(monitored)  # the simulator's sources stay under it, the flood goes over
+        commit_edit(monitored, "params.yaml", "max_labels_per_source: 1000", f"max_labels_per_source: {cap}")
         head = commit_edit(monitored, "docs/criteria.yaml", "min_margin: 0.01", "min_margin: 5.0")  # unreachable
         params = (monitored.path / "params.yaml").read_text()
         out = monitored.make("retrain", "RETRAIN_ARGS=--seconds 1 --load-seconds 3").stdout
@@ -309,8 +176,9 @@ class MonitoringSteps:
         assert code == 3 and "no prediction log" in out
         thin = tmp_path / "thin"
         (thin / "predictions").mkdir(parents=True)
-        rows = (monitored.path / MONITORING / "predictions").glob("*.jsonl")
-        lines = next(rows).read_text().splitlines(keepends=True)[:150]
+        logs = (monitored.path / MONITORING / "predictions").glob("*.jsonl")  # delivery's deploys wrote short ones
+        lines = max(logs, key=lambda path: path.stat().st_size).read_text().splitlines(keepends=True)[:150]
+        assert len(lines) == 150
         (thin / "predictions" / "predictions-copy-w1-2026-01-01.jsonl").write_text(
             "".join(lines[:120]) + "{truncated\n" + "".join(lines[120:])
         )
@@ -394,7 +262,3 @@ class MonitoringSteps:
         assert missing and all(d in missing[0] for d in ("3.2", "3.3", "3.4", "2 · risk", "3 · retirement")), errors
         assert missing[0].endswith("— run `make monitor`")
         assert monitored.make("evidence", check=False).returncode == 0  # put back: present and current again
-
-
-class TestMonitoring(MonitoringSteps):
-    """The default configuration's performance management (the others share its code)."""

@@ -1,6 +1,8 @@
 """Template updates, for real: a project generated from an older commit of the template takes a newer one.
 
 The template is a copy of this working tree committed in a git repository of its own (`old`);
+the project is the deployed project (conftest.py's `deployed`), fresh: it is baked from `old`, and
+tests/test_delivery.py and tests/test_monitoring.py go on from where this module leaves it.
 `new` adds two edits on top: a line in deploy/README.md, which the project never touches, and
 another `prepare.test_size` in params.yaml, which the project changed too. The project, generated
 from `old` (a local git path, so .cruft.json records the commit), runs `make template-update`
@@ -12,104 +14,17 @@ resolved and merged, the project is up to date and its pipeline and tests pass.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
-from support.baking import bake_ok, cookies_in
-from support.options import DEFAULTS, REPO_ROOT
-from support.processes import find_interpreter, project_env, run
-from support.repos import copy_working_tree, git_files
+from support.processes import run
+from support.repos import git_files
+from support.templaterepo import EDITED, NEW_LINE, PROJECT_SIZE, TEMPLATE_SIZE, UNTOUCHED, commit_all, keep_ours
 
 pytestmark = pytest.mark.slow
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Update Test",
-    "GIT_AUTHOR_EMAIL": "update@example.invalid",
-    "GIT_COMMITTER_NAME": "Update Test",
-    "GIT_COMMITTER_EMAIL": "update@example.invalid",
-}
-INNER = "{{cookiecutter.project}}"
-UNTOUCHED = "deploy/README.md"  # the project never edits it
-NEW_LINE = "Template updates arrive by pull request: `make template-update` (template-update.yml)."
-EDITED = "params.yaml"  # the project and the template both change one line of it
-OLD_SIZE, PROJECT_SIZE, TEMPLATE_SIZE = "0.2", "0.3", "0.25"
 # cruft's state: what it must skip so that an update keeps the project's git, DVC and data.
 MUST_SKIP = {".git", ".dvc", ".dvcignore"}
-MARKERS = re.compile(r"^<{7} [^\n]*\n(.*?)^={7}\n.*?^>{7} [^\n]*\n", re.M | re.S)
-
-
-@dataclass
-class TemplateUpdate:
-    """The project after `make template-update`, the template's two commits, what the command did."""
-
-    project: Path
-    template: Path
-    env: dict
-    old: str
-    new: str
-    main: str  # main's commit before the update
-    result: subprocess.CompletedProcess
-    seconds: float
-
-    @property
-    def branch(self) -> str:
-        return f"template-update/{self.new[:7]}"
-
-    def git(self, *args: str, cwd: Path | None = None) -> str:
-        return run(["git", *args], cwd=cwd or self.project, env=self.env).stdout.strip()
-
-    def on_branch(self, path: str) -> str:
-        return self.git("show", f"{self.branch}:{path}")
-
-    def make(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run(["make", *args], cwd=self.project, env=self.env, check=check)
-
-
-def commit_all(where: Path, env: dict, message: str) -> str:
-    run(["git", "add", "--all"], cwd=where, env=env)
-    run(["git", "commit", "--quiet", "--no-verify", "-m", message], cwd=where, env=env)
-    return run(["git", "rev-parse", "HEAD"], cwd=where, env=env).stdout.strip()
-
-
-def set_test_size(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    line = f"  test_size: {old}\n"
-    assert text.count(line) == 1, f"{path} has no single `{line.strip()}` line to change"
-    path.write_text(text.replace(line, f"  test_size: {new}\n"))
-
-
-def keep_ours(text: str) -> str:
-    """A file's text with each inline conflict resolved to the project's side."""
-    return MARKERS.sub(r"\1", text)
-
-
-@pytest.fixture(scope="module")
-def update(tmp_path_factory, dvc_site_cache_dir) -> TemplateUpdate:
-    base = tmp_path_factory.mktemp("update")
-    env = {**project_env(dvc_site_cache_dir, base / "bentoml"), **IDENTITY}
-    template = copy_working_tree(REPO_ROOT, base / "cookiecutter-modelops")
-    run(["git", "init", "--quiet", "--initial-branch=main"], cwd=template, env=env)
-    old = commit_all(template, env, "the template, old")
-
-    cookies = cookies_in(base / "projects", str(template), base / "cookiecutter-config")
-    project = bake_ok(cookies, str(template), {})
-    set_test_size(project / EDITED, OLD_SIZE, PROJECT_SIZE)
-    main = commit_all(project, env, "feat: a larger test split")
-
-    with (template / INNER / UNTOUCHED).open("a") as handle:
-        handle.write(f"\n{NEW_LINE}\n")
-    set_test_size(template / INNER / EDITED, OLD_SIZE, TEMPLATE_SIZE)
-    new = commit_all(template, env, "the template, new")
-
-    run(["make", "install", f"PYTHON={find_interpreter(str(DEFAULTS['python_version']))}"], cwd=project, env=env)
-    started = time.monotonic()
-    result = run(["make", "template-update"], cwd=project, env=env, check=False)
-    return TemplateUpdate(project, template, env, old, new, main, result, time.monotonic() - started)
 
 
 def test_the_first_commit_holds_crufts_state_at_the_old_commit(update):

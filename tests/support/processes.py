@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 OUTPUT_TAIL = 3000  # characters of a failed command's output shown in the assertion
@@ -56,8 +57,12 @@ def interpreter_version(executable: str | Path) -> str:
 
 
 def run(
-    cmd: list, cwd: Path | str, env: dict | None = None, check: bool = True, timeout: float = 900
-) -> subprocess.CompletedProcess:
+    cmd: Sequence[object],
+    cwd: Path | str,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
     """Run a command with stdout and stderr merged; on failure show the command and the output's tail."""
     proc = subprocess.run(
         [str(c) for c in cmd],

@@ -1,0 +1,244 @@
+"""A generated project deployed locally: delivery commands (build, promote, deploy, roll back, release) and
+the monitoring and retraining loop's (traffic, feedback, the prediction log, the monitor's summary).
+
+tests/test_delivery.py and tests/test_monitoring.py drive one deployed project through these;
+conftest.py's `delivery` and `monitored` fixtures hand it over.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from support.lifecycle import MODEL_PARAMETER, Lifecycle
+from support.matrix import LIFECYCLE_CONFIGURATIONS
+from support.processes import run
+
+# The configuration of the one deployed project: the default route (classification, built-in data, the
+# first Python), kept in a dot-folder with a space. Its delivery code is every configuration's.
+DEPLOYED = LIFECYCLE_CONFIGURATIONS[0]
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Delivery Test",
+    "GIT_AUTHOR_EMAIL": "delivery@example.invalid",
+    "GIT_COMMITTER_NAME": "Delivery Test",
+    "GIT_COMMITTER_EMAIL": "delivery@example.invalid",
+}
+TOKEN = "feedback-token-for-the-tests"  # the service's MODELOPS_FEEDBACK_TOKEN
+FLOOD = 250  # wrong labels one source sends, above the cap per window `label_cap` sets
+MONITORING = Path(".deploy/local/monitoring")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Delivery:
+    """Commands of one project's delivery, with the state the steps share."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.project = lifecycle
+        lifecycle.env.update(IDENTITY)
+        self.versions: dict[str, str] = {}
+
+    @property
+    def path(self) -> Path:
+        return self.project.path
+
+    def git(self, *args: str, check: bool = True) -> str:
+        return run(["git", *args], cwd=self.path, env=self.project.env, check=check).stdout.strip()
+
+    def make(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.project.make(*args, check=check)
+
+    def commit_all(self, message: str) -> None:
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--no-verify", "-m", message)
+
+    def build(self) -> str:
+        out = self.make("build").stdout
+        return out.strip().splitlines()[-1].rpartition(":")[2]  # `built <name>:<version>`
+
+    def promote_and_merge(self, env: str = "local", **variables: str) -> str:
+        args = [f"{k}={v}" for k, v in variables.items()]
+        branch = self.make("promote", f"ENV={env}", *args).stdout.strip().splitlines()[-1]
+        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+        return branch
+
+    def rollback_and_merge(self, env: str = "local") -> str:
+        branch = self.make("rollback", f"ENV={env}").stdout.strip().splitlines()[-1]
+        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+        return branch
+
+    def desired(self) -> dict[str, Any]:
+        desired: dict[str, Any] = yaml.safe_load((self.path / "deploy/local/environment.yaml").read_text())
+        return desired
+
+    def served_version(self) -> str | None:
+        port = self.desired()["port"]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=5) as response:
+                return str(json.loads(response.read())["version"])
+        except OSError:
+            return None
+
+    def history(self) -> list[dict[str, Any]]:
+        path = self.path / ".deploy/history.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+    def bento_file(self, version: str, rel: str) -> Path:
+        return self.project.bentoml_home / "bentos" / self.project.slug / version / "src" / rel
+
+    def retrain(self, factor: float) -> None:
+        """Scale the default model's regularisation parameter, rerun the pipeline and commit it."""
+        section, name = MODEL_PARAMETER[self.project.config.task]
+        params_file = self.path / "params.yaml"
+        params = yaml.safe_load(params_file.read_text())
+        params["train"][section][name] = round(params["train"][section][name] * factor, 6)
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        self.make("pipeline")
+        self.commit_all(f"feat: {section}.{name} = {params['train'][section][name]}")
+
+
+def on_a_free_port(delivery: Delivery) -> None:
+    """Commit what the project holds and give `local` a free port, committed."""
+    delivery.git("add", "--all")
+    delivery.git("commit", "--quiet", "--no-verify", "--allow-empty", "-m", "feat: the first model")
+    local = delivery.path / "deploy/local/environment.yaml"
+    local.write_text(re.sub(r"(?m)^port: \d+", f"port: {free_port()}", local.read_text()))
+    delivery.commit_all("chore: a free port for the local environment")
+
+
+class Monitored(Delivery):
+    """A project deployed locally with a feedback token, and what the steps share."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        super().__init__(lifecycle)
+        lifecycle.env["MODELOPS_FEEDBACK_TOKEN"] = TOKEN
+        self.poisoned: tuple[str, set[float]] = ("", set())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.desired()['port']}"
+
+    def monitor(self, *args: str) -> tuple[int, dict[str, Any], str]:
+        done = self.make("monitor", *args, check=False)
+        summary = self.path / "reports/monitoring/summary.json"
+        return monitor_code(done), json.loads(summary.read_text()) if summary.is_file() else {}, done.stdout
+
+    def log_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for path in sorted((self.path / MONITORING / "predictions").glob("*.jsonl")):
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return rows
+
+    def labels(self) -> int:
+        with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
+            return int(connection.execute("SELECT count(*) FROM feedback").fetchone()[0])
+
+    def post(self, path: str, body: object, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    def improvement(self) -> dict[str, Any]:
+        summary: dict[str, Any] = json.loads((self.path / "reports/improvement/summary.json").read_text())
+        return summary
+
+    def poison(self) -> None:
+        """Feedback no model should learn from: a flood of wrong labels from one source, over HTTP,
+        and two rows written straight into the log and store (a label outside the classes, an input
+        outside the schema's rules)."""
+        schema = json.loads((self.path / "data/processed/schema.json").read_text())
+        classes, first = schema["target"]["classes"], schema["features"][0]["name"]
+        records = []
+        for number in range(FLOOD):
+            record = self.record()
+            record[first] = round(record[first] + 0.001 * (number + 1), 6)  # a new input each
+            records.append(record)
+        status, answer = self.post("/predict", {"records": records})
+        assert status == 200
+        time.sleep(1)  # the log writes within FLUSH_SECONDS
+        wrong = [
+            classes[1 - classes.index(label)] if len(classes) == 2 else classes[0] for label in answer["predictions"]
+        ]
+        items = [
+            {"request_id": answer["request_id"], "index": i, "label": wrong[i], "source": "bot"} for i in range(FLOOD)
+        ]
+        assert self.post("/feedback", {"items": items}, TOKEN) == (201, {"accepted": FLOOD})
+        self.poisoned = (first, {r[first] for r in records})
+        log = next((self.path / MONITORING / "predictions").glob("*.jsonl"))
+        line = json.loads(log.read_text().splitlines()[0])
+        tampered = []
+        for n, value in enumerate((line["inputs"][first], 1e12)):  # the second breaks the schema's range
+            tampered.append({**line, "request_id": f"{n + 1:032x}", "inputs": {**line["inputs"], first: value}})
+            tampered[-1]["time"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        with log.open("a") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in tampered)
+        with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
+            stamp = tampered[0]["time"]
+            connection.execute(
+                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')", (tampered[0]["request_id"], "7", stamp)
+            )
+            connection.execute(
+                "INSERT INTO feedback VALUES (?, 0, ?, ?, 'tamper')",
+                (tampered[1]["request_id"], json.dumps(classes[0]), stamp),
+            )
+
+    def record(self) -> dict[str, Any]:
+        schema = json.loads((self.path / "data/processed/schema.json").read_text())
+        with open(self.path / "data/processed/test.csv", newline="") as handle:
+            row = next(csv.DictReader(handle))
+        return {
+            f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]] for f in schema["features"]
+        }
+
+
+def monitor_code(done: subprocess.CompletedProcess[str]) -> int:
+    """The monitor's own exit code, read through make's `Error N` (make itself exits 2)."""
+    if done.returncode == 0:
+        return 0
+    found = re.search(r"\[Makefile:\d+: monitor\] Error (\d+)", (done.stdout or "") + (done.stderr or ""))
+    return int(found.group(1)) if found else -done.returncode
+
+
+def commit_edit(monitored: Delivery, rel: str, old: str, new: str) -> str:
+    """Replace `old` by `new` in one tracked file and commit it; the new commit."""
+    path = monitored.path / rel
+    text = path.read_text()
+    assert old in text, f"{rel} has no {old!r}"
+    path.write_text(text.replace(old, new))
+    monitored.commit_all(f"test: {rel} {new}")
+    return monitored.git("rev-parse", "HEAD")
+
+
+def label_cap(monitored: Delivery) -> int:
+    """A `max_labels_per_source` between what a simulated phase sends (its share of the test split) and FLOOD."""
+    sent = [
+        int(json.loads((monitored.path / f"reports/monitoring/simulation-{phase}.json").read_text())["feedback"])
+        for phase in ("clean", "drift")
+    ]
+    assert max(sent) < FLOOD - 10, f"the simulator's phases send {sent} labels: FLOOD ({FLOOD}) must exceed them"
+    return (max(sent) + FLOOD) // 2
+
+
+def tuning_budget(monitored: Delivery) -> int:
+    return int(yaml.safe_load((monitored.path / "params.yaml").read_text())["retrain"]["tune"]["trials"])

@@ -1,0 +1,221 @@
+"""A generated project run for real: its commands, and the steps already run in it (each at most once).
+
+tests/test_lifecycle.py runs the steps in each configuration's project (conftest.py's `project`, one
+per class); the update, delivery and monitoring tests drive the one deployed project (`deployed`)
+with support.deployment on top of these. Which configurations run a step that does not depend on
+every answer is decided here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import subprocess
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration
+from support.processes import activated_env, run
+from support.repos import recorded_answers
+from support.tables import CsvTable
+
+T = TypeVar("T")
+
+STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
+# The parameter each task's default model exposes, and how to change it (halve it).
+MODEL_PARAMETER = {"classification": ("logistic_regression", "C"), "regression": ("ridge", "alpha")}
+# The configuration that also runs, once, what no answer changes: the project's own slow tests (the others
+# run its fast tier, `-m "not slow"`), the lint hooks below, the load test's failure outside the SLO.
+REFERENCE = LIFECYCLE_CONFIGURATIONS[0]
+# Lint hooks whose files no answer changes but for the project's name (the workflows are copied
+# unrendered; deploy/ takes only the names): they run in REFERENCE's `make lint`, and pre-commit's
+# SKIP leaves them out of the others'. mypy reads the package, the same in every configuration but for
+# the Python version: it runs in ONE_PER_PYTHON. Ruff and the YAML, text and secret hooks run everywhere.
+NAME_ONLY_HOOKS = (
+    "manifests",
+    "checkov",
+    "actionlint",
+    "actionlint-action-inputs",
+    "check-github-workflows",
+    "check-dependabot",
+    "zizmor",
+)
+PYTHON_ONLY_HOOKS = ("mypy",)
+# The load test's SLO for these runs. The gate mechanism is under test here, not the service's speed:
+# two configurations run in parallel on 2 cores, each with Locust on the same cores, so criteria.yaml's
+# real figures (p95 100 ms, 1000 req/s) cannot hold; they are measured by the maintainers' benchmark,
+# alone on the machine.
+RELAXED_SLO: dict[str, float] = {"min_rps": 50, "p95_ms": 2000}
+# For the same reason the service runs one worker process here (MODELOPS_WORKERS, see .env.example).
+LOAD_TEST_ENV = {"MODELOPS_WORKERS": "1"}
+
+
+def first_of_each(configs: list[Configuration], key: Callable[[Configuration], object]) -> list[Configuration]:
+    """The first configuration of each value of `key`: where what depends on that alone runs."""
+    firsts: dict[object, Configuration] = {}
+    for config in configs:
+        firsts.setdefault(key(config), config)
+    return list(firsts.values())
+
+
+def data_source(config: Configuration) -> str:
+    """Where the pipeline's data come from: a CSV of the user's, or a scikit-learn loader."""
+    return "csv" if config.dataset == "csv" else "scikit-learn"
+
+
+# What depends on the Python version alone (.venv-s3, the entry points, mypy) runs once per version; what
+# depends on the task alone (the model parameter DVC tracks, the gate's rule) once per task; the
+# pipeline's determinism (the task's model, metrics and plots; the data's reading and encoding) once per
+# task and once per data source.
+ONE_PER_PYTHON = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.python_version)
+ONE_PER_TASK = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.task)
+ONE_PER_TASK_AND_SOURCE = [
+    c
+    for c in LIFECYCLE_CONFIGURATIONS
+    if c in ONE_PER_TASK or c in first_of_each(LIFECYCLE_CONFIGURATIONS, data_source)
+]
+
+
+def only_in(project: Lifecycle, configs: list[Configuration], what: str) -> None:
+    """Skip unless `project` is of one of `configs`, naming where `what` is tested."""
+    if project.config not in configs:
+        pytest.skip(f"{what}: tested in {', '.join(c.id for c in configs)}")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Lifecycle:
+    """One baked project and the steps already run in it (each runs at most once)."""
+
+    config: Configuration
+    path: Path
+    env: dict[str, str]
+    python: str
+    table: CsvTable | None
+    bentoml_home: Path
+    scratch: Path  # a folder of the project's own, outside it
+    _done: dict[str, tuple[bool, Any]] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        return str(recorded_answers(self.path)["package"])
+
+    @property
+    def slug(self) -> str:
+        """The project's name: its folder, its distribution and its bento."""
+        return str(recorded_answers(self.path)["project"])
+
+    @property
+    def tag(self) -> str:
+        """The bento version `make build` chooses: `<pyproject version>-<short commit>`."""
+        version = tomllib.loads((self.path / "pyproject.toml").read_text())["project"]["version"]
+        commit = run(["git", "rev-parse", "--short=7", "HEAD"], cwd=self.path).stdout.strip()
+        return f"{version}-{commit}"
+
+    def make(
+        self, *targets: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run(["make", *targets], cwd=self.path, env={**self.env, **(env or {})}, check=check)
+
+    def module(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`python -m <package>.<name>` with the project's .venv, in the project."""
+        python = self.path / ".venv" / "bin" / "python"
+        return run([python, "-m", f"{self.package}.{name}", *args], cwd=self.path, env=self.env, check=check)
+
+    def dvc(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """A dvc command in the project's activated .venv, as a user types it."""
+        env = env or activated_env(self.env, self.path)
+        return run([self.path / ".venv" / "bin" / "dvc", *args], cwd=self.path, env=env, check=check)
+
+    def step(self, name: str, action: Callable[[], T]) -> T:
+        """Run `action` once; a later call returns its result, or fails at once if it failed."""
+        if name in self._done:
+            ok, value = self._done[name]
+            if not ok:
+                pytest.fail(f"step `{name}` failed earlier in this project (see that test)", pytrace=False)
+            return value  # type: ignore[no-any-return]
+        try:
+            value = action()
+        except BaseException:
+            self._done[name] = (False, None)
+            raise
+        self._done[name] = (True, value)
+        return value
+
+    def install(self) -> subprocess.CompletedProcess[str]:
+        return self.step("install", lambda: self.make("install", f"PYTHON={self.python}"))
+
+    def pipeline(self) -> subprocess.CompletedProcess[str]:
+        self.install()
+        return self.step("pipeline", lambda: self.make("pipeline"))
+
+    def push(self) -> subprocess.CompletedProcess[str]:
+        self.pipeline()
+        return self.step("push", lambda: self.make("push"))
+
+    def install_s3(self) -> subprocess.CompletedProcess[str]:
+        """`make install-s3`: DVC with its S3 plugin in its own .venv-s3 (it cannot share .venv's pins)."""
+        self.install()
+        return self.step("install-s3", lambda: self.make("install-s3", f"PYTHON={self.python}"))
+
+    def build(self) -> subprocess.CompletedProcess[str]:
+        self.pipeline()
+        return self.step("build", lambda: self.make("build"))
+
+    def load_test(self) -> subprocess.CompletedProcess[str]:
+        """`make load-test` of the built bento, short, under the relaxed SLO."""
+        self.build()
+        target = f"{self.slug}:{self.tag}"
+
+        def action() -> subprocess.CompletedProcess[str]:
+            with slo(self, **RELAXED_SLO):
+                args = f"LOAD_ARGS=--seconds 8 --users 10 --target {target}"
+                return self.make("load-test", args, env=LOAD_TEST_ENV)
+
+        return self.step("load-test", action)
+
+    def evidence(self) -> subprocess.CompletedProcess[str]:
+        """`make evidence` on the fresh project: pipeline, build and load test run, nothing promoted."""
+        self.load_test()
+        return self.step("evidence", lambda: self.make("evidence", check=False))
+
+    def read(self, rel: str) -> Any:
+        return json.loads((self.path / rel).read_text())
+
+
+@contextlib.contextmanager
+def slo(project: Lifecycle, **rules: float) -> Iterator[None]:
+    """docs/criteria.yaml with `slo` rules replaced, put back byte for byte afterwards (not from git: that
+    would drop the `live.targets` the pipeline wrote, and `make evidence` rightly fails without them)."""
+    criteria_file = project.path / "docs" / "criteria.yaml"
+    criteria = yaml.safe_load(criteria_file.read_text())
+    criteria["slo"].update(rules)
+    with restored(criteria_file):
+        criteria_file.write_text(yaml.safe_dump(criteria, sort_keys=False))
+        yield
+
+
+@contextlib.contextmanager
+def restored(*paths: Path) -> Iterator[None]:
+    """Put files back as they were (or absent) afterwards."""
+    saved = {p: p.read_bytes() if p.exists() else None for p in paths}
+    try:
+        yield
+    finally:
+        for path, content in saved.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(content)

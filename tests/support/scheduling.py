@@ -1,0 +1,79 @@
+"""How xdist shares the suite out: `--dist loadscope` (each class or module whole on one worker), except that
+the tests of the one deployed project are one unit, and the heaviest units go out first.
+
+The controller sees only node ids, so the units are named here by node id: the scopes that drive
+the deployed project (conftest.py's `deployed`) in the order their story runs, and the scopes
+known to take minutes. Everything else follows xdist's own order (most tests first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from xdist.scheduler.loadscope import LoadScopeScheduling
+
+DEPLOYED_PROJECT = "the deployed project"
+# The scopes that share the deployed project, in the order they run: the template update takes the
+# fresh project, delivery deploys, promotes, rolls back and releases it, monitoring watches and
+# retrains it.
+DEPLOYED_PROJECT_SCOPES = (
+    "tests/test_update.py",
+    "tests/test_delivery.py::TestDelivery",
+    "tests/test_monitoring.py::TestMonitoring",
+)
+# Units that take minutes, heaviest first (measured with `--durations`): handed out before the rest,
+# so that no worker starts a long unit when the other is nearly done.
+HEAVIEST_FIRST = (
+    DEPLOYED_PROJECT,
+    "tests/test_lifecycle.py::",
+    "tests/test_makefile.py",
+    "tests/test_docs.py",
+)
+
+
+class _HasNodeId(Protocol):
+    @property
+    def nodeid(self) -> str: ...
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its class or module, or the deployed project."""
+    scope = nodeid.rsplit("::", 1)[0]
+    return DEPLOYED_PROJECT if scope in DEPLOYED_PROJECT_SCOPES else scope
+
+
+def weight_rank(scope: str) -> int:
+    """Where a unit stands in HEAVIEST_FIRST (by prefix); units not listed come after all of them."""
+    return next((rank for rank, prefix in enumerate(HEAVIEST_FIRST) if scope.startswith(prefix)), len(HEAVIEST_FIRST))
+
+
+def in_shared_order(items: Sequence[_HasNodeId]) -> list[Any]:
+    """`items` with the deployed project's tests together, in DEPLOYED_PROJECT_SCOPES' order, where the first
+    of them was; every other test keeps its place."""
+
+    def story_rank(item: _HasNodeId) -> int:
+        return DEPLOYED_PROJECT_SCOPES.index(item.nodeid.rsplit("::", 1)[0])
+
+    shared = sorted((item for item in items if scope_of(item.nodeid) == DEPLOYED_PROJECT), key=story_rank)
+    ordered: list[Any] = []
+    for item in items:
+        if scope_of(item.nodeid) != DEPLOYED_PROJECT:
+            ordered.append(item)
+        elif shared:
+            ordered += shared
+            shared = []
+    return ordered
+
+
+class SharedProjectScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    """LoadScopeScheduling with the deployed project as one unit and the heaviest units handed out first."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return scope_of(nodeid)
+
+    def _assign_work_unit(self, node: Any) -> None:
+        """Hand `node` the heaviest unit left: HEAVIEST_FIRST's order, then the most tests."""
+        heaviest = min(self.workqueue, key=lambda scope: (weight_rank(scope), -len(self.workqueue[scope])))
+        self.workqueue.move_to_end(heaviest, last=False)
+        super()._assign_work_unit(node)

@@ -1,0 +1,75 @@
+"""The suite's own shape: test modules import no other test module (harnesses live in tests/support/,
+fixtures in conftest.py), and xdist runs the deployed project's tests as one unit, in story order."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.options import REPO_ROOT
+from support.scheduling import DEPLOYED_PROJECT, DEPLOYED_PROJECT_SCOPES, in_shared_order, scope_of, weight_rank
+
+TESTS = REPO_ROOT / "tests"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The top-level names of every module `path` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_no_test_module_imports_another():
+    modules = sorted(TESTS.glob("test_*.py"))
+    names = {path.stem for path in modules} | {"conftest"}
+    crossing = {path.name: sorted(imported_modules(path) & names) for path in modules}
+    assert {name: found for name, found in crossing.items() if found} == {}, (
+        "a test module imports another (move the harness to tests/support/, the fixture to conftest.py)"
+    )
+
+
+@dataclass(frozen=True)
+class Node:
+    nodeid: str
+
+
+def test_the_deployed_projects_tests_run_together_in_story_order():
+    """Update, then delivery, then monitoring, wherever the first of them was collected; the rest keep their place."""
+    collected = [
+        Node("tests/test_delivery.py::TestDelivery::test_b"),
+        Node("tests/test_docs.py::test_x"),
+        Node("tests/test_monitoring.py::TestMonitoring::test_c"),
+        Node("tests/test_delivery.py::TestDelivery::test_a"),
+        Node("tests/test_update.py::test_first"),
+        Node("tests/test_lifecycle.py::TestRegressionCsv::test_y"),
+    ]
+    ordered = [node.nodeid for node in in_shared_order(collected)]
+    assert ordered == [
+        "tests/test_update.py::test_first",
+        "tests/test_delivery.py::TestDelivery::test_b",
+        "tests/test_delivery.py::TestDelivery::test_a",
+        "tests/test_monitoring.py::TestMonitoring::test_c",
+        "tests/test_docs.py::test_x",
+        "tests/test_lifecycle.py::TestRegressionCsv::test_y",
+    ]
+    assert {scope_of(f"{scope}::test_z") for scope in DEPLOYED_PROJECT_SCOPES} == {DEPLOYED_PROJECT}
+    lifecycle = "tests/test_lifecycle.py::TestRegressionCsv"
+    assert scope_of(f"{lifecycle}::test_y") == lifecycle
+
+
+def test_the_deployed_projects_scopes_exist_and_go_out_first():
+    for scope in DEPLOYED_PROJECT_SCOPES:
+        module, _, cls = scope.partition("::")
+        path = REPO_ROOT / module
+        assert path.is_file(), f"support/scheduling.py names {module}, which is gone"
+        if cls:
+            classes = {n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)}
+            assert cls in classes, f"support/scheduling.py names {scope}, which is gone"
+    assert weight_rank(DEPLOYED_PROJECT) == 0
+    lifecycle, render = "tests/test_lifecycle.py::TestRegressionCsv", "tests/test_render.py::TestRegressionCsv"
+    assert weight_rank(lifecycle) < weight_rank(render)
