@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import paths
 from .artifacts import read_json, read_table
+
+if TYPE_CHECKING:  # pandas loads where a table is read: the service's definition needs none
+    import pandas as pd
 
 Kind = Literal["numeric", "categorical"]
 Label = str | int | float
@@ -108,6 +108,9 @@ class Schema:
 
     def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The feature columns in schema order with the schema's types; missing stays NaN."""
+        import numpy as np
+        import pandas as pd
+
         out = pd.DataFrame(index=frame.index)
         for f in self.features:
             column = frame[f.name]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..core.estimators import load_model
-from ..core.features import Features
 from ..core.schema import Schema
+
+if TYPE_CHECKING:  # the model stack loads in `Predictor.load`: a process that only reads the service's
+    # definition (BentoML's arbiter, the OpenAPI document) never imports scikit-learn
+    from ..core.features import Features
 
 RANGE_SLACK = 10  # a numeric input may lie this many train ranges outside the train range
 MAX_TEXT = 200  # longest categorical value accepted
@@ -61,6 +63,9 @@ class Predictor:
     @classmethod
     def load(cls) -> Predictor:
         """Load the pipeline's artifacts; a missing one says which command makes it."""
+        from ..core.estimators import load_model
+        from ..core.features import Features
+
         return cls(load_model(), Features.load(), Schema.load())
 
     @functools.cached_property

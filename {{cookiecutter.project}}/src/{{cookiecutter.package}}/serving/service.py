@@ -14,8 +14,6 @@ once, and handed down. Nothing else in the package reads the environment at impo
 from __future__ import annotations
 
 import bentoml
-import sklearn
-from threadpoolctl import threadpool_limits
 
 from ..core.buildinfo import read_metadata
 from ..core.settings import Settings
@@ -23,7 +21,6 @@ from .api import Runtime, create_app
 from .feedback import FeedbackStore
 from .guard import Guard
 from .predictionlog import PredictionLog, redaction_for
-from .predictor import Predictor
 
 SETTINGS = Settings.from_env()
 APP = create_app()
@@ -33,6 +30,13 @@ class Worker:
     """What one worker process holds: the model, its features and its metadata, handed to the API app."""
 
     def __init__(self) -> None:
+        # The model stack loads here, in each worker: BentoML's arbiter imports this module only to read
+        # the service's definition, and starts ~4 s sooner without scikit-learn and pandas.
+        import sklearn
+        from threadpoolctl import threadpool_limits
+
+        from .predictor import Predictor
+
         threadpool_limits(1)  # one thread per worker: workers × threads never exceeds the cores
         sklearn.set_config(assume_finite=True)  # the request schema already rejects NaN and inf
         predictor, info = Predictor.load(), read_metadata()
