@@ -11,7 +11,7 @@ A step that does not depend on every answer runs in fewer classes (support.lifec
 Python version (ONE_PER_PYTHON: the entry points, mypy, the S3 remote), one per task
 (ONE_PER_TASK: a model parameter's rerun, the gate's failure), one per task and data source
 (ONE_PER_TASK_AND_SOURCE: the same bytes from the same inputs), or once (REFERENCE: the project's
-slow tests, the lint hooks that read only names, the load test's failure); elsewhere it is skipped
+slow code tests, the lint hooks that read only names, the load test's failure); elsewhere it is skipped
 naming the classes that run it.
 """
 
@@ -308,17 +308,18 @@ class LifecycleSteps:
         assert project.read("reports/train.json")["params"][name] == new_value
 
     def test_project_own_tests_pass(self, project):
-        """`make test` passes: the whole suite in one configuration (REFERENCE), the fast tier in the others.
+        """`make test` passes: the whole suite in REFERENCE, all but its slow code tests in the other configurations.
 
-        The fast tier (`-m "not slow"`) holds every data, model and service contract test, which read
-        this configuration's pipeline outputs; the slow tier (a stage's `--help` as a process, the
-        manifest and checkov hooks, the load test against a URL, the local server) runs code no answer
-        changes, so once is enough.
+        Every data, model and service contract test reads or serves this configuration's pipeline
+        outputs, and every fast code test runs; the slow tests under tests/code (a stage's `--help` as
+        a process, the manifest and checkov hooks, the load test against a URL, the local server) run
+        code no answer changes, so once is enough.
         """
         project.pipeline()
         whole = project.config == REFERENCE
         # -v lists each test with its outcome, so the output shows the service contract tests ran too.
-        out = project.make("test", env={"PYTEST_ADDOPTS": "-v" if whole else "-v -m 'not slow'"}).stdout
+        choose = "" if whole else " -k 'not (slow and code)'"  # -k sees markers and folders (tests/code)
+        out = project.make("test", env={"PYTEST_ADDOPTS": f"-v{choose}"}).stdout
         assert " passed" in out and " failed" not in out
         assert (" deselected" in out) is not whole, f"whole suite: {whole}, yet:\n{out[-2000:]}"
         service = [line for line in out.splitlines() if line.startswith("tests/service/") and " PASSED" in line]

@@ -31,8 +31,8 @@ T = TypeVar("T")
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 # The parameter each task's default model exposes, and how to change it (halve it).
 MODEL_PARAMETER = {"classification": ("logistic_regression", "C"), "regression": ("ridge", "alpha")}
-# The configuration that also runs, once, what no answer changes: the project's own slow tests (the others
-# run its fast tier, `-m "not slow"`), the lint hooks below, the load test's failure outside the SLO.
+# The configuration that also runs, once, what no answer changes: the project's slow code tests (the others
+# run the rest of its suite), the lint hooks below, the load test's failure outside the SLO.
 REFERENCE = LIFECYCLE_CONFIGURATIONS[0]
 # Lint hooks whose files no answer changes but for the project's name (the workflows are copied
 # unrendered; deploy/ takes only the names): they run in REFERENCE's `make lint`, and pre-commit's
