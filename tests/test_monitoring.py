@@ -23,7 +23,7 @@ import time
 
 import pytest
 import yaml
-from support.deployment import FLOOD, MONITORING, TOKEN, commit_edit, label_cap, tuning_budget
+from support.deployment import FLOOD, TOKEN, commit_edit, label_cap, tuning_budget
 from support.markdown import MADE_BY_MONITORING, MADE_BY_RETRAINING
 
 pytestmark = pytest.mark.slow
@@ -176,8 +176,7 @@ class TestMonitoring:
         assert code == 3 and "no prediction log" in out
         thin = tmp_path / "thin"
         (thin / "predictions").mkdir(parents=True)
-        logs = (monitored.path / MONITORING / "predictions").glob("*.jsonl")  # delivery's deploys wrote short ones
-        lines = max(logs, key=lambda path: path.stat().st_size).read_text().splitlines(keepends=True)[:150]
+        lines = monitored.log_lines(monitored.versions["champion"], 150)  # the log holds delivery's versions too
         assert len(lines) == 150
         (thin / "predictions" / "predictions-copy-w1-2026-01-01.jsonl").write_text(
             "".join(lines[:120]) + "{truncated\n" + "".join(lines[120:])

@@ -144,6 +144,18 @@ class Monitored(Delivery):
             rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         return rows
 
+    def log_lines(self, version: str, count: int) -> list[str]:
+        """The first `count` lines of the prediction log that `version` answered, as written."""
+        found: list[str] = []
+        for path in sorted((self.path / MONITORING / "predictions").glob("*.jsonl")):
+            with path.open() as handle:
+                for line in handle:
+                    if line.strip() and json.loads(line)["model_version"] == version:
+                        found.append(line)
+                        if len(found) == count:
+                            return found
+        return found
+
     def labels(self) -> int:
         with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
             return int(connection.execute("SELECT count(*) FROM feedback").fetchone()[0])
