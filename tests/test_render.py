@@ -33,6 +33,7 @@ PROJECT_FILES = {
     "LICENSE",
     ".checkov.yaml",
     ".env.example",
+    ".github/actions/bot-identity/action.yml",
     ".github/dependabot.yml",
     ".github/workflows/cd.yml",
     ".github/workflows/ci.yml",

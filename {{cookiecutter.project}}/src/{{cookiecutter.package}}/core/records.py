@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from . import paths
 from .artifacts import write_json
@@ -26,7 +26,6 @@ from .git import record_at
 
 DECISIONS = ("keep", "retrain", "retire")
 Decision = Literal["keep", "retrain", "retire"]
-R = TypeVar("R")
 
 
 class RecordError(SystemExit):
@@ -45,10 +44,10 @@ def _load(path: Path, command: str) -> dict[str, Any]:
     return data
 
 
-def _known(cls: type[R], data: Mapping[str, Any]) -> R:
-    """`cls` from `data`, keys it does not declare dropped (older or newer writers)."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
+def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of dataclass `cls` in `data`, keys it does not declare dropped (older or newer writers)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ class MonitorSummary:
                 f"error: {path} has decision {data.get('decision')!r}, not one of {', '.join(DECISIONS)}"
                 " — rerun `make monitor`"
             )
-        return _known(cls, data)
+        return cls(**_known(cls, data))
 
     def write(self, path: Path = paths.MONITOR_SUMMARY) -> Path:
         return write_json(path, asdict(self))
@@ -123,7 +122,7 @@ class ImprovementSummary:
         data = _load(path, "make retrain")
         if not isinstance(data.get("proposed"), bool):
             raise RecordError(f"error: {path} has no `proposed: true|false` — rerun `make retrain`")
-        return _known(cls, data)
+        return cls(**_known(cls, data))
 
     def write(self, path: Path = paths.IMPROVEMENT_SUMMARY) -> Path:
         return write_json(path, asdict(self))
