@@ -11,7 +11,7 @@ from support.matrix import Configuration
 from support.tables import CsvTable
 
 
-def answers_for(config: Configuration, tables: dict[str, CsvTable]) -> dict:
+def answers_for(config: Configuration, tables: dict[str, CsvTable]) -> dict[str, object]:
     """The extra_context to bake `config` with: its answers plus csv_path/target_column for CSVs."""
     answers = dict(config.answers)
     if config.csv:
@@ -20,13 +20,15 @@ def answers_for(config: Configuration, tables: dict[str, CsvTable]) -> dict:
     return answers
 
 
-def bake_ok(cookies: Cookies, template: str, answers: dict) -> Path:
+def bake_ok(cookies: Cookies, template: str, answers: dict[str, object]) -> Path:
     """Bake with a pytest-cookies `Cookies` and insist it worked; return the project's path."""
     result = cookies.bake(extra_context=answers, template=template)
     assert result.exit_code == 0 and result.exception is None, (
         f"baking {answers} failed (exit {result.exit_code}): {result.exception!r}"
     )
-    return result.project_path
+    # pytest-cookies is untyped: Result.project_path is a pathlib.Path when the bake raised nothing (asserted above).
+    project: Path = result.project_path
+    return project
 
 
 def cookies_in(folder: Path, template: str, config_dir: Path) -> Cookies:

@@ -27,7 +27,9 @@ HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
 
 def split_fences(text: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """(lines inside fenced code blocks, lines outside them), each as (line number, text)."""
-    inside, outside, fenced = [], [], False
+    inside: list[tuple[int, str]] = []
+    outside: list[tuple[int, str]] = []
+    fenced = False
     for number, line in enumerate(text.splitlines(), start=1):
         if FENCE.match(line):
             fenced = not fenced
@@ -202,7 +204,7 @@ def table_after(text: str, marker: str) -> list[list[str]]:
     start = next((i for i, line in enumerate(lines) if marker in line), None)
     if start is None:
         raise AssertionError(f"no line contains {marker!r}")
-    rows = []
+    rows: list[list[str]] = []
     for line in lines[start + 1 :]:
         if not line.strip() and not rows:
             continue

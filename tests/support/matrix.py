@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 from support.options import CHOICES, DEFAULTS
 
@@ -22,30 +23,34 @@ class Configuration:
     """One way to answer the template: fixed answers, plus the CSV fixture to feed when dataset=csv."""
 
     id: str
-    answers: dict = field(default_factory=dict)
+    answers: dict[str, object] = field(default_factory=dict)
     csv: str | None = None  # "classification" | "regression": which generated CSV to point csv_path at
     lifecycle: bool = True  # also installed and run for real (slow tier), not only rendered
     folder: str = ""  # bake under <tmp>/<folder>/ instead of pytest-cookies' own folder
 
-    def answer(self, key: str):
+    def answer(self, key: str) -> object:
         """The answer this configuration gives, or the template's default for it."""
         return self.answers.get(key, DEFAULTS[key])
 
+    def _text(self, key: str) -> str:
+        """The answer to a text option: cookiecutter.json's choices for it are strings, and so are the answers."""
+        return cast(str, self.answer(key))
+
     @property
     def task(self) -> str:
-        return self.answer("task")
+        return self._text("task")
 
     @property
     def dataset(self) -> str:
-        return self.answer("dataset")
+        return self._text("dataset")
 
     @property
     def python_version(self) -> str:
-        return self.answer("python_version")
+        return self._text("python_version")
 
     @property
     def license(self) -> str:
-        return self.answer("license")
+        return self._text("license")
 
     @property
     def class_name(self) -> str:
@@ -149,7 +154,7 @@ REJECTED = {
 }
 
 
-def rejected_answers(case: str) -> dict:
+def rejected_answers(case: str) -> dict[str, object]:
     """A rejected case's answers over the defaults (what the hook sees)."""
     return {**DEFAULTS, **REJECTED[case][0]}
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COOKIECUTTER_JSON = REPO_ROOT / "cookiecutter.json"
-CONTEXT = json.loads(COOKIECUTTER_JSON.read_text())
+# Prompt -> its JSON value (text, list of choices, boolean, or a dict for private keys): Any, as JSON gives it.
+CONTEXT: dict[str, Any] = json.loads(COOKIECUTTER_JSON.read_text())
 
 # Every key cookiecutter prompts for (private `_`/`__` keys are not asked), in the file's order.
 PROMPTS: list[str] = [k for k in CONTEXT if not k.startswith("_")]
 # Option -> its choices, default first: lists, and booleans (cookiecutter asks yes/no).
-CHOICES: dict[str, list] = {
+CHOICES: dict[str, list[object]] = {
     k: (list(v) if isinstance(v, list) else [v, not v])
     for k, v in CONTEXT.items()
     if k in PROMPTS and isinstance(v, list | bool)

@@ -6,15 +6,19 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from support.processes import run
 
 
-def recorded_answers(project: Path) -> dict:
+def recorded_answers(project: Path) -> dict[str, Any]:
     """The answers a generated project records: the cookiecutter context in cruft's state file, .cruft.json."""
-    return json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["context"]["cookiecutter"]
+    state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    # A JSON object of the answers (text, booleans, lists): Any values, as JSON gives them.
+    answers: dict[str, Any] = state["context"]["cookiecutter"]
+    return answers
 
 
 def git_files(project: Path) -> set[str]:
@@ -73,7 +77,7 @@ def dvc_outputs(project: Path) -> set[str]:
     """Every path dvc.yaml declares a stage writes (outs, metrics, plots), and top-level metrics/plots."""
     pipeline = yaml.safe_load((project / "dvc.yaml").read_text())
 
-    def names(entries) -> set[str]:
+    def names(entries: list[str | dict[str, Any]] | None) -> set[str]:
         return {next(iter(e)) if isinstance(e, dict) else e for e in entries or []}
 
     declared = names(pipeline.get("metrics")) | names(pipeline.get("plots"))
@@ -89,7 +93,8 @@ def dvc_lock_md5(project: Path, path: str) -> str:
     for stage in lock["stages"].values():
         for out in stage.get("outs", []):
             if out["path"] == path:
-                return out["md5"]
+                md5: str = out["md5"]  # dvc.lock's YAML: an output's md5 is a hex string
+                return md5
     raise AssertionError(f"dvc.lock records no output {path}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ class CsvTable:
     classes: tuple[str, ...] = ()
 
 
-def _blank_some(rng: random.Random, value, rate: float):
+def _blank_some(rng: random.Random, value: float | str, rate: float) -> float | str:
     return "" if rng.random() < rate else value
 
 
@@ -76,7 +77,7 @@ def write_regression_csv(path: Path, rows: int = 300, seed: int = 20241126) -> C
         year = rng.randint(1950, 2022)
         garden = rng.choice(["yes", "no"])
         price = 150 + 2.2 * area + district_effect[district] + 0.6 * (year - 1985) + rng.gauss(0, 25)
-        price_cell = round(price, 1)
+        price_cell: float | str = round(price, 1)
         if i % 43 == 7:
             price_cell, missing_target = "", missing_target + 1
         records.append(
@@ -93,7 +94,7 @@ def write_regression_csv(path: Path, rows: int = 300, seed: int = 20241126) -> C
     return CsvTable(path, "price_k", rows, missing_target, columns)
 
 
-def _write(path: Path, columns, records) -> None:
+def _write(path: Path, columns: Sequence[str], records: Iterable[Sequence[object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
