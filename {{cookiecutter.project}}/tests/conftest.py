@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import joblib
 import numpy as np
@@ -210,6 +210,17 @@ def private_git(isolated, monkeypatch) -> Path:
 def run_git(*args: str, cwd: Path) -> str:
     """A git command's output in `cwd`; a failure fails the test."""
     return subprocess.run([GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def module():
+    """One module of the package alone, by its name under it (`module("core.git")`): `pkg` would import
+    the whole package, seconds the tests of one command need not wait."""
+
+    def load(name: str) -> ModuleType:
+        return importlib.import_module(f"{package_name()}.{name}")
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,8 @@ BRANCH = "feature/forge"
 
 
 @pytest.fixture
-def forge(root):
-    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/core/forge.py")}
-    return importlib.import_module(f"{name}.core.forge")
+def forge(module):
+    return module("core.forge")
 
 
 @pytest.fixture

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture
-def gitmod(root):
-    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/core/git.py")}
-    return importlib.import_module(f"{name}.core.git")
+def gitmod(module):
+    return module("core.git")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,8 @@ images:
 
 
 @pytest.fixture
-def promote(root):
-    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/gitops/promote.py")}
-    return importlib.import_module(f"{name}.gitops.promote")
+def promote(module):
+    return module("gitops.promote")
 
 
 @pytest.fixture

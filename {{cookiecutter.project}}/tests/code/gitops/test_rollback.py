@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,8 @@ images:
 
 
 @pytest.fixture
-def rollback(root):
-    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/gitops/rollback.py")}
-    return importlib.import_module(f"{name}.gitops.rollback")
+def rollback(module):
+    return module("gitops.rollback")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ which pull requests are open (FAKE_GH_OPEN).
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import subprocess
@@ -26,10 +25,8 @@ def git(*args: str, cwd: Path) -> str:
 
 
 @pytest.fixture
-def templateupdate(root):
-    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/governance/templateupdate.py")}
-    return importlib.import_module(f"{name}.governance.templateupdate")
+def templateupdate(module):
+    return module("governance.templateupdate")
 
 
 @pytest.fixture

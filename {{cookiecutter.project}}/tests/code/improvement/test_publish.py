@@ -6,7 +6,6 @@ opened, so `gh pr list --head` finds them on the next run.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -19,10 +18,8 @@ REPORT = "# Champion against challenger\n\n| metric | champion | challenger |\n|
 
 
 @pytest.fixture
-def publish(root):
-    """The module alone: `pkg` would import the whole package, seconds these tests need not wait."""
-    (name,) = {path.parents[1].name for path in (root / "src").glob("*/improvement/publish.py")}
-    return importlib.import_module(f"{name}.improvement.publish")
+def publish(module):
+    return module("improvement.publish")
 
 
 @pytest.fixture
