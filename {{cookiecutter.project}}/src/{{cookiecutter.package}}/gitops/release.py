@@ -64,7 +64,6 @@ def model_changes(previous: str | None) -> str:
     prepare_now, trained_now = record_at(None, paths.PREPARE_RECORD), record_at(None, paths.TRAIN_RECORD)
     metrics_now = record_at(None, paths.METRICS).get("metrics", {})
     load = LoadRecord.at(None)
-    load_now = {**load.figures, "slo_passed": load.slo_passed} if load else {}
     lines = []
     if previous is None:
         lines += ["## The model (first release)", ""]
@@ -116,14 +115,15 @@ def model_changes(previous: str | None) -> str:
         if changed:
             rows = [[k, f"`{(a or '—')[:12]}`", f"`{(b or '—')[:12]}`"] for k, (a, b) in changed.items()]
             lines += ["### Data and model", "", table(rows, ["what", previous, "this release"]), ""]
-    if load_now:
+    if load:
+        figures = load.figures
         lines += [
             "",
             "### Load test (`reports/load.json`)",
             "",
-            f"{load_now.get('rps', 0):.0f} req/s at {load_now.get('users')} users,"
-            f" p95 {load_now.get('p95_ms', 0):.0f} ms, {load_now.get('failures', 0)} failures,"
-            f" SLO {'met' if load_now.get('slo_passed') else 'MISSED'}.",
+            f"{figures.get('rps', 0):.0f} req/s at {figures.get('users')} users,"
+            f" p95 {figures.get('p95_ms', 0):.0f} ms, {figures.get('failures', 0)} failures,"
+            f" SLO {'met' if load.slo_passed else 'MISSED'}.",
         ]
     return "\n".join(lines).strip() + "\n"
 
