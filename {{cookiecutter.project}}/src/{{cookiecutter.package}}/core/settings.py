@@ -12,6 +12,10 @@ from . import paths
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "MODELOPS_"
+# The settings that are secrets: read from `<NAME>` or from the file `<NAME>_FILE` names (a mounted
+# Kubernetes Secret); the manifests check refuses a literal value of any of them.
+SECRETS = ("API_KEY", "FEEDBACK_TOKEN", "SIGNING_KEY", "DATABASE_URL", "LOG_HASH_SALT")
+MIN_KEY_BYTES = 32  # the signing key and the hash salt: HMAC keys of at least SHA-256's output size
 
 
 class SettingsError(SystemExit):
@@ -37,6 +41,12 @@ class Settings:
     log_hash: tuple[str, ...] = ()
     log_hash_salt: str = field(default="", repr=False)
     feedback_token: str | None = field(default=None, repr=False)
+    signing_key: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)
+    log_sink: str | None = None
+    log_segment_seconds: int = 60
+    log_segment_mb: int = 16
+    log_buffer_mb: int = 256
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | str = paths.ENV_FILE) -> Settings:
@@ -62,8 +72,14 @@ class Settings:
             log_retention_days=_positive_int(values, f"{PREFIX}LOG_RETENTION_DAYS", 30),
             log_drop=_names(values, f"{PREFIX}LOG_DROP"),
             log_hash=_names(values, f"{PREFIX}LOG_HASH"),
-            log_hash_salt=_secret(values, f"{PREFIX}LOG_HASH_SALT") or "",
+            log_hash_salt=_key(values, f"{PREFIX}LOG_HASH_SALT", needed_by=f"{PREFIX}LOG_HASH") or "",
             feedback_token=_secret(values, f"{PREFIX}FEEDBACK_TOKEN"),
+            database_url=_secret(values, f"{PREFIX}DATABASE_URL"),
+            signing_key=_key(values, f"{PREFIX}SIGNING_KEY", needed_by=f"{PREFIX}DATABASE_URL"),
+            log_sink=values.get(f"{PREFIX}LOG_SINK", "").strip().rstrip("/") or None,
+            log_segment_seconds=_positive_int(values, f"{PREFIX}LOG_SEGMENT_SECONDS", 60),
+            log_segment_mb=_positive_int(values, f"{PREFIX}LOG_SEGMENT_MB", 16),
+            log_buffer_mb=_positive_int(values, f"{PREFIX}LOG_BUFFER_MB", 256),
         )
 
 
@@ -91,16 +107,37 @@ def _flag(values: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _secret(values: Mapping[str, str], name: str) -> str | None:
-    """A secret from the environment, or from the file named by <NAME>_FILE (a mounted secret)."""
-    if values.get(name):
-        return values[name]
-    file = values.get(f"{name}_FILE")
+    """A secret from the environment, or from the file named by <NAME>_FILE (a mounted secret).
+
+    Both set is ambiguous and an empty file is a broken mount: either refuses to start, since
+    silently running without the secret would turn its check off.
+    """
+    direct, file = values.get(name, "").strip(), values.get(f"{name}_FILE", "").strip()
+    if direct and file:
+        raise SettingsError(f"error: both {name} and {name}_FILE are set — keep one of them")
+    if direct:
+        return direct
     if file:
         path = Path(file)
         if not path.is_file():
             raise SettingsError(f"error: {name}_FILE={file!r} is not a file — mount the secret there or unset it")
-        return path.read_text().strip() or None
+        secret = path.read_text().strip()
+        if not secret:
+            raise SettingsError(f"error: {name}_FILE={file!r} is empty — fill the Secret, or unset {name}_FILE")
+        return secret
     return None
+
+
+def _key(values: Mapping[str, str], name: str, needed_by: str) -> str | None:
+    """A secret used as an HMAC key: at least MIN_KEY_BYTES long, and present when `needed_by` is set."""
+    key = _secret(values, name)
+    fix = f"generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` into {name} or {name}_FILE"
+    needed = values.get(needed_by, "").strip() or values.get(f"{needed_by}_FILE", "").strip()
+    if key is None and needed:
+        raise SettingsError(f"error: {needed_by} is set but {name} is not — {fix}")
+    if key is not None and len(key.encode()) < MIN_KEY_BYTES:
+        raise SettingsError(f"error: {name} is {len(key.encode())} bytes, fewer than {MIN_KEY_BYTES} — {fix}")
+    return key
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -83,7 +83,29 @@ def test_settings_read_the_api_key_from_a_file(settings, isolated):
     read = settings.Settings.from_env(variables)
     assert read.api_key == mounted
     assert mounted not in repr(read)
-    assert settings.Settings.from_env({**variables, "MODELOPS_API_KEY": from_env}).api_key == from_env
+    with pytest.raises(settings.SettingsError, match="both MODELOPS_API_KEY and MODELOPS_API_KEY_FILE are set"):
+        settings.Settings.from_env({**variables, "MODELOPS_API_KEY": from_env})
+
+
+@pytest.mark.parametrize("name", ["API_KEY", "FEEDBACK_TOKEN", "SIGNING_KEY", "DATABASE_URL", "LOG_HASH_SALT"])
+def test_an_empty_secret_file_refuses_to_start_instead_of_turning_the_check_off(settings, isolated, name):
+    (isolated / "empty").write_text("\n")
+    with pytest.raises(settings.SettingsError, match=f"MODELOPS_{name}_FILE=.* is empty"):
+        settings.Settings.from_env({f"MODELOPS_{name}_FILE": str(isolated / "empty")})
+    assert name in settings.SECRETS
+
+
+def test_hashing_needs_a_salt_of_32_bytes_and_a_database_needs_a_signing_key(settings, isolated):
+    with pytest.raises(settings.SettingsError, match="MODELOPS_LOG_HASH is set but MODELOPS_LOG_HASH_SALT is not"):
+        settings.Settings.from_env({"MODELOPS_LOG_HASH": "age"})
+    with pytest.raises(settings.SettingsError, match="MODELOPS_LOG_HASH_SALT is 5 bytes, fewer than 32"):
+        settings.Settings.from_env({"MODELOPS_LOG_HASH": "age", "MODELOPS_LOG_HASH_SALT": "short"})
+    url = "postgresql://modelops@db/labels"
+    with pytest.raises(settings.SettingsError, match="MODELOPS_DATABASE_URL is set but MODELOPS_SIGNING_KEY is not"):
+        settings.Settings.from_env({"MODELOPS_DATABASE_URL": url})
+    read = settings.Settings.from_env({"MODELOPS_DATABASE_URL": url, "MODELOPS_SIGNING_KEY": "k" * 32})
+    assert (read.database_url, read.signing_key) == (url, "k" * 32)
+    assert url not in repr(read)
 
 
 def test_settings_missing_api_key_file_is_named(settings, isolated):
@@ -98,7 +120,7 @@ EXAMPLES = {
     "MODELOPS_LOG_LEVEL": ("warning", "log_level", "WARNING"),
     "MODELOPS_DVC_REMOTE": ("/srv/dvc-store", "dvc_remote", "/srv/dvc-store"),
     "MODELOPS_API_KEY": ("key-0123456789", "api_key", "key-0123456789"),
-    "MODELOPS_API_KEY_FILE": ("{tmp}/key.txt", "api_key", "key-from-file"),
+    "MODELOPS_API_KEY_FILE": ("{tmp}/key.txt", "api_key", "key-from-a-mounted-file-0123456789"),
     "MODELOPS_WORKERS": ("3", "workers", 3),
     "MODELOPS_MAX_RECORDS": ("7", "max_records", 7),
     "MODELOPS_MAX_BODY_BYTES": ("4096", "max_body_bytes", 4096),
@@ -109,9 +131,25 @@ EXAMPLES = {
     "MODELOPS_LOG_RETENTION_DAYS": ("7", "log_retention_days", 7),
     "MODELOPS_LOG_DROP": ("b, a,a", "log_drop", ("a", "b")),
     "MODELOPS_LOG_HASH": ("email", "log_hash", ("email",)),
-    "MODELOPS_LOG_HASH_SALT": ("pepper", "log_hash_salt", "pepper"),
+    "MODELOPS_LOG_HASH_SALT": ("pepper" * 6, "log_hash_salt", "pepper" * 6),
+    "MODELOPS_LOG_HASH_SALT_FILE": ("{tmp}/key.txt", "log_hash_salt", "key-from-a-mounted-file-0123456789"),
+    "MODELOPS_LOG_SINK": ("s3://bucket/logs/production/", "log_sink", "s3://bucket/logs/production"),
+    "MODELOPS_LOG_SEGMENT_SECONDS": ("5", "log_segment_seconds", 5),
+    "MODELOPS_LOG_SEGMENT_MB": ("2", "log_segment_mb", 2),
+    "MODELOPS_LOG_BUFFER_MB": ("64", "log_buffer_mb", 64),
     "MODELOPS_FEEDBACK_TOKEN": ("fb-0123456789", "feedback_token", "fb-0123456789"),
-    "MODELOPS_FEEDBACK_TOKEN_FILE": ("{tmp}/key.txt", "feedback_token", "key-from-file"),
+    "MODELOPS_FEEDBACK_TOKEN_FILE": ("{tmp}/key.txt", "feedback_token", "key-from-a-mounted-file-0123456789"),
+    "MODELOPS_DATABASE_URL": ("postgresql://db/labels", "database_url", "postgresql://db/labels"),
+    "MODELOPS_DATABASE_URL_FILE": ("{tmp}/key.txt", "database_url", "key-from-a-mounted-file-0123456789"),
+    "MODELOPS_SIGNING_KEY": ("s" * 32, "signing_key", "s" * 32),
+    "MODELOPS_SIGNING_KEY_FILE": ("{tmp}/key.txt", "signing_key", "key-from-a-mounted-file-0123456789"),
+}
+# What a variable needs beside it for the service to start (a hash needs its salt, a shared
+# database the key that signs request ids).
+COMPANIONS = {
+    "MODELOPS_LOG_HASH": {"MODELOPS_LOG_HASH_SALT": "pepper" * 6},
+    "MODELOPS_DATABASE_URL": {"MODELOPS_SIGNING_KEY": "s" * 32},
+    "MODELOPS_DATABASE_URL_FILE": {"MODELOPS_SIGNING_KEY": "s" * 32},
 }
 
 
@@ -128,12 +166,13 @@ def test_every_variable_of_env_example_has_a_case_here(root):
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_variable_of_env_example_works_from_env_file_and_environment(settings, isolated, name, where):
     raw, attribute, expected = EXAMPLES[name]
-    (isolated / "key.txt").write_text("key-from-file\n")
+    (isolated / "key.txt").write_text("key-from-a-mounted-file-0123456789\n")
     value = raw.format(tmp=isolated)
     assert getattr(settings.Settings(), attribute) != expected  # the example is not the default
+    variables = {name: value, **COMPANIONS.get(name, {})}
     if where == "env-file":
-        (isolated / ".env").write_text(f"{name}={value}\n")
+        (isolated / ".env").write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
         read = settings.Settings.from_env({})
     else:
-        read = settings.Settings.from_env({name: value})
+        read = settings.Settings.from_env(variables)
     assert getattr(read, attribute) == expected
