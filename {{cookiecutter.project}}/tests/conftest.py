@@ -449,3 +449,45 @@ def predict(pkg, model, transformer, schema, target):
 def test_records(schema, test_set) -> list[dict]:
     """The first 20 test-set records as a client sends them: feature values only, `None` when missing."""
     return schema.client_records(test_set.head(20))
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose service is missing here, naming how to get it; under CI=true, fail instead."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """An S3-compatible server on loopback (moto) and a fresh bucket: `.endpoint`, `.bucket`, `.env`."""
+    import services
+
+    reason = services.s3_missing()
+    if reason:
+        unavailable(reason)
+    with services.running(services.start_s3) as server:
+        bucket = "modelops-tests"
+        services.create_bucket(server.url, bucket)
+        env = {**services.S3_CREDENTIALS, "AWS_ENDPOINT_URL": server.url}
+        yield SimpleNamespace(endpoint=server.url, bucket=bucket, env=env)
+
+
+@pytest.fixture
+def s3_env(object_store, monkeypatch):
+    """The object store's endpoint and credentials in this test's environment."""
+    for name, value in object_store.env.items():
+        monkeypatch.setenv(name, value)
+    return object_store
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback (from the installed binaries): its URL."""
+    import services
+
+    reason = services.postgres_missing()
+    if reason:
+        unavailable(reason)
+    with services.running(services.start_postgres) as server:
+        yield server.url
