@@ -68,7 +68,10 @@ def s3_missing(python: Path | str = sys.executable) -> str | None:
     if os.environ.get("MODELOPS_TEST_S3_ENDPOINT"):
         return None
     if moto_command(python) is None:
-        return "no S3-compatible server: moto_server is not in this venv — run `make install` (moto[server] is in requirements-dev.lock)"
+        return (
+            "no S3-compatible server: moto_server is not in this venv"
+            " — run `make install` (moto[server] is in requirements-dev.lock)"
+        )
     return None
 
 
