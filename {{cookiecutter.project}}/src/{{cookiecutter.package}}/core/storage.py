@@ -11,11 +11,34 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..core import cli
 
 OVERRIDE = "override"
 S3_DVC = Path(".venv-s3/bin/dvc")
+
+
+class StorageError(SystemExit):
+    """Object storage cannot be reached or read; the message names the setting or install to fix."""
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of a folder or object-store URL (s3://, gs://, file://, a path), and the
+    path in it. Credentials come from the environment, read by the protocol's own library (AWS_*,
+    AWS_ENDPOINT_URL for an S3-compatible store, or the pod's role)."""
+    import fsspec.core  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except ImportError as exc:  # fsspec names the package: "Install s3fs to access S3"
+        protocol = url.partition("://")[0]
+        raise StorageError(
+            f"error: no fsspec implementation of {protocol}:// here ({exc}) — add it to requirements.in, `make lock`"
+        ) from exc
+    except ValueError as exc:
+        raise StorageError(f"error: cannot read {url!r}: {exc}") from exc
+    return fs, str(root).rstrip("/")
 
 
 def dvc(*args: str) -> int:
