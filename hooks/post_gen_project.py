@@ -27,7 +27,12 @@ SOURCE_CSV = Path("data/external/source.csv")
 # moves the folder to DVC (`dvc add`), so a fresh clone runs the pipeline without a DVC remote.
 PRODUCTION = Path("data/production")
 PRODUCTION_FILES = ("train.csv", "recent.csv", "recent_inputs.csv", "quarantine.csv")
-REMOTE_URL = f"../{CONTEXT['project']}-dvc-storage"  # a sibling folder of the repo
+# The default DVC remote: a sibling folder of the repo, or the `dvc` prefix of the bucket (the
+# prediction logs go to s3://<bucket>/logs/<env>, set by the deploy overlays).
+REMOTE_URL = (
+    f"s3://{CONTEXT['s3_bucket']}/dvc" if CONTEXT["storage"] == "s3" else f"../{CONTEXT['project']}-dvc-storage"
+)
+REMOTE_ENDPOINT = CONTEXT["s3_endpoint"] if CONTEXT["storage"] == "s3" else ""  # empty: AWS S3
 DVC_CONFIG = Path(".dvc/config")
 # Stages depend on whole source folders: byte-code caches in them must not change their hash.
 DVCIGNORE = "# Python byte-code is not a dependency of any stage\n__pycache__/\n*.pyc\n"
@@ -150,13 +155,16 @@ def run(*command: str, fix: str) -> bool:
     return True
 
 
-def dvc_config(remote_url: str) -> str:
-    """What `dvc config core.autostage true` and `dvc remote add --default storage <url>` write into the
-    empty .dvc/config `dvc init` leaves, in DVC's own format: written here, because each of those two
-    commands costs a DVC start-up (~0.7 s quiet, 1.4 s loaded) in every generation. DVC keeps a
-    relative path relative to the config's folder (.dvc/), as `dvc remote add` rewrites it."""
-    url = f"../{remote_url}" if not Path(remote_url).is_absolute() else remote_url
-    return f"[core]\n    autostage = true\n    remote = storage\n['remote \"storage\"']\n    url = {url}\n"
+def dvc_config(remote_url: str, endpoint: str = "") -> str:
+    """What `dvc config core.autostage true`, `dvc remote add --default storage <url>` (and `dvc remote
+    modify storage endpointurl <endpoint>`) write into the empty .dvc/config `dvc init` leaves, in
+    DVC's own format: written here, because each of those commands costs a DVC start-up (~0.7 s
+    quiet, 1.4 s loaded) in every generation. DVC keeps a relative path relative to the config's
+    folder (.dvc/), as `dvc remote add` rewrites it; a URL stays as given."""
+    if "://" not in remote_url and not Path(remote_url).is_absolute():
+        remote_url = f"../{remote_url}"
+    config = f"[core]\n    autostage = true\n    remote = storage\n['remote \"storage\"']\n    url = {remote_url}\n"
+    return config + (f"    endpointurl = {endpoint}\n" if endpoint else "")
 
 
 def git_identity() -> list[str]:
@@ -180,7 +188,7 @@ def main() -> None:
     if run("dvc", "init", "--quiet", fix=dvc_fix):
         with open(".dvcignore", "a") as handle:
             handle.write(DVCIGNORE)
-        DVC_CONFIG.write_text(dvc_config(REMOTE_URL))
+        DVC_CONFIG.write_text(dvc_config(REMOTE_URL, REMOTE_ENDPOINT))
         if CONTEXT["dataset"] == "csv":
             run("dvc", "add", "--quiet", str(SOURCE_CSV), fix=f"run `.venv/bin/dvc add {SOURCE_CSV}`")
     run("git", "add", "--all", fix="run `git add --all`")

@@ -4,6 +4,7 @@ Each rejection is one line on stderr naming the answer and the fix; exit 1 abort
 """
 
 import csv
+import ipaddress
 import json
 import keyword
 import os
@@ -24,6 +25,9 @@ class Answers(TypedDict):
     dataset: str
     csv_path: str
     target_column: str
+    storage: str
+    s3_bucket: str
+    s3_endpoint: str
     output_dir: str | None
 
 
@@ -39,6 +43,9 @@ ANSWERS: Answers = json.loads(
     "dataset": {{ cookiecutter.__dataset_name | tojson }},
     "csv_path": {{ cookiecutter.csv_path | tojson }},
     "target_column": {{ cookiecutter.target_column | tojson }},
+    "storage": {{ cookiecutter.storage | tojson }},
+    "s3_bucket": {{ cookiecutter.s3_bucket | tojson }},
+    "s3_endpoint": {{ cookiecutter.s3_endpoint | tojson }},
     "output_dir": {{ cookiecutter._output_dir | default(none) | tojson }}
 }"""
 )
@@ -46,6 +53,12 @@ ANSWERS: Answers = json.loads(
 TASK_OF_DATASET = {"breast_cancer": "classification", "wine": "classification", "diabetes": "regression"}
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 OWNER = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")  # a GitHub login, lowercase as image names must be
+# S3's bucket naming rules (general purpose buckets): 3-63 characters of lowercase letters, digits,
+# dots and hyphens, a letter or digit at both ends, no "..", no IP address, no reserved prefix or suffix.
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+ENDPOINT = re.compile(r"^https?://[^/?#\s]+(/[^\s]*)?$")
 
 
 def problems(answers: Answers) -> list[str]:
@@ -93,7 +106,38 @@ def problems(answers: Answers) -> list[str]:
     if dataset == "csv" and answers["output_dir"] is not None:
         base = Path(os.environ.get("PWD") or answers["output_dir"])
         found += csv_problems(answers["csv_path"], answers["target_column"], base)
+    if answers["storage"] == "s3":
+        found += s3_problems(answers["s3_bucket"], answers["s3_endpoint"])
     return found
+
+
+def s3_problems(bucket: str, endpoint: str) -> list[str]:
+    """An S3 bucket name S3 accepts, and an endpoint that is an http(s) URL (or empty: AWS)."""
+    found = []
+    if not bucket_name_ok(bucket):
+        found.append(
+            f"s3_bucket {bucket!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-';"
+            " a letter or digit at both ends; no '..', no IP address) — give one, e.g. 'ml-team-models'"
+        )
+    if endpoint and not ENDPOINT.match(endpoint):
+        found.append(
+            f"s3_endpoint {endpoint!r} is not an http:// or https:// URL"
+            " — give your store's URL (e.g. https://minio.example.com) or leave it empty for AWS S3"
+        )
+    return found
+
+
+def bucket_name_ok(bucket: str) -> bool:
+    """S3's naming rules for a general purpose bucket."""
+    if not BUCKET.match(bucket) or ".." in bucket:
+        return False
+    if bucket.startswith(BUCKET_RESERVED_PREFIXES) or bucket.endswith(BUCKET_RESERVED_SUFFIXES):
+        return False
+    try:
+        ipaddress.IPv4Address(bucket)
+    except ValueError:
+        return True
+    return False
 
 
 def csv_problems(csv_path: str, target: str, base: Path) -> list[str]:
