@@ -12,11 +12,13 @@ monitor over the bucket and the database keeps the model, as it does on the lapt
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -46,11 +48,13 @@ SEGMENT_SECONDS = 1  # a replica closes and uploads its log segment this often
 KILL_WINDOW_SECONDS = 1.0
 
 
+@functools.cache
 def services_module() -> ModuleType:
     """The generated project's `tests/services.py` (stdlib only): the one way the tests start S3 and PostgreSQL."""
     spec = importlib.util.spec_from_file_location("project_services", SERVICES)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -125,6 +129,7 @@ class Plane:
 
     def start(self, replica: Replica) -> None:
         """`bentoml serve` of the project from its source tree, ready within 90 s."""
+        replica.folder.mkdir(parents=True, exist_ok=True)
         log = (replica.folder.parent / "serve.log").open("ab")
         bentoml = self.project.path / ".venv" / "bin" / "bentoml"
         command = [str(bentoml), "serve", f"{self.project.package}.serving.service:ModelService", "--port"]
