@@ -1,14 +1,17 @@
 """The wiring of the manifests no schema knows, checked on rendered objects as plain data.
 
 The image is the overlay's version; the probes hit /livez and /readyz on port 3000; every
-MODELOPS_* setting exists and is valid; the API key comes from a mounted Secret; BentoML has a
-writable home under a read-only root; the graceful stop; an autoscaler owns the replica count; and
+MODELOPS_* setting exists and is valid; every secret comes from a mounted Secret's file or a
+`secretKeyRef`, never a literal; nothing of record stays in a pod (the log goes to a sink, labels
+to a database); BentoML has a writable home under a read-only root; the upload buffer fits its
+volume; egress reaches the stores; the graceful stop; an autoscaler owns the replica count; and
 the Argo CD Application follows deploy/<env> on main with prune and self-heal. Each check returns
 the `Problem`s it finds (none: the wiring holds); `gitops/manifests.py` renders the objects and runs them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -18,14 +21,19 @@ from typing import Any
 
 from ..core import paths
 from ..core.environments import OVERLAY_FILE, PLACEHOLDER, VERSION
-from ..core.settings import PREFIX, Settings
+from ..core.settings import MIN_KEY_BYTES, PREFIX, SECRETS, Settings
 
 APPLICATIONS = paths.DEPLOY / "argocd"  # each Kubernetes environment's Argo CD Application, <env>.yaml
 BRANCH = "main"  # the branch Argo CD follows: a merge into it is a deploy
 CONTAINER = "service"  # the Deployment's container that runs the bento
 PORT = 3000  # BentoML's port (the bento's Dockerfile exposes it)
 PROBES = {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
-API_KEY_FILE = f"{PREFIX}API_KEY_FILE"
+FILE = "_FILE"  # `<NAME>_FILE` names the file a secret is read from (core/settings.py)
+SECRET_SETTINGS = tuple(f"{PREFIX}{name}" for name in SECRETS)
+REQUIRED_SECRET = f"{PREFIX}API_KEY"  # a cluster's service never answers without authentication
+PRODUCTION_DOC = "docs/production.md"
+MIB = 2**20
+QUANTITY = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 Object = dict[str, Any]
 
@@ -60,14 +68,42 @@ def cpu_cores(quantity: object) -> float | None:
     return value / 1000 if match.group(2) else value
 
 
+def byte_quantity(quantity: object) -> int | None:
+    """A Kubernetes storage quantity ("512Mi", "1G", 1000) in bytes; None when unset or unreadable."""
+    match = re.fullmatch(r"(\d+)([kMGT]i?|Ki)?", str(quantity).strip()) if quantity is not None else None
+    if not match or (match.group(2) or "") not in QUANTITY:
+        return None
+    return int(match.group(1)) * QUANTITY[match.group(2) or ""]
+
+
 def setting_names() -> set[str]:
-    """Every MODELOPS_* variable the project reads (.env.example documents each)."""
-    return {f"{PREFIX}{f.name.upper()}" for f in fields(Settings)} | {API_KEY_FILE}
+    """Every MODELOPS_* variable the project reads: each setting, and `<NAME>_FILE` for each secret."""
+    return {f"{PREFIX}{f.name.upper()}" for f in fields(Settings)} | {f"{name}{FILE}" for name in SECRET_SETTINGS}
 
 
-def container_settings(container: Object, objects: list[Object]) -> tuple[dict[str, str], list[str]]:
-    """The MODELOPS_* values the container gets (ConfigMaps it loads, then `env`), and what is unreadable."""
+@dataclass(frozen=True)
+class ContainerSettings:
+    """How the container gets its MODELOPS_* settings, as the manifests say."""
+
+    values: dict[str, str]  # literal values: the ConfigMaps it loads, then its `env` values
+    origins: dict[str, str]  # where each literal is written: `ConfigMap/<name>` or `env`
+    from_secrets: frozenset[str]  # set by `env.valueFrom.secretKeyRef`
+    unreadable: tuple[str, ...]  # what cannot be checked here, each a problem
+
+    def files(self) -> dict[str, str]:
+        """Secret name → the file it is read from (`<NAME>_FILE`)."""
+        return {name: self.values[name + FILE] for name in SECRET_SETTINGS if name + FILE in self.values}
+
+    def provided_secrets(self) -> set[str]:
+        """The secrets the container gets, from a file or a Secret reference (never literal: refused)."""
+        return set(self.files()) | (self.from_secrets & set(SECRET_SETTINGS))
+
+
+def container_settings(container: Object, objects: list[Object]) -> ContainerSettings:
+    """The MODELOPS_* settings the container gets (ConfigMaps it loads, then `env`), and what is unreadable."""
     values: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    from_secrets: set[str] = set()
     unreadable = []
     configmaps = {(cm.get("metadata") or {}).get("name"): cm for cm in of_kind(objects, "ConfigMap")}
     for source in container.get("envFrom") or []:
@@ -77,29 +113,63 @@ def container_settings(container: Object, objects: list[Object]) -> tuple[dict[s
         if ref not in configmaps:
             unreadable.append(f"envFrom names ConfigMap {ref}, which the overlay does not render")
             continue
-        values.update({k: str(v) for k, v in (configmaps[ref].get("data") or {}).items() if k.startswith(PREFIX)})
+        for key, value in (configmaps[ref].get("data") or {}).items():
+            if key.startswith(PREFIX):
+                values[key], origins[key] = str(value), f"ConfigMap/{ref}"
     for var in container.get("env") or []:
         name = str(var.get("name", ""))
-        if name.startswith(PREFIX):
-            if "value" in var:
-                values[name] = str(var["value"])
-            else:
-                unreadable.append(f"{name} comes from valueFrom: its value cannot be checked here")
-    return values, unreadable
+        if not name.startswith(PREFIX):
+            continue
+        if "value" in var:
+            values[name], origins[name] = str(var["value"]), "env"
+        elif name in SECRET_SETTINGS and (var.get("valueFrom") or {}).get("secretKeyRef"):
+            from_secrets.add(name)
+        elif name in SECRET_SETTINGS:
+            unreadable.append(f"{name} comes from valueFrom but not a secretKeyRef: a secret comes from a Secret")
+        else:
+            unreadable.append(f"{name} comes from valueFrom: its value cannot be checked here")
+    return ContainerSettings(values, origins, frozenset(from_secrets), tuple(unreadable))
 
 
-def check_settings(values: dict[str, str], where: str, env: str) -> list[Problem]:
-    """Unknown names, a literal API key, and values the service would refuse at start."""
+def secret_literal_problems(settings: ContainerSettings) -> list[str]:
+    """A secret written in the manifests (a ConfigMap or an env `value`) is readable by anyone who reads git."""
+    found = []
+    for name in SECRET_SETTINGS:
+        if name in settings.values:
+            found.append(
+                f"{name} has a literal value in {settings.origins[name]}: a secret never sits in the manifests —"
+                f" set {name}{FILE} to a file of a mounted Secret, or env valueFrom.secretKeyRef ({PRODUCTION_DOC})"
+            )
+        if name in settings.from_secrets and name + FILE in settings.values:
+            found.append(f"{name} comes from a secretKeyRef and {name}{FILE} is set too — keep one of them")
+    if REQUIRED_SECRET not in settings.provided_secrets():
+        found.append(
+            f"no {REQUIRED_SECRET}{FILE}: the API key must come from a mounted Secret (or a secretKeyRef),"
+            f" else the service answers anyone ({PRODUCTION_DOC})"
+        )
+    return found
+
+
+def startup_settings(settings: ContainerSettings) -> Settings:
+    """The Settings the service would start with: each secret it gets stands in as a placeholder of a key's size.
+
+    Raises the service's own SettingsError when it would refuse to start (e.g. a database URL without
+    a signing key); `.env` is not read.
+    """
+    placeholder = "placeholder-" + "0" * MIN_KEY_BYTES
+    environ = {k: v for k, v in settings.values.items() if not k.endswith(FILE) and k not in SECRET_SETTINGS}
+    environ |= {name: placeholder for name in settings.provided_secrets()}
+    return Settings.from_env(environ, env_file=Path(os.devnull))
+
+
+def check_settings(settings: ContainerSettings, where: str, env: str) -> list[Problem]:
+    """Unknown names, and values the service would refuse at start."""
     problems = []
     known = setting_names()
-    for name in sorted(set(values) - known):
+    for name in sorted(set(settings.values) - known):
         problems.append(Problem(env, where, f"{name} is not a setting — the service reads {', '.join(sorted(known))}"))
-    if f"{PREFIX}API_KEY" in values:
-        problems.append(
-            Problem(env, where, f"{PREFIX}API_KEY is set in the manifests: a secret comes from the mounted Secret")
-        )
     try:
-        Settings.from_env({k: v for k, v in values.items() if not k.endswith("_FILE")}, env_file=Path(os.devnull))
+        startup_settings(settings)
     except SystemExit as exc:
         problems.append(Problem(env, where, f"the service would not start: {exc}"))
     return problems
@@ -138,22 +208,110 @@ def service_problems(env: str, objects: list[Object], container: Object, pod_lab
     return found
 
 
-def secret_problems(container: Object, pod: Object) -> list[str]:
-    """MODELOPS_API_KEY_FILE must name a file of a mounted Secret volume."""
-    env = {v.get("name"): v.get("value") for v in container.get("env") or []}
-    key_file = env.get(API_KEY_FILE)
-    if not key_file:
-        return [f"no {API_KEY_FILE}: the API key must come from a mounted Secret (deploy/README.md)"]
+def secret_file_problems(container: Object, pod: Object, files: dict[str, str]) -> list[str]:
+    """Each `<NAME>_FILE` names a file of a mounted Secret volume (one of its `items`, when it lists them)."""
     secrets = {v.get("name"): v["secret"] or {} for v in pod.get("volumes") or [] if "secret" in v}
-    for mount in container.get("volumeMounts") or []:
-        folder = str(mount.get("mountPath", "")).rstrip("/")
-        if mount.get("name") in secrets and str(Path(key_file).parent) == folder:
-            secret = secrets[mount["name"]]
-            items = secret.get("items")
-            if items and Path(key_file).name not in {item.get("path") for item in items}:
-                return [f"{API_KEY_FILE}={key_file}, but Secret {secret.get('secretName')} mounts no such file"]
-            return []
-    return [f"{API_KEY_FILE}={key_file} is not in a mounted Secret volume"]
+    mounts = {str(m.get("mountPath", "")).rstrip("/"): m.get("name") for m in container.get("volumeMounts") or []}
+    found = []
+    for name, file in sorted(files.items()):
+        volume = mounts.get(str(Path(file).parent))
+        if volume not in secrets:
+            found.append(f"{name}{FILE}={file} is not in a mounted Secret volume ({PRODUCTION_DOC})")
+            continue
+        items = secrets[volume].get("items")
+        if items and Path(file).name not in {item.get("path") for item in items}:
+            found.append(f"{name}{FILE}={file}, but Secret {secrets[volume].get('secretName')} mounts no such file")
+    return found
+
+
+def volume_at(container: Object, pod: Object, folder: Path) -> Object | None:
+    """The pod volume mounted at `folder` or at a folder holding it (the deepest mount); None when none is."""
+    mounts = [m for m in container.get("volumeMounts") or [] if folder.is_relative_to(str(m.get("mountPath", "/")))]
+    if not mounts:
+        return None
+    name = max(mounts, key=lambda m: len(str(m.get("mountPath", ""))))["name"]
+    volume: Object | None = next((v for v in pod.get("volumes") or [] if v.get("name") == name), None)
+    return volume
+
+
+def replica_count(deployment: Object, objects: list[Object]) -> int:
+    """The most pods the Deployment may run: its `replicas`, or its autoscalers' maxReplicas."""
+    name = (deployment.get("metadata") or {}).get("name")
+    counts = [int((deployment.get("spec") or {}).get("replicas", 1))]
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        spec = hpa.get("spec") or {}
+        if (spec.get("scaleTargetRef") or {}).get("name") == name and isinstance(spec.get("maxReplicas"), int):
+            counts.append(spec["maxReplicas"])
+    return max(counts)
+
+
+def state_problems(settings: Settings, volume: Object | None, replicas: int) -> list[str]:
+    """Data of record (the prediction log, the labels) must reach a store every pod shares and outlives a pod.
+
+    Kept in the monitoring folder it is lost with the pod when the folder is an emptyDir (or no volume
+    at all), and split across pods when more than one runs: each pod logs only its own answers, and
+    a label for another pod's answer is refused. A persistent volume and one pod is the one way to
+    keep them locally.
+    """
+    kept_in_pod = volume is None or "persistentVolumeClaim" not in volume
+    if not (kept_in_pod or replicas > 1):
+        return []
+    where = f"{settings.monitoring_dir}" + (
+        ", an emptyDir lost with the pod" if kept_in_pod else f", one per pod of up to {replicas}"
+    )
+    found = []
+    if settings.prediction_log and not settings.log_sink:
+        found.append(
+            f"the prediction log would stay in {where} — set {PREFIX}LOG_SINK (s3://<bucket>/logs/<env>),"
+            f" or {PREFIX}PREDICTION_LOG=false ({PRODUCTION_DOC})"
+        )
+    if settings.feedback_token and not settings.database_url:
+        found.append(
+            f"labels would go to SQLite in {where} — set {PREFIX}DATABASE_URL{FILE} (PostgreSQL) and"
+            f" {PREFIX}SIGNING_KEY{FILE}, or drop {PREFIX}FEEDBACK_TOKEN ({PRODUCTION_DOC})"
+        )
+    return found
+
+
+def buffer_problems(settings: Settings, volume: Object | None) -> list[str]:
+    """The upload buffer's cap, plus one open segment per worker, fits under its emptyDir's sizeLimit.
+
+    Above the limit the kubelet evicts the pod (losing the buffer) before the service's own cap
+    drops and counts rows.
+    """
+    limit = byte_quantity(((volume or {}).get("emptyDir") or {}).get("sizeLimit"))
+    if not (settings.prediction_log and settings.log_sink) or limit is None:
+        return []
+    needed_mb = settings.log_buffer_mb + settings.workers * settings.log_segment_mb
+    if limit >= needed_mb * MIB:
+        return []
+    return [
+        f"volume {volume and volume.get('name')} holds {limit / MIB:g} MiB but the upload buffer needs"
+        f" {PREFIX}LOG_BUFFER_MB + {PREFIX}WORKERS × {PREFIX}LOG_SEGMENT_MB = {needed_mb} MiB: raise its"
+        f" sizeLimit (and the ephemeral-storage limit) or lower {PREFIX}LOG_BUFFER_MB"
+    ]
+
+
+def selects(policy: Object, labels: dict[str, str]) -> bool:
+    selector = ((policy.get("spec") or {}).get("podSelector") or {}).get("matchLabels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def egress_problems(objects: list[Object], labels: dict[str, str], settings: Settings) -> list[str]:
+    """With a sink or a database the pod must resolve names and reach out: NetworkPolicies that close
+    egress must open some of it, DNS (port 53) included."""
+    stores = [s for s, on in (("the log sink", settings.log_sink), ("the database", settings.database_url)) if on]
+    policies = [p for p in of_kind(objects, "NetworkPolicy") if selects(p, labels)]
+    closing = [p for p in policies if "Egress" in ((p.get("spec") or {}).get("policyTypes") or [])]
+    if not stores or not closing:
+        return []
+    rules = [rule for p in closing for rule in (p.get("spec") or {}).get("egress") or []]
+    if not rules:
+        return [f"egress is closed but the pod writes to {' and '.join(stores)}: open it in networkpolicy.yaml"]
+    ports = {port.get("port") for rule in rules for port in rule.get("ports") or []}
+    if any(not rule.get("ports") for rule in rules) or 53 in ports:
+        return []
+    return [f"egress allows no DNS (port 53): the pod cannot resolve {' and '.join(stores)}"]
 
 
 def filesystem_problems(container: Object) -> list[str]:
@@ -167,6 +325,13 @@ def filesystem_problems(container: Object) -> list[str]:
         found.append("read-only root filesystem but BENTOML_HOME is not a mounted volume: BentoML writes there")
     if "/tmp" not in mounts:
         found.append("read-only root filesystem but /tmp is not a mounted volume: BentoML writes there")
+    folder = next(
+        (v.get("value") for v in container.get("env") or [] if v.get("name") == f"{PREFIX}MONITORING_DIR"), None
+    )
+    if not folder or str(folder).rstrip("/") not in mounts:
+        found.append(
+            f"read-only root filesystem but {PREFIX}MONITORING_DIR is not a mounted volume: the service writes there"
+        )
     return found
 
 
@@ -214,15 +379,20 @@ def check_workload(env: str, objects: list[Object], kustomization: dict[str, Any
         found.append("no HorizontalPodAutoscaler scales it")
     elif "replicas" in deployment.get("spec", {}):
         found.append("spec.replicas is set while an autoscaler scales it: Argo CD's self-heal would reset the count")
-    found += probe_problems(container) + secret_problems(container, pod)
+    settings = container_settings(container, objects)
+    found += probe_problems(container) + list(settings.unreadable) + secret_literal_problems(settings)
+    found += secret_file_problems(container, pod, settings.files())
     found += filesystem_problems(container) + stop_problems(pod, container)
-    values, unreadable = container_settings(container, objects)
-    found += unreadable
-    problems = [Problem(env, where, message) for message in found]
     labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+    with contextlib.suppress(SystemExit):  # a setting the service refuses: check_settings names it
+        started = startup_settings(settings)
+        volume = volume_at(container, pod, started.monitoring_dir)
+        found += state_problems(started, volume, replica_count(deployment, objects))
+        found += buffer_problems(started, volume) + egress_problems(objects, labels, started)
+    problems = [Problem(env, where, message) for message in found]
     problems += service_problems(env, objects, container, labels)
-    problems += check_settings(values, where, env)
-    workers = values.get(f"{PREFIX}WORKERS", str(Settings.workers))
+    problems += check_settings(settings, where, env)
+    workers = settings.values.get(f"{PREFIX}WORKERS", str(Settings.workers))
     limit = cpu_cores(((container.get("resources") or {}).get("limits") or {}).get("cpu"))
     if workers.isdigit() and limit is not None and int(workers) > math.ceil(limit):
         message = f"{PREFIX}WORKERS={workers} but the cpu limit is {limit:g} cores: one model thread per worker"
