@@ -6,8 +6,9 @@ strict: an unknown or misspelled field fails), validates the Argo CD Application
 `deploy/argocd/<env>.yaml` against `deploy/schemas/argocd-application.json`, and checks what no
 schema knows — the wiring between the manifests and the service: the image is the overlay's
 version, the probes hit /livez and /readyz on port 3000, every MODELOPS_* setting exists and is
-valid, the API key comes from a mounted Secret, BentoML has a writable home under a read-only root,
-the graceful stop, and the Application follows deploy/<env> on main with prune and self-heal.
+valid, every secret comes from a mounted Secret (or a secretKeyRef) and never a literal, nothing of
+record stays in a pod, BentoML has a writable home under a read-only root, the graceful stop, and
+the Application follows deploy/<env> on main with prune and self-heal.
 It exits non-zero naming the environment, the object and the problem.
 
 Here: reading and rendering the overlays, the validators and the command; the wiring checks are in

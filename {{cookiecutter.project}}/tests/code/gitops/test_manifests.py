@@ -138,10 +138,22 @@ WORKLOAD_MISTAKES = {
     "replicas beside the autoscaler": (lambda o: deployment(o)["spec"].update(replicas=3), "spec.replicas is set"),
     "misspelled setting": (lambda o: _settings(o).update(MODELOPS_WORKER="2"), "MODELOPS_WORKER is not a setting"),
     "invalid setting": (lambda o: _settings(o).update(MODELOPS_LOG_LEVEL="LOUD"), "would not start"),
-    "API key in a ConfigMap": (lambda o: _settings(o).update(MODELOPS_API_KEY="k"), "secret comes from the mounted"),
+    "API key in a ConfigMap": (lambda o: _settings(o).update(MODELOPS_API_KEY="k"), "a secret never sits in"),
     "no Secret mount": (
-        lambda o: _container(o).update(volumeMounts=[m for m in _container(o)["volumeMounts"] if m["name"] == "tmp"]),
-        "is not in a mounted Secret volume",
+        lambda o: _container(o).update(
+            volumeMounts=[m for m in _container(o)["volumeMounts"] if m["name"] != "secrets"]
+        ),
+        "MODELOPS_API_KEY_FILE=/var/run/secrets/modelops/api-key is not in a mounted Secret volume",
+    ),
+    "no API key": (
+        lambda o: _container(o).update(env=[v for v in _container(o)["env"] if v["name"] != "MODELOPS_API_KEY_FILE"]),
+        "no MODELOPS_API_KEY_FILE: the API key must come from a mounted Secret",
+    ),
+    "no monitoring volume": (
+        lambda o: _container(o).update(
+            volumeMounts=[m for m in _container(o)["volumeMounts"] if m["name"] != "monitoring"]
+        ),
+        "MODELOPS_MONITORING_DIR is not a mounted volume",
     ),
     "no BentoML home": (
         lambda o: _container(o).update(env=[v for v in _container(o)["env"] if v["name"] != "BENTOML_HOME"]),
@@ -168,6 +180,214 @@ def test_the_workload_check_names_each_mistake(wiring, rendered, mistake):
     messages = [str(p) for p in wiring.check_workload("staging", objects, kustomization)]
     assert any(words in m for m in messages), messages
     assert all(m.startswith(("staging: Deployment/", "staging: Service/", "staging: HorizontalPod")) for m in messages)
+
+
+# --- secrets and data of record: the production data plane (docs/production.md) -------------------------
+
+SECRET_FOLDER = "/var/run/secrets/modelops"
+
+
+def key_of(name: str) -> str:
+    """The Secret key (and file) a secret setting is read from: MODELOPS_SIGNING_KEY → signing-key."""
+    return name.removeprefix("MODELOPS_").lower().replace("_", "-")
+
+
+def _env(objects) -> list[dict]:
+    return _container(objects)["env"]
+
+
+def _drop_env(objects, name: str) -> None:
+    _container(objects)["env"] = [v for v in _env(objects) if v["name"] != name]
+
+
+def with_secret_file(objects, name: str) -> None:
+    """The secret `name` read from its file of the mounted Secret, as the base does for the API key."""
+    _drop_env(objects, f"{name}_FILE")
+    _env(objects).append({"name": f"{name}_FILE", "value": f"{SECRET_FOLDER}/{key_of(name)}"})
+    (volume,) = [v for v in _pod(objects)["volumes"] if "secret" in v]
+    items = volume["secret"]["items"]
+    if key_of(name) not in {item["path"] for item in items}:
+        items.append({"key": key_of(name), "path": key_of(name)})
+
+
+def with_secret_ref(objects, name: str) -> None:
+    """The secret `name` from `env.valueFrom.secretKeyRef` (e.g. a database operator's Secret)."""
+    _drop_env(objects, f"{name}_FILE")
+    _env(objects).append({"name": name, "valueFrom": {"secretKeyRef": {"name": "elsewhere", "key": key_of(name)}}})
+
+
+def production_topology(objects) -> None:
+    """What a storage=s3 overlay ships: the log to a sink, labels to PostgreSQL, request ids signed."""
+    _settings(objects).pop("MODELOPS_PREDICTION_LOG", None)
+    _settings(objects)["MODELOPS_LOG_SINK"] = "s3://bucket/logs/staging"
+    for name in ("MODELOPS_FEEDBACK_TOKEN", "MODELOPS_DATABASE_URL", "MODELOPS_SIGNING_KEY"):
+        with_secret_file(objects, name)
+    _spec(objects, "NetworkPolicy")["egress"] = [
+        {"ports": [{"port": 53, "protocol": "UDP"}]},
+        {"ports": [{"port": 443}]},
+    ]
+
+
+def local_log(objects) -> None:
+    """The prediction log on, with no sink: rows kept in the pod."""
+    _settings(objects).pop("MODELOPS_LOG_SINK", None)
+    _settings(objects)["MODELOPS_PREDICTION_LOG"] = "true"
+
+
+def persistent_monitoring(objects, max_replicas: int) -> None:
+    """The monitoring folder on a persistent volume, the autoscaler up to `max_replicas`."""
+    (volume,) = [v for v in _pod(objects)["volumes"] if v["name"] == "monitoring"]
+    volume.pop("emptyDir")
+    volume["persistentVolumeClaim"] = {"claimName": "monitoring"}
+    _spec(objects, "HorizontalPodAutoscaler").update(minReplicas=1, maxReplicas=max_replicas)
+
+
+def checked(wiring, rendered, *changes) -> list[str]:
+    """The workload check's messages for staging after `changes` (each a function of the objects)."""
+    kustomization, objects, _ = rendered["staging"]
+    objects = copy.deepcopy(objects)
+    for change in changes:
+        change(objects)
+    return [str(p) for p in wiring.check_workload("staging", objects, kustomization)]
+
+
+def test_every_secret_can_come_from_its_file(pkg, wiring, rendered):
+    names = [f"MODELOPS_{name}" for name in pkg.core.settings.SECRETS]
+    messages = checked(
+        wiring,
+        rendered,
+        production_topology,
+        lambda o: _settings(o).update(MODELOPS_LOG_HASH="mean radius"),  # the salt is then required
+        *[lambda o, name=name: with_secret_file(o, name) for name in names],
+    )
+    assert messages == []
+    assert {f"{name}_FILE" for name in names} <= wiring.setting_names()
+
+
+def test_every_secret_can_come_from_a_secret_reference(pkg, wiring, rendered):
+    names = [f"MODELOPS_{name}" for name in pkg.core.settings.SECRETS]
+    changes = [lambda o, name=name: with_secret_ref(o, name) for name in names]
+    assert checked(wiring, rendered, production_topology, *changes) == []
+
+
+@pytest.mark.parametrize("where", ["ConfigMap", "env"])
+def test_a_literal_secret_is_refused_and_never_printed(pkg, wiring, rendered, where):
+    value = "do-not-print-" + "x" * 40
+    for name in (f"MODELOPS_{name}" for name in pkg.core.settings.SECRETS):
+
+        def write(objects, name=name):
+            if where == "ConfigMap":
+                _settings(objects)[name] = value
+            else:
+                _env(objects).append({"name": name, "value": value})
+
+        messages = checked(wiring, rendered, write)
+        expected = f"{name} has a literal value in {where}"
+        assert any(expected in m and f"{name}_FILE" in m for m in messages), (name, messages)
+        assert not any(value in m for m in messages)
+
+
+SECRET_MISTAKES = {
+    "a file outside any Secret": (
+        lambda o: _env(o).append({"name": "MODELOPS_FEEDBACK_TOKEN_FILE", "value": "/etc/token"}),
+        "MODELOPS_FEEDBACK_TOKEN_FILE=/etc/token is not in a mounted Secret volume",
+    ),
+    "a file the Secret's items do not mount": (
+        lambda o: _env(o).append({"name": "MODELOPS_FEEDBACK_TOKEN_FILE", "value": f"{SECRET_FOLDER}/token"}),
+        f"MODELOPS_FEEDBACK_TOKEN_FILE={SECRET_FOLDER}/token, but Secret ",
+    ),
+    "a secret from a ConfigMap key": (
+        lambda o: _env(o).append(
+            {"name": "MODELOPS_SIGNING_KEY", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k"}}}
+        ),
+        "MODELOPS_SIGNING_KEY comes from valueFrom but not a secretKeyRef",
+    ),
+    "a secret from a reference and a file": (
+        lambda o: (
+            with_secret_ref(o, "MODELOPS_API_KEY"),
+            _env(o).append({"name": "MODELOPS_API_KEY_FILE", "value": f"{SECRET_FOLDER}/api-key"}),
+        ),
+        "MODELOPS_API_KEY comes from a secretKeyRef and MODELOPS_API_KEY_FILE is set too",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(SECRET_MISTAKES))
+def test_the_secret_check_names_each_mistake(wiring, rendered, mistake):
+    break_it, words = SECRET_MISTAKES[mistake]
+    messages = checked(wiring, rendered, break_it)
+    assert any(words in m for m in messages), messages
+
+
+STATE_MISTAKES = {
+    "the log kept in the pod": (
+        [local_log],
+        "the prediction log would stay in /var/lib/modelops/monitoring, an emptyDir lost with the pod — set"
+        " MODELOPS_LOG_SINK",
+    ),
+    "labels kept in the pod": (
+        [production_topology, lambda o: _drop_env(o, "MODELOPS_DATABASE_URL_FILE")],
+        "labels would go to SQLite in /var/lib/modelops/monitoring, an emptyDir lost with the pod",
+    ),
+    "a database without a signing key": (
+        [production_topology, lambda o: _drop_env(o, "MODELOPS_SIGNING_KEY_FILE")],
+        "the service would not start: error: MODELOPS_DATABASE_URL is set but MODELOPS_SIGNING_KEY is not",
+    ),
+    "a persistent log shared by three pods": (
+        [local_log, lambda o: persistent_monitoring(o, 3)],
+        "the prediction log would stay in /var/lib/modelops/monitoring, one per pod of up to 3",
+    ),
+    "a buffer larger than its volume": (
+        [
+            production_topology,
+            lambda o: [v for v in _pod(o)["volumes"] if v["name"] == "monitoring"][0]["emptyDir"].update(
+                sizeLimit="64Mi"
+            ),
+        ],
+        "volume monitoring holds 64 MiB but the upload buffer needs MODELOPS_LOG_BUFFER_MB",
+    ),
+    "egress closed to the stores": (
+        [production_topology, lambda o: _spec(o, "NetworkPolicy").update(egress=[])],
+        "egress is closed but the pod writes to the log sink and the database",
+    ),
+    "egress without DNS": (
+        [production_topology, lambda o: _spec(o, "NetworkPolicy").update(egress=[{"ports": [{"port": 443}]}])],
+        "egress allows no DNS (port 53)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(STATE_MISTAKES))
+def test_the_state_check_names_each_mistake(wiring, rendered, mistake):
+    changes, words = STATE_MISTAKES[mistake]
+    messages = checked(wiring, rendered, *changes)
+    assert any(words in m for m in messages), messages
+
+
+def test_one_pod_may_keep_its_log_on_a_persistent_volume(wiring, rendered):
+    assert checked(wiring, rendered, local_log, lambda o: persistent_monitoring(o, 1)) == []
+
+
+def test_the_buffer_check_follows_the_settings(pkg, wiring, rendered):
+    """The volume's need is computed from the settings' defaults and the overlay's values, not a typed figure."""
+    defaults = pkg.core.settings.Settings()
+    needed = defaults.log_buffer_mb + 2 * defaults.log_segment_mb
+    fits = f"{needed}Mi"
+    short = f"{needed - 1}Mi"
+
+    def size(limit):
+        def change(objects):
+            [v for v in _pod(objects)["volumes"] if v["name"] == "monitoring"][0]["emptyDir"]["sizeLimit"] = limit
+            _settings(objects)["MODELOPS_WORKERS"] = "2"
+            _container(objects)["resources"]["limits"]["cpu"] = "2"
+
+        return change
+
+    assert checked(wiring, rendered, production_topology, size(fits)) == []
+    assert any(
+        f"needs MODELOPS_LOG_BUFFER_MB + MODELOPS_WORKERS × MODELOPS_LOG_SEGMENT_MB = {needed} MiB" in m
+        for m in checked(wiring, rendered, production_topology, size(short))
+    )
 
 
 APPLICATION_MISTAKES = {
