@@ -122,7 +122,7 @@ def input_types(files: list[str], schema: Schema, sample: int = 2000) -> dict[st
 
 def read_live(folder: Path, schema: Schema, since: datetime, until: datetime) -> LiveData | None:
     """The log and feedback in `folder` between `since` and `until`; None when there is no log file."""
-    files = sorted(str(p) for p in (folder / PREDICTIONS).glob("*.jsonl"))
+    files = sorted(str(p) for p in (folder / PREDICTIONS).rglob("*.jsonl"))
     if not files:
         return None
     connection = duckdb.connect()

@@ -39,6 +39,7 @@ from ..core.metrics import HIGHER_IS_BETTER, live_metrics
 from ..core.records import Decision, MonitorSummary
 from ..core.schema import Schema
 from ..reporting.monitoring import monitoring_report
+from ..serving.predictionlog import HASHED
 from . import drift, plots
 from .logs import LiveData, read_live
 
@@ -101,7 +102,7 @@ def drifts(
             result["skipped"].append(feature.name)  # dropped from the log (MODELOPS_LOG_DROP)
             continue
         column = data.records[feature.name]
-        if column.dtype == object and column.astype(str).str.startswith("sha256:").any():
+        if column.dtype == object and column.astype(str).str.startswith(HASHED).any():
             result["skipped"].append(feature.name)  # hashed (MODELOPS_LOG_HASH): no reference to compare
             continue
         reference = drift.Reference.from_stats(stats[feature.name])

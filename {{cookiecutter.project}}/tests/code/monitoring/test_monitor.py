@@ -6,6 +6,7 @@ the real deployed service is exercised by the template's tests and `make demo`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -50,10 +51,7 @@ def project(pkg, make_predictor, make_toy, isolated):
 def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0) -> None:
     """Send every row as one request through the app, then its label for a share of the requests."""
     log = pkg.serving.predictionlog.PredictionLog(folder, "1.0.0-test")
-    store = pkg.serving.feedback.FeedbackStore(folder, tuple(predictor.classes))
-    client = TestClient(
-        pkg.serving.api.create_app(pkg.serving.api.Runtime(predictor, {"version": "1"}, 10, log, store))
-    )
+    client = TestClient(pkg.serving.api.create_app(pkg.serving.api.Runtime(predictor, {"version": "1"}, 10, log)))
     ids = [
         client.post("/predict", json={"records": r}).json()["request_id"]
         for r in predictor.schema.client_records(frame)
@@ -61,9 +59,16 @@ def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: f
     log.close()
     chosen = ids[: int(len(ids) * labelled_share)]
     cast = int if predictor.classes else float
-    items = [{"request_id": rid, "label": cast(label)} for rid, label in zip(chosen, labels, strict=False)]
-    if items:
-        assert client.post("/feedback", json={"items": items}).status_code == 201
+    label(pkg, folder, [(rid, cast(value)) for rid, value in zip(chosen, labels, strict=False)])
+
+
+def label(pkg, folder, labels: list[tuple[str, object]]) -> None:
+    """Store ground truth where the monitor reads it (the embedded store the feedback endpoint fills)."""
+    with contextlib.closing(pkg.serving.predictionlog.connect(folder)) as store:
+        store.executemany(
+            "INSERT INTO feedback (request_id, idx, label, time) VALUES (?, 0, ?, '2026-01-01T00:00:00Z')",
+            [(rid, json.dumps(value)) for rid, value in labels],
+        )
 
 
 def run(pkg, folder, capsys) -> tuple[int, dict, str]:
@@ -130,7 +135,7 @@ def test_no_log_is_a_one_line_message_and_its_own_exit_code(pkg, project, isolat
 def test_corrupt_lines_are_counted_and_skipped(pkg, project, make_toy, isolated, capsys):
     frame = make_toy(n=200, seed=7)
     serve(pkg, project, isolated / "mon", frame, frame["target"])
-    path = next((isolated / "mon/predictions").glob("*.jsonl"))
+    path = next((isolated / "mon/predictions").rglob("*.jsonl"))
     text = path.read_text().splitlines(keepends=True)
     path.write_text("".join(text[:10]) + '{"request_id": "abc", "ti\n' + "not json at all\n" + "".join(text[10:]))
     code, summary, _ = run(pkg, isolated / "mon", capsys)
