@@ -34,6 +34,7 @@ PROJECT_FILES = {
     ".checkov.yaml",
     ".env.example",
     ".github/actions/bot-identity/action.yml",
+    ".github/actions/object-store/action.yml",
     ".github/dependabot.yml",
     ".github/workflows/cd.yml",
     ".github/workflows/ci.yml",
@@ -82,8 +83,6 @@ PROJECT_FILES = {
     "pyproject.toml",
     "requirements-dev.in",
     "requirements-dev.lock",
-    "requirements-s3.in",
-    "requirements-s3.lock",
     "requirements.in",
     "requirements.lock",
 }
@@ -184,6 +183,7 @@ CODE_FILES = {
     "tests/code/core/test_params.py",
     "tests/code/core/test_schema.py",
     "tests/code/core/test_settings.py",
+    "tests/code/core/test_storage.py",
     "tests/code/gitops/test_manifests.py",
     "tests/code/gitops/test_promote.py",
     "tests/code/gitops/test_rollback.py",
@@ -228,7 +228,7 @@ CSV_FILES = {"data/external/.gitignore", "data/external/source.csv.dvc"}
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 MAKE_TARGETS = [
     "install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull", "lock", "clean",
-    "help", "install-s3", "deploy", "undeploy", "history", "smoke", "promote", "rollback", "release", "pr-report",
+    "help", "deploy", "undeploy", "history", "smoke", "promote", "rollback", "release", "pr-report",
     "image", "simulate", "monitor", "fetch-logs", "monitor-alert", "retrain", "publish", "template-update",
     "evidence",
 ]  # fmt: skip
@@ -377,13 +377,22 @@ class RenderChecks:
         status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=rendered.path).stdout
         assert status == "", f"the first commit left files out:\n{status}"
 
-    def test_dvc_has_a_default_folder_remote(self, rendered):
+    def test_dvc_default_remote_follows_the_storage_answer(self, rendered):
+        """storage=folder: a folder beside the project; storage=s3: the bucket's dvc/ prefix, its endpoint if given."""
         config = dvc_config(rendered.path)
         name = config.get("core", {}).get("remote")
         assert name, f"no default remote in .dvc/config: {config}"
-        url = config.get(f'remote "{name}"', {}).get("url")
+        remote = config.get(f'remote "{name}"', {})
+        url = remote.get("url")
         assert url, f"default remote {name!r} has no url"
-        assert "://" not in url, f"the default remote should be a local folder, not {url}"
+        if rendered.config.answer("storage") == "s3":
+            bucket = rendered.config.answers.get("s3_bucket", f"{rendered.slug}-modelops")
+            assert url == f"s3://{bucket}/dvc"
+            endpoint = rendered.config.answer("s3_endpoint")
+            assert remote.get("endpointurl") == (endpoint or None), remote
+        else:
+            assert "://" not in url, f"the default remote should be a local folder, not {url}"
+            assert "endpointurl" not in remote
 
     def test_params_follow_the_answers(self, rendered):
         params = yaml.safe_load((rendered.path / "params.yaml").read_text())

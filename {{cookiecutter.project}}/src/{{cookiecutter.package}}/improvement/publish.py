@@ -1,7 +1,10 @@
 """Publish: push the retraining proposal's branch and open its pull request — merging it is the approval.
 
 Reads `make retrain`'s summary (reports/improvement/summary.json). Without a proposal it prints
-the reasons and does nothing. With one it pushes the proposal's branch and, through the forge
+the reasons and does nothing. With one it first pushes what the proposal commits to the DVC remote
+(`core/storage.py`: data/production.dvc, the models its dvc.lock names), so the pull request's CI
+and every clone after the merge can pull them; if that fails, nothing else happens and the error
+names the fix. Then it pushes the proposal's branch and, through the forge
 (`core/forge.py`: GitHub's `gh`, its token GH_TOKEN never printed), opens a pull request labelled
 `model-retrain` whose body is the comparison report; when a pull request from that branch is
 open already, its title and body are replaced instead. The pull request's URL is the last line
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core import cli, forge, paths
+from ..core import cli, forge, paths, storage
 from ..core.git import branch_exists, file_at
 from ..core.records import ImprovementSummary
 
@@ -24,6 +27,7 @@ APPROVAL = (
     "**Merging this pull request is the approval**: CD (`cd.yml`) then builds the new model, promotes it"
     " (staging, then production, each by its own pull request) and releases it (`release.yml`)."
 )
+DVC_DIR = Path(".dvc")
 IF_REJECTED = "if the remote has the branch with other commits, rerun `make retrain` for a new branch"
 
 
@@ -50,8 +54,19 @@ def proposal_from(summary: ImprovementSummary, path: Path, base: str) -> forge.P
     return forge.PullRequest(branch, title, body + "\n", base=base, label=LABEL)
 
 
+def push_data(branch: str, dvc_remote: str | None) -> None:
+    """Send what `branch` commits to the DVC remote; a StorageError naming the fix when it cannot.
+
+    On a CI runner the remote must be one others read: a folder there is the runner's own disk.
+    """
+    if not DVC_DIR.is_dir():
+        return  # no DVC here: nothing the proposal names lives outside git
+    storage.push(storage.remote(dvc_remote), revision=branch, shared=storage.on_ci_runner())
+
+
 def show(site: forge.Forge, proposal: forge.PullRequest, remote: str) -> None:
     print(f"# dry run: the proposal on {proposal.branch}")
+    print(f"dvc push of {proposal.branch} (its .dvc files and dvc.lock) to the DVC remote")
     print("\n".join(forge.pull_request_plan(site, proposal, remote)))
     print("# the body (--body-file -)\n" + proposal.body.rstrip("\n"))
 
@@ -65,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", default="main", help="the branch the pull request merges into (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and the body; run nothing")
     args = parser.parse_args(argv)
-    cli.start(args)
+    settings = cli.start(args)
     summary = ImprovementSummary.read(args.summary)
     if not summary.proposed:
         print(f"nothing to publish: make retrain made no proposal ({summary.decision or 'no proposal'})")
@@ -82,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"error: no local branch {proposal.branch} — run `make retrain` here (it commits the proposal on it)"
         )
+    push_data(proposal.branch, settings.dvc_remote)
     print(forge.publish_pull_request(site, proposal, args.remote, IF_REJECTED))
 
 

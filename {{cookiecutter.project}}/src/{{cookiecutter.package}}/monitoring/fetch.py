@@ -1,28 +1,26 @@
-"""Fetch: copy the service's monitoring folder (prediction log, feedback store) from where it is written.
+"""Fetch: copy the service's monitoring folder (prediction log segments, feedback store) from where it is written.
 
-The source is a mounted volume (a folder, or a file:// URL) or an object-store URL of any fsspec
-protocol (s3://, gs://, az://, ...) that a log shipper copies the folder to. Credentials come only
-from the environment, read by the protocol's own library (AWS_* for s3://). The copy goes to
---to (default .deploy/local/monitoring, where `make monitor` reads); files of the same name are
-replaced, others are left alone. SQLite's `-shm` index is skipped: SQLite rebuilds it.
-
-s3:// needs s3fs, which lives in `.venv-s3` (`make install-s3`): when this Python lacks the
-protocol's implementation and `.venv-s3` exists, the copy runs there. `make fetch-logs SOURCE=...`
-runs this.
+The source is a mounted volume (a folder, or a file:// URL) or an object-store URL (s3:// — an
+S3-compatible store through AWS_ENDPOINT_URL — or any fsspec protocol) that the service's log
+segments are uploaded to, read through `core/storage.py`. Credentials come only from the
+environment (AWS_* for s3://). The copy goes to --to (default .deploy/local/monitoring, where
+`make monitor` reads) and is incremental: a file already there with the same size and not older
+than the source's is skipped, so the folder is a cache of the bucket. Files of the same name are
+otherwise replaced, others are left alone. SQLite's `-shm` index is skipped: SQLite rebuilds it. An
+object whose name would land outside --to (`../../Makefile`, an absolute key) is refused, named on
+stderr, and the rest is copied. `make fetch-logs SOURCE=...` runs this.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..core import cli, paths
+from ..core import cli, paths, storage
 
-S3_PYTHON = Path(".venv-s3/bin/python")
 SKIPPED_SUFFIXES = ("-shm",)  # SQLite's shared-memory index: rebuilt on open, stale once copied
 SOURCE_FIX = (
     "set SOURCE (`make fetch-logs SOURCE=<folder or URL>`; in the monitor workflow the repository"
@@ -34,10 +32,6 @@ class FetchError(SystemExit):
     """The source cannot be read; the message names the setting or the install to fix."""
 
 
-class MissingProtocol(FetchError):
-    """This Python has no fsspec implementation of the source's protocol."""
-
-
 @dataclass(frozen=True)
 class Copied:
     """One file copied: its path under the folder, and its size."""
@@ -47,22 +41,40 @@ class Copied:
 
 
 def filesystem(source: str) -> tuple[Any, str]:
-    """The fsspec filesystem of `source` and the folder's path in it."""
-    import fsspec.core  # type: ignore[import-untyped,unused-ignore]
-
+    """The fsspec filesystem of `source` and the folder's path in it (core/storage.py, the one door)."""
     try:
-        fs, root = fsspec.core.url_to_fs(source)
-    except ImportError as exc:  # fsspec names the package: "Install s3fs to access S3"
-        protocol = source.partition("://")[0]
-        fix = "`make install-s3` (s3fs, in .venv-s3)" if protocol in ("s3", "s3a") else "add it to requirements-dev.in"
-        raise MissingProtocol(f"error: no fsspec implementation of {protocol}:// here ({exc}) — {fix}") from exc
-    except ValueError as exc:
-        raise FetchError(f"error: cannot read {source!r}: {exc} — {SOURCE_FIX}") from exc
-    return fs, str(root).rstrip("/")
+        return storage.filesystem(source)
+    except storage.StorageError as exc:
+        raise FetchError(f"{exc} — {SOURCE_FIX}") from exc
+
+
+def inside(relative: str) -> PurePosixPath | None:
+    """An object's path under the folder, or None when it would leave it (`..`, absolute, empty parts)."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\\" in relative:
+        return None
+    return PurePosixPath(*parts)
+
+
+def modified(info: dict[str, Any]) -> float | None:
+    """An fsspec entry's modification time (seconds since the epoch), when the protocol gives one."""
+    value = info.get("mtime", info.get("LastModified", info.get("last_modified")))
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value) if isinstance(value, int | float) else None
+
+
+def up_to_date(target: Path, size: int, source_time: float | None) -> bool:
+    """Whether `target` holds the object already: the same size, and not older than the source's copy."""
+    if not target.is_file():
+        return False
+    held = target.stat()
+    return held.st_size == size and (source_time is None or source_time <= held.st_mtime)
 
 
 def copy_folder(source: str, to: Path) -> list[Copied]:
-    """Copy every file under `source` to `to`, keeping the layout; what was copied."""
+    """Copy every file under `source` to `to`, keeping the layout; what was copied (files `to` holds already are
+    skipped, objects whose name leads outside `to` refused)."""
     fs, root = filesystem(source)
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
     if "file" in protocols and Path(root).resolve() == to.resolve():
@@ -80,30 +92,24 @@ def copy_folder(source: str, to: Path) -> list[Copied]:
         ) from exc
     copied = []
     for path, info in sorted(found.items()):
-        relative = path[len(root) :].lstrip("/")
+        relative = path[len(root) + 1 :] if path.startswith(f"{root}/") else path
         if not relative or relative.endswith(SKIPPED_SUFFIXES):
             continue
-        target = to / relative
+        safe = inside(relative)
+        if safe is None:
+            print(f"warning: refused {path!r}: its name leads outside {to} — delete that object", file=sys.stderr)
+            continue
+        target = to.joinpath(*safe.parts)
+        size = int(info.get("size") or 0)
+        if up_to_date(target, size, modified(info)):
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             fs.get_file(path, str(target))
         except Exception as exc:
             raise FetchError(f"error: cannot copy {path} to {target}: {exc}") from exc
-        copied.append(Copied(relative, int(info.get("size") or target.stat().st_size)))
+        copied.append(Copied(safe.as_posix(), size or target.stat().st_size))
     return copied
-
-
-def in_s3_venv() -> bool:
-    return Path(sys.prefix).resolve() == S3_PYTHON.parent.parent.resolve()
-
-
-def delegate(source: str, to: Path) -> int:
-    """Run this command with .venv-s3's Python (it has s3fs; the package comes from src/); its exit code."""
-    module = f"{__package__}.fetch"
-    src = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
-    print(f"running the copy with {S3_PYTHON} (it has the protocol's implementation)")
-    return subprocess.run([str(S3_PYTHON), "-m", module, "--source", source, "--to", str(to)], env=env).returncode
 
 
 def report(copied: list[Copied], source: str, to: Path) -> str:
@@ -128,13 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         source = str(Path(source).expanduser())
         if not Path(source).exists():
             raise FetchError(f"error: the monitoring source {source} is not there — {SOURCE_FIX}")
-    try:
-        copied = copy_folder(source, args.to)
-    except MissingProtocol:
-        if S3_PYTHON.exists() and not in_s3_venv():
-            raise SystemExit(delegate(source, args.to)) from None
-        raise
-    print(report(copied, source, args.to))
+    print(report(copy_folder(source, args.to), source, args.to))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ opened, so `gh pr list --head` finds them on the next run.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,61 @@ def test_a_missing_summary_or_branch_names_make_retrain(publish, gh, repo):
     with pytest.raises(SystemExit, match=r"no local branch retrain/2026-12-03-gone000 — run `make retrain`"):
         publish.main([])
     assert gh.calls() == []
+
+
+DVC = str(Path(sys.executable).with_name("dvc"))
+
+
+@pytest.fixture
+def dvc_repo(repo, git, monkeypatch) -> Path:
+    """`repo` with DVC: the proposal branch tracks data/production with `dvc add` (what make retrain commits)."""
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(repo.parent / ".dvc-site"))
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+
+    def dvc(*args: str) -> None:
+        done = subprocess.run([DVC, *args], cwd=repo, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    dvc("init", "--quiet")
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "-m", "dvc", cwd=repo)
+    git("switch", "--quiet", BRANCH, cwd=repo)
+    git("rebase", "--quiet", "main", cwd=repo)
+    (repo / "data/production").mkdir(parents=True)
+    (repo / "data/production/train.csv").write_text("a,target\n1,0\n")
+    dvc("add", "--quiet", "data/production")
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "-m", "retrain: the production records", cwd=repo)
+    git("switch", "--quiet", "main", cwd=repo)
+    return repo
+
+
+@pytest.mark.slow
+def test_the_proposals_data_reaches_the_dvc_remote_before_its_pull_request(
+    publish, gh, dvc_repo, s3_env, monkeypatch, remote_heads
+):
+    """dvc push of the branch (not the work tree, which is main's): its objects are in the bucket first."""
+    import s3fs
+
+    prefix = f"{s3_env.bucket}/publish/{uuid.uuid4().hex}"
+    monkeypatch.setenv("MODELOPS_DVC_REMOTE", f"s3://{prefix}")
+    write_summary(dvc_repo)
+    publish.main([])
+    assert [c["args"][:2] for c in gh.calls()][-1] == ["pr", "create"]
+    pushed = s3fs.S3FileSystem().find(prefix)
+    assert len(pushed) == 2, f"the directory's manifest and its one file, not {pushed}"
+
+
+@pytest.mark.slow
+def test_a_failed_dvc_push_opens_no_pull_request_and_names_the_fix(publish, gh, dvc_repo, monkeypatch, remote_heads):
+    """On a CI runner a folder remote is the runner's own disk: refused before the branch or the PR."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("MODELOPS_DVC_REMOTE", str(dvc_repo.parent / "runner-folder"))
+    write_summary(dvc_repo)
+    with pytest.raises(
+        SystemExit,
+        match=r"runner-folder on this machine, which CI cannot read — set the repository variable MODELOPS_DVC_REMOTE",
+    ):
+        publish.main([])
+    assert ["pr", "create"] not in [c["args"][:2] for c in gh.calls()]
+    assert BRANCH not in remote_heads(dvc_repo), "the branch was pushed though its data was not"

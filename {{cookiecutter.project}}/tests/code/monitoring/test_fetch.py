@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import json
 from pathlib import Path
 
 import pytest
@@ -18,8 +15,8 @@ FILES = {
 
 
 @pytest.fixture
-def fetch(pkg):
-    return importlib.import_module(f"{pkg.name}.monitoring.fetch")
+def fetch(module):
+    return module("monitoring.fetch")
 
 
 @pytest.fixture
@@ -93,24 +90,63 @@ def test_an_unknown_protocol_is_named(fetch, isolated):
         fetch.main(["--source", "nosuch://bucket/x"])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed in this Python")
-def test_s3_without_s3fs_names_make_install_s3(fetch, isolated):
-    with pytest.raises(SystemExit, match=r"no fsspec implementation of s3:// here .*s3fs.* — `make install-s3`"):
-        fetch.main(["--source", "s3://bucket/monitoring"])
+def test_an_unchanged_file_is_not_copied_again(fetch, service_folder, isolated, capsys):
+    """Incremental: the second fetch copies only what changed size, so --to works as a cache of the source."""
+    target = isolated / "copy"
+    fetch.main(["--source", str(service_folder), "--to", str(target)])
+    capsys.readouterr()
+    grown = service_folder / "predictions/predictions-pod-b-w1-2026-12-01.jsonl"
+    with grown.open("ab") as handle:
+        handle.write(b'{"request_id": "c", "output": 1}\n')
+    fetch.main(["--source", str(service_folder), "--to", str(target)])
+    out = capsys.readouterr().out
+    assert "copied 1 files" in out and "predictions-pod-b-w1-2026-12-01.jsonl" in out and "pod-a" not in out, out
+    assert (target / "predictions/predictions-pod-b-w1-2026-12-01.jsonl").read_bytes() == grown.read_bytes()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed in this Python")
-def test_s3_without_s3fs_runs_the_copy_with_venv_s3_when_it_exists(fetch, pkg, isolated, fake_program):
-    """The copy runs as `.venv-s3/bin/python -m <package>.monitoring.fetch`, the package from src/."""
-    fake = isolated / ".venv-s3/bin/python"
-    fake.parent.mkdir(parents=True)
-    record = isolated / "delegated.json"
-    script = "import json, os, sys\nseen = dict(argv=sys.argv[1:], pythonpath=os.environ['PYTHONPATH'])\n"
-    script += f"json.dump(seen, open({str(record)!r}, 'w'))\nsys.exit(3)\n"
-    fake_program(fake, script)
-    with pytest.raises(SystemExit) as delegated:
-        fetch.main(["--source", "s3://bucket/monitoring", "--to", "copy"])
-    assert delegated.value.code == 3, "the exit code of the copy in .venv-s3 is the command's"
-    seen = json.loads(record.read_text())
-    assert seen["argv"] == ["-m", f"{pkg.name}.monitoring.fetch", "--source", "s3://bucket/monitoring", "--to", "copy"]
-    assert (Path(seen["pythonpath"].split(":")[0]) / pkg.name / "monitoring" / "fetch.py").is_file()
+def put_objects(fs, prefix: str, objects: dict[str, bytes]) -> None:
+    for key, data in objects.items():
+        fs.pipe_file(f"{prefix}/{key}", data)
+
+
+@pytest.fixture
+def bucket_folder(s3_env, request) -> str:
+    """A fresh prefix of the test bucket (moto's S3 server), holding FILES."""
+    import s3fs
+
+    prefix = f"{s3_env.bucket}/fetch/{request.node.name}"
+    fs = s3fs.S3FileSystem(endpoint_url=s3_env.endpoint)
+    put_objects(fs, prefix, FILES)
+    return prefix
+
+
+def test_an_s3_folder_is_copied_then_only_what_is_new(fetch, bucket_folder, isolated, capsys):
+    import s3fs
+
+    target = isolated / "copy"
+    fetch.main(["--source", f"s3://{bucket_folder}", "--to", str(target)])
+    assert copied_files(target) == FILES
+    capsys.readouterr()
+    fs = s3fs.S3FileSystem()  # AWS_ENDPOINT_URL from the environment, as the command reads it
+    put_objects(fs, bucket_folder, {"predictions/predictions-pod-c-w2-2026-12-02.jsonl": b"{}\n"})
+    fetch.main(["--source", f"s3://{bucket_folder}", "--to", str(target)])
+    out = capsys.readouterr().out
+    assert "copied 1 files" in out and "pod-c-w2" in out, out
+
+
+@pytest.mark.parametrize("key", ["../../Makefile", "a/../../escape.txt", "/absolute.txt"], ids=["up", "inner", "abs"])
+def test_an_object_named_to_leave_the_folder_is_refused_and_the_rest_copied(
+    fetch, bucket_folder, isolated, capsys, key
+):
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.pipe_file(f"{bucket_folder}/{key}", b"pwned")  # S3 keys are plain strings: ".." is a name there
+    assert any(path.endswith(key.lstrip("/")) for path in fs.find(bucket_folder)), "moto kept no such key"
+    target = isolated / "deep" / "copy"
+    fetch.main(["--source", f"s3://{bucket_folder}", "--to", str(target)])
+    captured = capsys.readouterr()
+    assert copied_files(target) == FILES, "the other objects were not copied"
+    written = [p for p in isolated.rglob("*") if p.is_file() and p.read_bytes() == b"pwned"]
+    assert written == [], f"the refused object was written to {written}"
+    assert "refused" in captured.err and key.lstrip("/").split("/")[-1] in captured.err, captured.err
