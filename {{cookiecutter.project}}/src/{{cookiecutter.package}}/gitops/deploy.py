@@ -29,7 +29,7 @@ from ..core import cli, environments, paths
 from ..core.environments import DeployError, Environment
 from ..core.git import git, git_or_none
 from ..core.records import DeploymentEvent, append_history, read_history
-from ..packaging import smoke
+from ..packaging import localserver, smoke
 from ..packaging.build import bento_store, bento_tag
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,14 @@ class Running:
     version: str
     pid: int
     port: int
+    mark: str = ""  # every process of this server carries it (packaging/localserver.py); "" in older records
 
     def alive(self) -> bool:
-        """The process is still there and is the bentoml server of this version (not a reused pid)."""
+        """A process of it is still there: the server, or workers it left behind when it died."""
+        return bool(localserver.marked(self.mark)) if self.mark else self.server_alive()
+
+    def server_alive(self) -> bool:
+        """The server process is still there and is the bentoml server of this version (not a reused pid)."""
         try:
             command = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -85,11 +90,13 @@ def start(env: str, tag: str, desired: dict[str, Any]) -> tuple[Running, subproc
     """`bentoml serve <tag>` in the background, in its own session, logging to .deploy/<env>/server.log."""
     port = int(desired.get("port", 3000))
     extra = {str(k): str(v) for k, v in (desired.get("settings") or {}).items()}
+    mark = localserver.new_mark()
     env_vars = {
         **os.environ,
         "MODELOPS_WORKERS": str(desired.get("workers", 1)),
         "MODELOPS_MONITORING_DIR": str(paths.live_data(env).resolve()),  # the server's cwd is the bento
         **extra,
+        localserver.MARK: mark,
     }
     folder = paths.deployed(env)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +110,7 @@ def start(env: str, tag: str, desired: dict[str, Any]) -> tuple[Running, subproc
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    running = Running(tag.partition(":")[2], process.pid, port)
+    running = Running(tag.partition(":")[2], process.pid, port, mark)
     state_file(env).write_text(json.dumps(asdict(running)) + "\n")
     return running, process
 
@@ -137,9 +144,14 @@ def wait_ready(
 def stop(env: str, running: Running | None, process: subprocess.Popen[bytes] | None = None) -> None:
     """Stop a local server and its workers (SIGTERM: in-flight requests finish; then SIGKILL).
 
-    `process` is the handle when this command started it (its /proc entry may not show bentoml yet).
+    Its workers too when the server itself died: they run in sessions of their own and would keep
+    serving on the port. `process` is the handle when this command started it.
     """
-    if running is not None and (process is not None or running.alive()):
+    if running is not None and running.mark:
+        localserver.stop_server(running.pid, running.mark, STOP_TIMEOUT)
+        if process is not None:
+            process.wait()
+    elif running is not None and (process is not None or running.alive()):  # a record from before the marker
         with contextlib.suppress(ProcessLookupError):
             os.killpg(running.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -199,7 +211,7 @@ def deploy_local(environment: Environment, api_key: str | None) -> DeploymentEve
     tag = bento_tag(environments.check_version(version))
     expected = expected_answers(tag)  # a bento without them cannot be checked: refuse before stopping anything
     port = int(desired.get("port", 3000))
-    if previous and previous.version == version and previous.port == port:
+    if previous and previous.version == version and previous.port == port and previous.server_alive():
         problems = smoke.check(f"http://127.0.0.1:{previous.port}", version, expected, api_key)
         if not problems:
             log.info("%s already runs %s and passes the smoke test", environment.name, version)

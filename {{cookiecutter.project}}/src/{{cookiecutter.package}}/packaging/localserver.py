@@ -1,4 +1,11 @@
-"""Local server: start the real service (`bentoml serve`) on a free loopback port, wait until ready, stop it."""
+"""Local server: start the real service (`bentoml serve`) on a free loopback port, wait until ready, stop it.
+
+BentoML's workers run in sessions of their own: when the server process alone dies (SIGKILL, a
+crash), they stay, orphaned, still serving on the port, and a process-group kill misses them. So
+every process of one server carries a marker in its environment (`MARK`, inherited by the workers),
+and stopping a server stops every process that carries its marker. `gitops/deploy.py` stops the
+local deployment the same way.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,54 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped,unused-ignore]  # BentoML's dependency: portable /proc
+
 PACKAGE = (__package__ or "").rpartition(".")[0]
 SERVICE = f"{PACKAGE}.serving.service:ModelService"
+MARK = "MODELOPS_SERVER_MARK"  # not a setting: the marker every process of one server inherits
+STOP_TIMEOUT = 15.0  # SIGTERM lets in-flight requests finish (BentoML's traffic timeout is 10 s)
+
+
+def new_mark() -> str:
+    """A marker no other server carries."""
+    return uuid.uuid4().hex
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    """Every live process that carries `mark` in its environment: a server and its workers, orphaned or not."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):  # gone meanwhile, or another user's
+            if process.environ().get(MARK) == mark and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+def stop_server(pid: int, mark: str, timeout: float = STOP_TIMEOUT) -> None:
+    """Stop a server and all its workers: SIGTERM (in-flight requests finish), SIGKILL after `timeout`.
+
+    The server's process group first, so BentoML stops its workers in order; then every process still
+    carrying `mark` — the workers a dead server left behind.
+    """
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(timeout=timeout)
+    left = marked(mark)
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=max(0.0, deadline - time.monotonic()))
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
 
 
 def free_port() -> int:
@@ -42,19 +91,18 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> No
 
 @dataclass(frozen=True)
 class LocalServer:
-    """A running `bentoml serve`: its URL and the process group of its workers."""
+    """A running `bentoml serve`: its URL, the server's pid (its process group) and the marker of its processes."""
 
     url: str
     pid: int
+    mark: str = ""
 
     def rss_mb(self) -> float:
-        """Resident memory of the server and all its workers now, in MB (Linux /proc; 0 elsewhere)."""
+        """Resident memory of the server and all its workers now, in MB (its workers run in their own sessions)."""
         total = 0
-        for status in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = status.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.pid:  # process group id
-                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        for process in marked(self.mark):
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
         return round(total / 1e6, 1)
 
 
@@ -67,27 +115,29 @@ def running(
     url = f"http://127.0.0.1:{port}"
     bentoml = Path(sys.executable).with_name("bentoml")
     command = [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    mark = new_mark()
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(open(log, "w")) if log else subprocess.DEVNULL
         process = subprocess.Popen(
-            command, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env={**os.environ, **(env or {}), MARK: mark},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        yield from _serve(process, url, log, timeout)
+        yield from _serve(process, mark, url, log, timeout)
 
 
-def _serve(process: subprocess.Popen[bytes], url: str, log: Path | None, timeout: float) -> Iterator[LocalServer]:
-    """Wait until ready, hand over, then stop the whole process group (SIGTERM, then SIGKILL)."""
+def _serve(
+    process: subprocess.Popen[bytes], mark: str, url: str, log: Path | None, timeout: float
+) -> Iterator[LocalServer]:
+    """Wait until ready, hand over, then stop the server and every worker of it (SIGTERM, then SIGKILL)."""
     try:
         wait_ready(url, process, timeout)
-        yield LocalServer(url, process.pid)
+        yield LocalServer(url, process.pid, mark)
     except (RuntimeError, TimeoutError) as exc:
         hint = f"; its log: {log}" if log else ""
         raise SystemExit(f"error: {exc}{hint} — try `make serve` to see why") from exc
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_server(process.pid, mark)
+        process.wait()

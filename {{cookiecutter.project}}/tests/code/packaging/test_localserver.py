@@ -1,20 +1,64 @@
-"""Unit tests of packaging/localserver: readiness polling and the server's memory, without a real server."""
+"""Unit tests of packaging/localserver: readiness polling, the server's memory, and a stop that leaves no worker."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 import pytest
 
+# A real BentoML service with two workers that loads no model: what `bentoml serve` does with its
+# processes does not depend on the service, and tests/code needs no pipeline output.
+TWO_WORKERS = """
+import bentoml
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="rss_mb reads Linux /proc")
-def test_rss_mb_sums_the_process_group(pkg):
-    LocalServer = pkg.packaging.localserver.LocalServer
-    assert LocalServer("http://127.0.0.1:1", os.getpgid(0)).rss_mb() > 1.0  # this test process, at least
-    assert LocalServer("http://127.0.0.1:1", 2**22 + 1).rss_mb() == 0.0  # above Linux's largest pid: no group
+
+@bentoml.service(workers=2)
+class Toy:
+    @bentoml.api
+    def ping(self) -> str:
+        return "pong"
+"""
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.slow
+def test_a_killed_servers_workers_are_stopped_too(pkg, tmp_path):
+    """SIGKILL of `bentoml serve` alone leaves its workers serving, in their own sessions: the stop finds them.
+
+    One server for both: starting one costs seconds. Its memory counts the workers too.
+    """
+    localserver = pkg.packaging.localserver
+    (tmp_path / "toy.py").write_text(TWO_WORKERS)
+    with contextlib.chdir(tmp_path), localserver.running("toy:Toy", timeout=90) as server:
+        port = int(server.url.rpartition(":")[2])
+        workers = [p for p in localserver.marked(server.mark) if p.pid != server.pid]
+        assert len(workers) == 2 and all(os.getsid(p.pid) != os.getsid(server.pid) for p in workers)
+        assert server.rss_mb() > sum(p.memory_info().rss for p in workers) / 1e6 > 0
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(p.ppid() == server.pid for p in workers):
+            time.sleep(0.1)
+        assert [p.ppid() for p in workers] != [server.pid] * 2 and all(p.is_running() for p in workers)
+        assert port_in_use(port)  # the orphans still serve: what a process-group kill would miss
+        started = time.monotonic()
+    assert localserver.marked(server.mark) == []
+    assert not port_in_use(port)
+    assert time.monotonic() - started < 10
+
+
+def test_memory_of_a_server_that_is_gone_is_zero(pkg):
+    localserver = pkg.packaging.localserver
+    assert localserver.LocalServer("http://127.0.0.1:1", 1, localserver.new_mark()).rss_mb() == 0.0
 
 
 @pytest.mark.slow
