@@ -1,9 +1,12 @@
 """Logs: the service's prediction log and feedback read back, for a time window, with DuckDB.
 
-DuckDB reads the JSON-lines files in parallel and streams them (1,000,000 logged predictions in
-a few seconds and under 1 GB: see the template's benchmarks). A line that is not a log record
-(truncated, not JSON, missing its id, time or status) is counted and skipped. The input fields
-are typed from the schema; a field the service hashed is read as text, a dropped one is absent.
+The log is the segments under `<folder>/predictions/` — flat as a service writes them, or in
+the `<YYYY-MM-DD>/` folders of the log sink when fetched from there — and their stats files,
+which count the rows a worker dropped (its queue or buffer full). DuckDB reads the JSON-lines
+files in parallel and streams them (1,000,000 logged predictions in a few seconds and under 1 GB:
+see the template's benchmarks). A line that is not a log record (truncated, not JSON, missing its
+id, time or status) is counted and skipped. The input fields are typed from the schema; a field
+the service hashed is read as text, a dropped one is absent.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ..core.schema import Schema
-from ..serving.predictionlog import PREDICTIONS, STORE
+from ..serving.predictionlog import PREDICTIONS, STATS, STORE
 
 TOP = {
     "request_id": "VARCHAR",
@@ -42,6 +45,7 @@ class LiveData:
     files: int
     megabytes: float
     corrupt: int
+    dropped: int = 0  # rows the service could not log in the window (its stats files)
 
     @property
     def versions(self) -> list[str]:
@@ -159,7 +163,22 @@ def read_live(folder: Path, schema: Schema, since: datetime, until: datetime) ->
         files=len(files),
         megabytes=sum(Path(f).stat().st_size for f in files) / 1e6,
         corrupt=corrupt,
+        dropped=read_dropped(folder, since, until),
     )
+
+
+def read_dropped(folder: Path, since: datetime, until: datetime) -> int:
+    """The rows the service's workers dropped, from the stats written in the window (an unreadable one counts 0)."""
+    dropped = 0
+    for path in (folder / PREDICTIONS).rglob(f"*{STATS}"):
+        try:
+            stats = json.loads(path.read_bytes())
+            closed = datetime.fromisoformat(str(stats["closed"]).replace("Z", "+00:00"))
+            if since <= closed <= until:
+                dropped += int(stats["dropped"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return dropped
 
 
 def read_feedback(folder: Path, schema: Schema) -> pd.DataFrame:

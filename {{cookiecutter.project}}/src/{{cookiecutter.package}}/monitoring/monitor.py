@@ -1,7 +1,9 @@
 """Monitor: judge the live model against its targets and decide — keep, retrain or retire.
 
 Reads the service's prediction log and feedback (`--data`, default the local deployment's
-`.deploy/local/monitoring`; `make fetch-logs` brings a remote one) for the last
+`.deploy/local/monitoring`; or the log sink's URL, e.g. s3://bucket/logs/production, whose
+days in the window are first copied into .deploy/fetched/ — incrementally, every replica's
+segments) for the last
 `live.window_days` of docs/criteria.yaml — only what the version serving now answered (the
 newest record's; `--version` names another) — and computes, each against its target:
   quality   live metrics on the labelled records vs `live.targets` ("insufficient data" below
@@ -9,7 +11,8 @@ newest record's; `--version` names another) — and computes, each against its t
   drift     per input feature and for the prediction, PSI and a chi-square test against the
             drift reference (features/stats.json, reports/plots/predictions.csv), read like
             the targets at the served version's commit
-  service   latency percentiles and error rate of the logged requests vs `slo`
+  service   latency percentiles and error rate of the logged requests vs `slo`, and the rows
+            the service dropped from its log (its buffer full)
 Writes reports/monitoring/<date>.md with plots and reports/monitoring/summary.json.
 
 Decision and exit code: keep 0; retrain 10 (a quality target missed, or drift, with enough
@@ -21,6 +24,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -32,15 +37,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..core import cli, config, paths
+from ..core import cli, config, paths, storage
 from ..core.artifacts import read_json, require
 from ..core.git import git_or_none
 from ..core.metrics import HIGHER_IS_BETTER, live_metrics
 from ..core.records import Decision, MonitorSummary
 from ..core.schema import Schema
 from ..reporting.monitoring import monitoring_report
-from ..serving.predictionlog import HASHED
+from ..serving.predictionlog import HASHED, PREDICTIONS
 from . import drift, plots
+from .fetch import copy_folder
 from .logs import LiveData, read_live
 
 log = logging.getLogger(__name__)
@@ -136,6 +142,7 @@ def service(data: LiveData, slo: dict[str, Any]) -> dict[str, Any]:
         "p95_target_ms": slo.get("p95_ms"),
         "max_error_rate": slo.get("max_error_rate"),
         "passed": bool(passed),
+        "dropped_rows": data.dropped,
     }
 
 
@@ -165,6 +172,11 @@ def decide(
     if not judged_service["passed"]:
         reasons.append(
             f"service outside the SLO: p95 {judged_service['p95_ms']} ms, error rate {judged_service['error_rate']}"
+        )
+    if judged_service.get("dropped_rows"):
+        reasons.append(
+            f"the service's log dropped {judged_service['dropped_rows']} rows in the window (its queue or"
+            " MODELOPS_LOG_BUFFER_MB full): what they held is not judged"
         )
     if judged_quality["verdict"] == "retire":
         floors = sum(m["retired"] for m in judged_quality["metrics"].values())
@@ -205,10 +217,41 @@ def references_of(versions: list[str]) -> tuple[dict[str, Any], pd.Series, str]:
     return stats, pd.read_csv(table)["predicted"], source
 
 
+def cache_of(url: str) -> Path:
+    """Where the days of a log sink are copied to: one folder per URL under .deploy/fetched/."""
+    return paths.DEPLOY_STATE / "fetched" / re.sub(r"[^A-Za-z0-9.-]+", "_", url.partition("://")[2]).strip("_")
+
+
+def fetch_window(url: str, since: datetime, until: datetime, to: Path) -> Path:
+    """Copy the sink's `predictions/<day>/` folders of the window to `to` (what `to` holds already is kept);
+    the days gone from the sink (its retention) go from `to` too. Returns `to`."""
+    fs, root = storage.filesystem(url)
+    days = {(since + timedelta(days=n)).strftime("%Y-%m-%d") for n in range((until - since).days + 2)}
+    try:
+        listed = fs.ls(f"{root}/{PREDICTIONS}", detail=False, refresh=True)
+    except FileNotFoundError:
+        listed = []
+    except Exception as exc:  # each protocol has its own errors: credentials, network, a missing bucket
+        raise storage.StorageError(
+            f"error: cannot list {url}/{PREDICTIONS}: {exc} — check the URL and the credentials (AWS_* for s3://)"
+        ) from exc
+    present = {str(p).rstrip("/").rpartition("/")[2] for p in listed}
+    for day in sorted(present & days):
+        copied = copy_folder(f"{url}/{PREDICTIONS}/{day}", to / PREDICTIONS / day)
+        log.info("fetched %d files of %s from %s", len(copied), day, url)
+    held = to / PREDICTIONS
+    for folder in held.iterdir() if held.is_dir() else []:
+        if folder.is_dir() and folder.name not in present:
+            shutil.rmtree(folder)
+    return to
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument(
-        "--data", type=Path, default=paths.live_data(), help="the service's monitoring folder (default: %(default)s)"
+        "--data",
+        default=str(paths.live_data()),
+        help="the service's monitoring folder, or its log sink's URL (default: %(default)s)",
     )
     parser.add_argument("--days", type=float, help="judge this many days up to now (default: live.window_days)")
     parser.add_argument(
@@ -224,7 +267,12 @@ def main(argv: list[str] | None = None) -> None:
     until = datetime.now(UTC)
     since = until - timedelta(days=args.days if args.days is not None else float(window_days))
     started = time.perf_counter()
-    data = read_live(args.data, schema, since, until)
+    if "://" in args.data and not args.data.startswith("file://"):
+        folder = fetch_window(args.data, since, until, cache_of(args.data))
+        log.info("copied the window's log from %s to %s in %.1f s", args.data, folder, time.perf_counter() - started)
+    else:
+        folder = Path(args.data.removeprefix("file://"))
+    data = read_live(folder, schema, since, until)
     if data is None or data.requests.empty:
         print(
             f"no prediction log to judge in {args.data} since {since:%Y-%m-%d %H:%M} UTC — deploy and send"

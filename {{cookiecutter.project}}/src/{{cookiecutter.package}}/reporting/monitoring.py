@@ -53,6 +53,7 @@ def monitoring_report(summary: dict[str, Any], images: list[tuple[str, str]]) ->
             f"p95 ≤ {svc['p95_target_ms']} ms (end to end)",
         ],
         ["error rate", svc["error_rate"], f"≤ {svc['max_error_rate']}"],
+        ["rows the log dropped (its queue or buffer full)", svc.get("dropped_rows", 0), "0"],
     ]
     return render(
         "monitoring_report.md.j2",

@@ -5,8 +5,8 @@ per worker turns the queue into JSON lines, redacts personal fields and appends 
 worker's open segment, `<dir>/predictions/<YYYY-MM-DD>_<host>_w<worker>_<run>_<seq>.jsonl` (`run`
 is the process's start and pid: a name no other process writes). A segment closes at UTC
 midnight, by size (MODELOPS_LOG_SEGMENT_MB) and, with a sink, by age (MODELOPS_LOG_SEGMENT_SECONDS);
-beside it `<name>.stats.json` holds its rows and the rows this worker dropped since its previous
-segment, which the monitor adds up.
+when this worker dropped rows since its previous segment, `<name>.stats.json` beside it says how
+many (`dropped`, with `closed`, the time it was written): the monitor adds them up.
 
 With a sink (MODELOPS_LOG_SINK, e.g. s3://bucket/logs/production) each closed segment and its
 stats go to `<sink>/predictions/<YYYY-MM-DD>/<name>` (through core/storage) and leave the folder
@@ -71,6 +71,7 @@ from ..core.settings import MIN_KEY_BYTES, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions"
+STATS = ".stats.json"  # beside a segment: the rows its worker dropped
 WORKERS = ".prediction-log"  # each worker's counters, so any worker's /metrics shows the pod's
 ERROR_CHARS = 512  # a failed request's error text is cut to this (a client controls what it echoes)
 FIELDS = {
@@ -507,31 +508,32 @@ class PredictionLog:
         self._segment_size = self._segment_rows = 0
 
     def _close_segment(self) -> None:
-        """Close the open segment and write its stats (also written, alone, for drops no segment reported)."""
+        """Close the open segment; when rows were dropped since the last stats, write stats saying how many."""
         dropped = self.dropped - self._dropped_reported
         if self._fd is None and not dropped:
             return
-        if self._segment is None:
-            day = utc_iso(time.time())[:10]
+        if self._segment is None:  # drops with no segment to report them beside: a stats file alone
             self._seq += 1
-            self._segment = self.folder / PREDICTIONS / f"{day}_{self.run}_{self._seq:06d}.jsonl"
-        stats = self._segment.with_suffix(".stats.json")
-        record = {
-            "segment": self._segment.name,
-            "rows": self._segment_rows,
-            "dropped": dropped,
-            "host": self.host,
-            "worker": self.worker,
-            "model_version": self.model_version,
-            "closed": utc_iso(time.time()),
-        }
-        stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_bytes(orjson.dumps(record))
-        self._dropped_reported += dropped
+            self._segment = self.folder / PREDICTIONS / f"{utc_iso(time.time())[:10]}_{self.run}_{self._seq:06d}.jsonl"
+        stats = self._segment.with_suffix(STATS)
+        if dropped:
+            record = {
+                "segment": self._segment.name,
+                "rows": self._segment_rows,
+                "dropped": dropped,
+                "host": self.host,
+                "worker": self.worker,
+                "model_version": self.model_version,
+                "closed": utc_iso(time.time()),
+            }
+            stats.parent.mkdir(parents=True, exist_ok=True)
+            stats.write_bytes(orjson.dumps(record))
+            self._dropped_reported += dropped
         if self._fd is not None:
             os.close(self._fd)
             self._queue_upload(self._segment)
-        self._queue_upload(stats)
+        if dropped:
+            self._queue_upload(stats)
         self._fd, self._segment = None, None
         self._segment_size = self._segment_rows = 0
 

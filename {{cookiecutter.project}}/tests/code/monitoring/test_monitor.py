@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import time
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -48,9 +51,9 @@ def project(pkg, make_predictor, make_toy, isolated):
     return toy_project(pkg, make_predictor, make_toy, isolated)
 
 
-def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0) -> None:
+def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0, sink=None) -> None:
     """Send every row as one request through the app, then its label for a share of the requests."""
-    log = pkg.serving.predictionlog.PredictionLog(folder, "1.0.0-test")
+    log = pkg.serving.predictionlog.PredictionLog(folder, "1.0.0-test", sink=sink)
     client = TestClient(pkg.serving.api.create_app(pkg.serving.api.Runtime(predictor, {"version": "1"}, 10, log)))
     ids = [
         client.post("/predict", json={"records": r}).json()["request_id"]
@@ -140,6 +143,36 @@ def test_corrupt_lines_are_counted_and_skipped(pkg, project, make_toy, isolated,
     path.write_text("".join(text[:10]) + '{"request_id": "abc", "ti\n' + "not json at all\n" + "".join(text[10:]))
     code, summary, _ = run(pkg, isolated / "mon", capsys)
     assert code == 0 and summary["corrupt_lines"] == 2 and summary["predictions"] == 200
+
+
+def test_rows_the_service_dropped_are_counted_in_the_report(pkg, project, make_toy, isolated, capsys):
+    frame = make_toy(n=200, seed=10)
+    serve(pkg, project, isolated / "mon", frame, frame["target"])
+    records = project.schema.client_records(frame.head(40))
+    overflowing = pkg.serving.predictionlog.PredictionLog(isolated / "mon", "1.0.0-test", 2, queue_rows=1)
+    for record in records:  # a second worker whose queue holds one row: the rest is dropped
+        overflowing.put((os.urandom(16).hex(), time.time(), "predict", 200, 0.1, [record], project.predict([record])))
+    overflowing.close()
+    code, summary, out = run(pkg, isolated / "mon", capsys)
+    assert overflowing.dropped >= 30 and summary["service"]["dropped_rows"] == overflowing.dropped
+    assert code == 0 and any(f"dropped {overflowing.dropped} rows" in reason for reason in summary["reasons"])
+    report = (isolated / summary["report"]).read_text()
+    assert f"| rows the log dropped (its queue or buffer full) | {overflowing.dropped} | 0 |" in report
+
+
+def test_the_monitor_reads_every_replicas_segments_from_the_log_sink(pkg, project, make_toy, isolated, s3_env, capsys):
+    sink = f"s3://{s3_env.bucket}/{uuid.uuid4().hex}/logs/production"
+    frame = make_toy(n=300, seed=11)
+    serve(pkg, project, isolated / "pod-a", frame.iloc[:150], [], sink=sink)
+    serve(pkg, project, isolated / "pod-b", frame.iloc[150:], [], sink=sink)
+    assert not list((isolated / "pod-a/predictions").glob("*.jsonl"))  # all in the bucket
+    with pytest.raises(SystemExit) as exited:
+        pkg.monitoring.monitor.main(["--data", sink])
+    summary = json.loads(pkg.core.paths.MONITOR_SUMMARY.read_text())
+    assert exited.value.code == 0 and summary["predictions"] == 300 == summary["requests"]
+    assert summary["drift"]["verdict"] == "ok" and summary["quality"]["verdict"] == "insufficient data"
+    cache = pkg.monitoring.monitor.cache_of(sink)
+    assert len(list(cache.glob("predictions/*/*.jsonl"))) == 2  # one segment per pod, under its day
 
 
 def test_psi_is_zero_for_the_reference_and_grows_with_a_shift(pkg):

@@ -252,8 +252,7 @@ def test_close_uploads_every_workers_rows_and_any_worker_shows_the_pods_counters
     rows = bucket_rows(pkg, sink)
     assert sorted(r["request_id"] for r in rows) == sorted(e[0] for e in put)  # rows in the bucket == rows put
     assert not list((tmp_path / "predictions").iterdir())
-    stats = [json.loads(data) for data in bucket_files(pkg, sink, ".stats.json").values()]
-    assert sorted((s["worker"], s["rows"], s["dropped"]) for s in stats) == [("1", 300, 0), ("2", 300, 0)]
+    assert not bucket_files(pkg, sink, ".stats.json")  # stats only where rows were dropped
 
 
 def test_a_start_uploads_what_an_earlier_process_of_the_same_worker_left(pkg, sink, tmp_path):
@@ -297,7 +296,7 @@ def test_a_failing_store_is_retried_and_rows_wait_within_the_buffer_cap_then_dro
     log.close()
     rows = bucket_rows(pkg, sink)
     stats = [json.loads(data) for data in bucket_files(pkg, sink, ".stats.json").values()]
-    assert len(rows) == log.written == 100 - log.dropped == sum(s["rows"] for s in stats)
+    assert len(rows) == log.written == 100 - log.dropped
     assert sum(s["dropped"] for s in stats) == log.dropped  # what the monitor's report shows
 
 
