@@ -32,7 +32,7 @@ FILE = "_FILE"  # `<NAME>_FILE` names the file a secret is read from (core/setti
 SECRET_SETTINGS = tuple(f"{PREFIX}{name}" for name in SECRETS)
 REQUIRED_SECRET = f"{PREFIX}API_KEY"  # a cluster's service never answers without authentication
 PRODUCTION_DOC = "docs/production.md"
-MIB = 2**20
+MB, MIB = 10**6, 2**20  # MODELOPS_*_MB count MB (serving/predictionlog.py); Kubernetes sizes count MiB
 QUANTITY = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 Object = dict[str, Any]
@@ -274,20 +274,20 @@ def state_problems(settings: Settings, volume: Object | None, replicas: int) -> 
 
 
 def buffer_problems(settings: Settings, volume: Object | None) -> list[str]:
-    """The upload buffer's cap, plus one open segment per worker, fits under its emptyDir's sizeLimit.
+    """Each worker's upload buffer (its cap includes its open segment) fits under the emptyDir's sizeLimit.
 
-    Above the limit the kubelet evicts the pod (losing the buffer) before the service's own cap
+    Above the limit the kubelet evicts the pod, losing the buffer, before the service's own cap
     drops and counts rows.
     """
     limit = byte_quantity(((volume or {}).get("emptyDir") or {}).get("sizeLimit"))
     if not (settings.prediction_log and settings.log_sink) or limit is None:
         return []
-    needed_mb = settings.log_buffer_mb + settings.workers * settings.log_segment_mb
-    if limit >= needed_mb * MIB:
+    needed = settings.workers * settings.log_buffer_mb * MB
+    if limit >= needed:
         return []
     return [
-        f"volume {volume and volume.get('name')} holds {limit / MIB:g} MiB but the upload buffer needs"
-        f" {PREFIX}LOG_BUFFER_MB + {PREFIX}WORKERS × {PREFIX}LOG_SEGMENT_MB = {needed_mb} MiB: raise its"
+        f"volume {(volume or {}).get('name')} holds {limit / MIB:g} MiB but the upload buffers need"
+        f" {PREFIX}WORKERS × {PREFIX}LOG_BUFFER_MB = {needed / MB:g} MB ({needed / MIB:.0f} MiB): raise its"
         f" sizeLimit (and the ephemeral-storage limit) or lower {PREFIX}LOG_BUFFER_MB"
     ]
 

@@ -9,6 +9,7 @@ tested is the hooks as configured, in their pinned environments.
 from __future__ import annotations
 
 import copy
+import math
 import shutil
 import subprocess
 import sys
@@ -344,7 +345,7 @@ STATE_MISTAKES = {
                 sizeLimit="64Mi"
             ),
         ],
-        "volume monitoring holds 64 MiB but the upload buffer needs MODELOPS_LOG_BUFFER_MB",
+        "volume monitoring holds 64 MiB but the upload buffers need MODELOPS_WORKERS × MODELOPS_LOG_BUFFER_MB",
     ),
     "egress closed to the stores": (
         [production_topology, lambda o: _spec(o, "NetworkPolicy").update(egress=[])],
@@ -369,11 +370,8 @@ def test_one_pod_may_keep_its_log_on_a_persistent_volume(wiring, rendered):
 
 
 def test_the_buffer_check_follows_the_settings(pkg, wiring, rendered):
-    """The volume's need is computed from the settings' defaults and the overlay's values, not a typed figure."""
-    defaults = pkg.core.settings.Settings()
-    needed = defaults.log_buffer_mb + 2 * defaults.log_segment_mb
-    fits = f"{needed}Mi"
-    short = f"{needed - 1}Mi"
+    """The volume's need is computed from the settings' default and the overlay's workers, not a typed figure."""
+    needed_mib = math.ceil(2 * pkg.core.settings.Settings().log_buffer_mb * 10**6 / 2**20)
 
     def size(limit):
         def change(objects):
@@ -383,10 +381,11 @@ def test_the_buffer_check_follows_the_settings(pkg, wiring, rendered):
 
         return change
 
-    assert checked(wiring, rendered, production_topology, size(fits)) == []
+    assert checked(wiring, rendered, production_topology, size(f"{needed_mib}Mi")) == []
+    messages = checked(wiring, rendered, production_topology, size(f"{needed_mib - 1}Mi"))
     assert any(
-        f"needs MODELOPS_LOG_BUFFER_MB + MODELOPS_WORKERS × MODELOPS_LOG_SEGMENT_MB = {needed} MiB" in m
-        for m in checked(wiring, rendered, production_topology, size(short))
+        f"need MODELOPS_WORKERS × MODELOPS_LOG_BUFFER_MB = {2 * pkg.core.settings.Settings().log_buffer_mb} MB" in m
+        for m in messages
     )
 
 
