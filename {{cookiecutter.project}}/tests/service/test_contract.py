@@ -35,14 +35,18 @@ JSON_TYPES = {
 
 @pytest.fixture(scope="module")
 def service(pkg, root, artifact, tmp_path_factory):
-    """The running service: its server, API key, log file, a client that sends the key and one that does not."""
+    """The running service: its server, API key, feedback token, log file, monitoring folder, a client that
+    sends the key and one that does not."""
     paths = pkg.core.paths
     for path in (paths.MODEL, paths.TRANSFORMER, paths.SCHEMA, paths.PREPARE_RECORD, paths.TRAIN_RECORD, paths.METRICS):
         artifact(path)  # what the service loads: without it, fail with the fix before starting a server
-    key = secrets.token_urlsafe(32)
+    key, token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     log = tmp_path_factory.mktemp("service") / "server.log"
+    monitoring = log.parent / "monitoring"
     env = {
         "MODELOPS_API_KEY": key,
+        "MODELOPS_FEEDBACK_TOKEN": token,
+        "MODELOPS_MONITORING_DIR": str(monitoring),  # the laptop's default stores: a generated key, SQLite labels
         "MODELOPS_MAX_RECORDS": str(MAX_RECORDS),
         "MODELOPS_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "MODELOPS_WORKERS": "1",
@@ -54,7 +58,9 @@ def service(pkg, root, artifact, tmp_path_factory):
             server = stack.enter_context(pkg.packaging.localserver.running(env=env, log=log))
         client = stack.enter_context(httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {key}"}))
         anonymous = stack.enter_context(httpx.Client(base_url=server.url))
-        yield SimpleNamespace(server=server, key=key, log=log, client=client, anonymous=anonymous)
+        yield SimpleNamespace(
+            server=server, key=key, token=token, log=log, monitoring=monitoring, client=client, anonymous=anonymous
+        )
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +211,51 @@ def test_the_key_is_never_in_an_answer(service, path):
     response = service.client.get(path)
     assert response.status_code == 200
     assert service.key not in response.text
+
+
+# --- request ids and feedback ----------------------------------------------------------------------
+
+
+def test_request_ids_are_signed_with_the_key_the_deployment_generated(service, pkg, test_records):
+    response = service.client.post("/predict", json={"records": test_records[:3]})
+    request_id = response.json()["request_id"]
+    assert response.headers["x-request-id"] == request_id
+    key_file = service.monitoring / "signing.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    issued = pkg.core.requestids.RequestIds(pkg.core.requestids.local_key(service.monitoring)).verify(request_id)
+    assert issued is not None and issued.records == 3 and abs(issued.issued - time.time()) < 60
+
+
+def test_feedback_for_a_served_record_is_stored_once_with_the_feedback_token(service, pkg, test_records, schema):
+    request_id = service.client.post("/predict", json={"records": test_records[:2]}).json()["request_id"]
+    label = schema.target.classes[0] if schema.classification else 1.5
+    body = {"items": [{"request_id": request_id, "index": 1, "label": label, "source": "contract-test"}]}
+    assert service.client.post("/feedback", json=body).status_code == 401  # the API key is not the feedback token
+    token = {"authorization": f"Bearer {service.token}"}
+    first = service.anonymous.post("/feedback", json=body, headers=token)
+    again = service.anonymous.post("/feedback", json=body, headers=token)
+    assert (first.status_code, first.json()) == (201, {"accepted": 1})
+    assert again.status_code == 409 and "already labelled" in again.json()["error"]
+    forged = {"request_id": request_id[:-1] + ("0" if request_id[-1] != "0" else "1"), "label": label}
+    assert service.anonymous.post("/feedback", json=forged, headers=token).status_code == 404
+    labels = pkg.core.labels.read_labels(None, service.monitoring, schema)  # what the monitor reads
+    stored = labels[labels["request_id"] == request_id]
+    assert stored[["index", "label", "source"]].values.tolist() == [[1, label, "contract-test"]]
+
+
+def test_metrics_are_open_and_prometheus_text(service):
+    response = service.anonymous.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_bentomls_metrics_when_on_carry_the_logs_counters_too(pkg, root, tmp_path):
+    """MODELOPS_METRICS=true: BentoML serves /metrics itself; the service's hook appends the log's counters."""
+    env = {"MODELOPS_METRICS": "true", "MODELOPS_WORKERS": "1", "MODELOPS_MONITORING_DIR": str(tmp_path)}
+    with contextlib.chdir(root), pkg.packaging.localserver.running(env=env, log=tmp_path / "server.log") as server:
+        text = httpx.get(f"{server.url}/metrics").text
+    assert "# TYPE bentoml_service_request_total counter" in text
+    assert any(line.startswith("modelops_") for line in text.splitlines()), text[-2000:]
 
 
 # --- refusals -----------------------------------------------------------------------------------------

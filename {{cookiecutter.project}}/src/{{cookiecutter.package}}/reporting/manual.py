@@ -14,7 +14,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from ..core import paths
+from ..core import labels, paths
+from ..core.requestids import RequestIds
 from ..core.settings import Settings
 from ..serving.api import Runtime, create_app, openapi_document
 from ..serving.feedback import FeedbackStore
@@ -23,7 +24,14 @@ from ..serving.predictor import Predictor
 from .render import render
 
 VERSION = "<model_version>-<git_commit>"  # the real value depends on the commit; see /metadata
-EXAMPLE_ID = "0123456789abcdef0123456789abcdef"  # a real one is random
+EXAMPLE_TIME = 1796083200  # 2026-12-01T00:00:00Z: the examples' ids are signed at a fixed time
+
+
+class ExampleIds(RequestIds):
+    """Real signed ids, but the same at every rendering: a fixed key, time and nonce (real ones are random)."""
+
+    def mint(self, records: int, issued: float, nonce: bytes | None = None) -> str:
+        return super().mint(records, EXAMPLE_TIME, bytes(8))
 
 
 def env_settings(path: Path = paths.ENV_EXAMPLE) -> list[list[str]]:
@@ -73,17 +81,21 @@ def render_manual() -> tuple[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         log = PredictionLog(folder, VERSION)
-        store = FeedbackStore(folder, tuple(predictor.classes))
-        runtime = Runtime(predictor, {"version": VERSION}, defaults.max_records, log, store, lambda: EXAMPLE_ID)
+        ids = ExampleIds(b"the manual's example key, never a deployment's")
+        store = FeedbackStore(
+            labels.open_store(None, folder), ids, tuple(predictor.classes), clock=lambda: EXAMPLE_TIME + 60.0
+        )
+        runtime = Runtime(predictor, {"version": VERSION}, defaults.max_records, log, store)
         with TestClient(create_app(runtime)) as client:
             ok = exchange(client, "/predict", {"records": [record]})
-            log.close()  # written: feedback for the request is accepted now
+            log.close()
             label = predictor.classes[0] if predictor.classes else 0.0
-            feedback = {"request_id": EXAMPLE_ID, "label": label}
+            feedback = {"request_id": json.loads(ok["json"])["request_id"], "label": label}
             accepted = exchange(client, "/feedback", feedback)
             duplicate = exchange(client, "/feedback", feedback)
             proba = exchange(client, "/predict_proba", {"records": [record]}) if schema.classification else None
             bad = exchange(client, "/predict", {"records": [{k: v for k, v in record.items() if k != missing}]})
+        store.labels.close()
         line = json.loads(next((folder / PREDICTIONS).glob("*.jsonl")).read_text().splitlines()[0])
     line.update(time="<time>", latency_ms="<latency_ms>")  # what varies from one request to the next
     endpoints = [

@@ -5,29 +5,46 @@ request limit); the BentoML service hands its runtime over once the worker has l
 request is parsed and validated by pydantic in one step and the Predictor is called directly:
 BentoML's own request machinery costs more CPU than the default model (see docs/benchmarks.md
 of the template for the measured figures).
+
+Every answer carries a signed request id (body `request_id`, header `x-request-id`; format in
+core/requestids.py) that any replica sharing the signing key verifies when feedback names it.
+GET /metrics (served here when BentoML's own metrics are off) is open like the health checks:
+Prometheus scrapes pods from inside the cluster, usually without credentials, and the text holds
+counters of the log writer, not inputs, outputs or labels; the API key stays with the clients.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..core.requestids import PATTERN, RequestIds
 from ..core.schema import Schema
 from .feedback import Batch, FeedbackStore, Rejected
-from .predictionlog import PredictionLog
+from .predictionlog import Entry
 from .predictor import Predictor, record_model
+
+RequestId = Annotated[str, Field(pattern=PATTERN, description="this request's signed id (also `x-request-id`)")]
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
+
+
+class Log(Protocol):
+    """What the API needs of the prediction log (serving/predictionlog.PredictionLog)."""
+
+    def put(self, entry: Entry) -> None: ...
+
+    def metrics_text(self) -> str: ...
 
 
 @functools.cache
@@ -51,35 +68,34 @@ def request_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
 class PredictResponse(BaseModel):
     predictions: list[str | int | float | None]
     model_version: str
-    request_id: str
+    request_id: RequestId
 
 
 class ProbaResponse(BaseModel):
     probabilities: list[dict[str, float]]
     model_version: str
-    request_id: str
-
-
-def new_request_id() -> str:
-    """128 random bits as 32 hex characters (os.urandom: a third of uuid4's cost)."""
-    return os.urandom(16).hex()
+    request_id: RequestId
 
 
 @dataclass(frozen=True)
 class Runtime:
     """What one worker serves: the predictor, its metadata (`/metadata`), the request limit, and
-    where answers and feedback go (no log: nothing is written; no store: /feedback is off)."""
+    where answers and feedback go (no log: nothing is written; no store: /feedback is off).
+    Request ids are signed with `ids`, by default the feedback store's (else a key of this runtime)."""
 
     predictor: Predictor
     info: dict[str, Any]
     max_records: int
-    log: PredictionLog | None = None
+    log: Log | None = None
     feedback: FeedbackStore | None = None
-    new_id: Callable[[], str] = new_request_id
+    ids: RequestIds | None = None
     request: type[BaseModel] = field(init=False)
+    signer: RequestIds = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "request", request_model(self.predictor.record, self.max_records))
+        signer = self.ids or (self.feedback.ids if self.feedback else RequestIds.ephemeral())
+        object.__setattr__(self, "signer", signer)
 
     @property
     def version(self) -> str:
@@ -120,8 +136,8 @@ async def answer(
     """Parse, score, log (off the request path) and answer, with the request id in body and header."""
     started, arrived = time.perf_counter(), time.time()
     rt = runtime_of(request)
-    request_id = rt.new_id()
     records = await parse(request, rt)
+    request_id = rt.signer.mint(len(records) if isinstance(records, list) else 0, arrived)
     if isinstance(records, JSONResponse):
         outputs: list[Any] | str = json.loads(bytes(records.body))["error"]
         response = records
@@ -170,6 +186,12 @@ async def feedback(request: Request) -> JSONResponse:
     return JSONResponse({"accepted": stored}, status_code=201)
 
 
+async def metrics(request: Request) -> Response:
+    """The log writer's counters in Prometheus' text format (BentoML serves /metrics itself when its metrics are on)."""
+    log = runtime_of(request).log
+    return Response(log.metrics_text() if log is not None else "", media_type=METRICS_TYPE)
+
+
 async def metadata(request: Request) -> JSONResponse:
     return JSONResponse(runtime_of(request).info)
 
@@ -214,15 +236,23 @@ def openapi_document(version: str, schema: Schema, max_records: int) -> dict[str
                     "201": {"description": 'stored: `{"accepted": n}`'},
                     "400": {"description": "malformed: the error names the field"},
                     "401": {"description": "missing or wrong feedback token (MODELOPS_FEEDBACK_TOKEN)"},
-                    "404": {"description": "unknown request_id: not in the prediction log"},
-                    "409": {"description": "that record is already labelled"},
-                    "422": {
-                        "description": "label of the wrong type or outside the known classes; index beyond the request"
+                    "404": {
+                        "description": "unknown request_id: not issued by this service (forged, altered, other key)"
                     },
+                    "409": {"description": "that record is already labelled (by any replica)"},
+                    "410": {
+                        "description": "the request is older than the log's retention (MODELOPS_LOG_RETENTION_DAYS)"
+                    },
+                    "422": {
+                        "description": "label of the wrong type, outside the known classes or not a finite number;"
+                        " index beyond the request"
+                    },
+                    "503": {"description": "the labels store is unavailable: nothing stored, send again"},
                 },
             }
         },
         "/metadata": {"get": {"summary": "Model version, data hashes, git commit, metrics, build time"}},
+        "/metrics": {"get": {"summary": "Prometheus metrics: the prediction log's counters (no API key needed)"}},
         "/healthz": {"get": {"summary": "Liveness (no API key needed)"}},
         "/readyz": {"get": {"summary": "Readiness: 200 once the model is loaded (no API key needed)"}},
     }
@@ -242,6 +272,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/predict_proba", predict_proba, methods=["POST"]),
             Route("/feedback", feedback, methods=["POST"]),
             Route("/metadata", metadata, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ]
     )

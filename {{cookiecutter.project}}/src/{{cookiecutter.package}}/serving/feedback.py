@@ -1,29 +1,40 @@
-"""Feedback: ground truth for answered requests, checked and stored where the monitor reads it.
+"""Feedback: ground truth for answered requests, checked and stored where the monitor and the retraining read it.
 
 POST /feedback takes one item `{"request_id": "...", "index": 0, "label": ..., "source": "..."}` or
 a batch `{"items": [item, ...]}`; `index` is the record's position in its request (default 0) and
 `source` who labelled it (default "unnamed"; retraining caps what one source may add). It needs
 the feedback token (`MODELOPS_FEEDBACK_TOKEN`, checked by the guard), not the prediction key.
+
+Any replica accepts a label for a request any replica answered: the request id is signed
+(core/requestids.py) and carries its time and record count, so it is checked without an index.
 A batch is all or nothing: the first bad item is named and nothing is written —
-400 malformed, 404 unknown request id (not in the prediction log), 409 already labelled,
-422 a label of the wrong type or outside the known classes, or an index beyond the request.
-Accepted labels are committed to `<monitoring dir>/feedback.sqlite` before the 201 answer.
+400 malformed; 404 a request id this service did not issue (forged, altered, or signed with
+another key); 410 a request older than the log's retention (MODELOPS_LOG_RETENTION_DAYS: its
+log rows are gone); 422 a label of the wrong type, outside the known classes, not a finite
+number, or an index beyond the request; 409 already labelled (the store's primary key refuses it,
+across replicas); 503 the store is unreachable (nothing stored; send again).
+Accepted labels are committed to the store (core/labels.py) before the 201 answer.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .predictionlog import connect, utc_iso
+from ..core.labels import AlreadyLabelled, Label, LabelStore, StoreUnavailable, open_store
+from ..core.requestids import PATTERN, RequestIds
+from ..core.settings import Settings
 
-REQUEST_ID = r"^[0-9a-f]{32}$"
+log = logging.getLogger(__name__)
 SOURCE = r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,63}$"
 
 
@@ -31,7 +42,7 @@ class Item(BaseModel):
     """The ground truth of one predicted record."""
 
     model_config = ConfigDict(extra="forbid")
-    request_id: Annotated[str, Field(pattern=REQUEST_ID, description="from the prediction's answer")]
+    request_id: Annotated[str, Field(pattern=PATTERN, description="from the prediction's answer")]
     index: Annotated[int, Field(ge=0, strict=True)] = 0
     label: str | int | float | bool
     source: Annotated[str, Field(pattern=SOURCE, description="who labelled it: an annotator, a system")] = "unnamed"
@@ -58,10 +69,24 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class FeedbackStore:
-    """The labels of one service: checked against the prediction log's request index."""
+    """The labels of one service: ids checked by their signature, labels by the model's classes."""
 
-    folder: Path
+    labels: LabelStore
+    ids: RequestIds
     classes: tuple[Any, ...]  # empty for a regressor
+    max_age_seconds: float = 30 * 86400  # the log's retention: older requests have no log rows left
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_settings(cls, settings: Settings, folder: Path, classes: tuple[Any, ...]) -> FeedbackStore:
+        """The store the settings name (PostgreSQL, else SQLite in `folder`), ids signed with their key (else
+        the one generated in `folder`), requests accepted for the log's retention."""
+        return cls(
+            open_store(settings.database_url, folder),
+            RequestIds.from_settings(settings, folder),
+            classes,
+            max_age_seconds=settings.log_retention_days * 86400,
+        )
 
     def parse(self, body: bytes) -> list[Item]:
         try:
@@ -77,46 +102,68 @@ class FeedbackStore:
         if self.classes:
             if label not in self.classes or type(label) not in {type(c) for c in self.classes}:
                 known = ", ".join(json.dumps(c) for c in self.classes)
-                raise Rejected(422, f"item {number}: label {json.dumps(label)} is not a known class ({known})")
-        elif isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
-            raise Rejected(422, f"item {number}: label {json.dumps(label)} is not a finite number (a regressor)")
+                raise Rejected(422, f"item {number}: label {_shown(label)} is not a known class ({known})")
+        elif isinstance(label, bool) or not isinstance(label, int | float) or not _finite(label):
+            raise Rejected(422, f"item {number}: label {_shown(label)} is not a finite number (a regressor)")
         return json.dumps(label)
+
+    def check_request(self, number: int, item: Item, now: float) -> None:
+        """The item names a record of a request this service answered within the retention."""
+        issued = self.ids.verify(item.request_id)
+        if issued is None:
+            raise Rejected(
+                404,
+                f"item {number}: unknown request_id {item.request_id} (not issued by this service,"
+                " or signed with another MODELOPS_SIGNING_KEY)",
+            )
+        if now - issued.issued > self.max_age_seconds:
+            day = datetime.fromtimestamp(issued.issued, UTC).strftime("%Y-%m-%d")
+            days = self.max_age_seconds / 86400
+            raise Rejected(
+                410, f"item {number}: request {item.request_id} was answered on {day}, beyond the {days:g}-day"
+                " retention (MODELOPS_LOG_RETENTION_DAYS): its log rows are gone",
+            )  # fmt: skip
+        if item.index >= issued.records:
+            raise Rejected(422, f"item {number}: index {item.index} is beyond the request's {issued.records} records")
 
     def add(self, body: bytes) -> int:
         """Check every item, then store them all in one transaction; the number stored."""
         items = self.parse(body)
-        labels = [self.check_label(n, item) for n, item in enumerate(items)]
-        now = utc_iso(time.time())
-        connection = connect(self.folder)
+        now = self.clock()
+        seen: dict[tuple[str, int], int] = {}
+        labels = []
+        for number, item in enumerate(items):
+            self.check_request(number, item, now)
+            label = self.check_label(number, item)
+            key = (item.request_id, item.index)
+            if key in seen:
+                raise Rejected(409, f"item {number}: request {item.request_id} record {item.index} is already"
+                               f" labelled (by item {seen[key]} of this batch)")  # fmt: skip
+            seen[key] = number
+            labels.append(Label(item.request_id, item.index, label, now, item.source))
         try:
-            connection.execute("BEGIN IMMEDIATE")  # one writer at a time across workers: no duplicate slips in
-            seen: set[tuple[str, int]] = set()
-            for number, item in enumerate(items):
-                key = (item.request_id, item.index)
-                row = connection.execute(
-                    "SELECT records FROM requests WHERE request_id = ?", (bytes.fromhex(item.request_id),)
-                ).fetchone()
-                if row is None:
-                    raise Rejected(
-                        404, f"item {number}: unknown request_id {item.request_id} (not in the prediction log)"
-                    )
-                if item.index >= row[0]:
-                    raise Rejected(422, f"item {number}: index {item.index} is beyond the request's {row[0]} records")
-                labelled = connection.execute("SELECT 1 FROM feedback WHERE request_id = ? AND idx = ?", key).fetchone()
-                if labelled or key in seen:
-                    raise Rejected(
-                        409, f"item {number}: request {item.request_id} record {item.index} is already labelled"
-                    )
-                seen.add(key)
-            connection.executemany(
-                "INSERT INTO feedback (request_id, idx, label, time, source) VALUES (?, ?, ?, ?, ?)",
-                [(i.request_id, i.index, label, now, i.source) for i, label in zip(items, labels, strict=True)],
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        finally:
-            connection.close()
+            self.labels.insert(labels)
+        except AlreadyLabelled as exc:
+            number = min(seen[key] for key in exc.keys) if exc.keys else 0
+            item = items[number]
+            raise Rejected(
+                409, f"item {number}: request {item.request_id} record {item.index} is already labelled"
+            ) from None
+        except StoreUnavailable as exc:
+            log.error("feedback: %s", exc)  # the store's location stays in the service's log, not the answer
+            raise Rejected(503, "feedback not stored: the labels store is unavailable — send it again") from None
         return len(items)
+
+
+def _finite(number: int | float) -> bool:
+    """A JSON number a float holds, and finite (an integer such as 10**400 is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def _shown(label: Any, limit: int = 80) -> str:
+    """The label in a message, cut: a client may send a 1 MB string."""
+    text = json.dumps(label)
+    return text if len(text) <= limit else f"{text[:limit]}…"

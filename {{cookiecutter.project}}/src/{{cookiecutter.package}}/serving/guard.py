@@ -1,7 +1,8 @@
-"""Guard: API-key check and request-size limit in front of every endpoint but the health checks.
+"""Guard: API-key check and request-size limit in front of every endpoint but the health checks and metrics.
 
 `/feedback` takes the feedback token instead of the API key: feedback becomes training data, so
-it is never open — without a configured token every feedback request is refused.
+it is never open — without a configured token every feedback request is refused. `/metrics` is
+open like the probes: Prometheus scrapes pods without the clients' key, and it holds counters only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 FEEDBACK_PATH = "/feedback"
 
 

@@ -1,10 +1,14 @@
 """Service: the model as a BentoML service — packaging, workers, health checks — with a lean hot path.
 
 Endpoints: POST /predict, POST /predict_proba (classifiers), POST /feedback, GET /metadata,
-GET /openapi.json (`api.py`, mounted here) and BentoML's GET /healthz, /livez, /readyz (ready
-once this worker has loaded the model). Every answer is logged (`predictionlog.py`) under
-MODELOPS_MONITORING_DIR; the shutdown hook (SIGTERM) writes what is queued before the worker
-exits. `make serve` runs it; docs/deployment_manual.md is its manual.
+GET /openapi.json, GET /metrics (`api.py`, mounted here; BentoML's own /metrics when
+MODELOPS_METRICS is on, the log's counters appended) and BentoML's GET /healthz, /livez, /readyz
+(ready once this worker has loaded the model, and while its log writer is healthy). Every answer
+is logged (`predictionlog.py`); the shutdown hook (SIGTERM) writes what is queued before the
+worker exits. Feedback goes to the labels store (`core/labels.py`: PostgreSQL when
+MODELOPS_DATABASE_URL is set, else SQLite under MODELOPS_MONITORING_DIR); request ids are signed
+with MODELOPS_SIGNING_KEY, or the key generated once in the monitoring folder (`core/requestids.py`).
+`make serve` runs it; docs/deployment_manual.md is its manual.
 
 This module is the composition root BentoML imports: BentoML takes a service's configuration
 (workers, logging, metrics, middleware) when the class is defined, so the settings are read here,
@@ -20,7 +24,7 @@ from ..core.settings import Settings
 from .api import Runtime, create_app
 from .feedback import FeedbackStore
 from .guard import Guard
-from .predictionlog import PredictionLog, redaction_for
+from .predictionlog import PredictionLog
 
 SETTINGS = Settings.from_env()
 APP = create_app()
@@ -41,20 +45,27 @@ class Worker:
         sklearn.set_config(assume_finite=True)  # the request schema already rejects NaN and inf
         predictor, info = Predictor.load(), read_metadata()
         folder = SETTINGS.monitoring_dir.resolve()
-        log = None
-        if SETTINGS.prediction_log:
-            redaction = redaction_for(SETTINGS, predictor.schema)
-            worker = bentoml.server_context.worker_index or 1
-            log = PredictionLog(folder, str(info.get("version", "dev")), worker, SETTINGS.log_retention_days, redaction)
-        store = FeedbackStore(folder, tuple(predictor.classes))
-        self.runtime = Runtime(predictor, info, SETTINGS.max_records, log=log, feedback=store)
+        worker = bentoml.server_context.worker_index or 1
+        self.log = PredictionLog.from_settings(SETTINGS, str(info.get("version", "dev")), worker, predictor.schema)
+        store = FeedbackStore.from_settings(SETTINGS, folder, tuple(predictor.classes))
+        self.runtime = Runtime(predictor, info, SETTINGS.max_records, log=self.log, feedback=store)
         APP.state.runtime = self.runtime
+
+    def __is_ready__(self) -> bool:
+        """/readyz: not ready while the log writer is unhealthy (Kubernetes stops sending it traffic)."""
+        return self.log is None or self.log.healthy
+
+    def __metrics__(self, content: str) -> str:
+        """BentoML's /metrics (MODELOPS_METRICS on) with the log writer's counters appended."""
+        return content + (self.log.metrics_text() if self.log is not None else "")
 
     @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # bentoml exports it lazily, untyped; it returns `close`
     def close(self) -> None:
         """SIGTERM (Kubernetes, `make deploy`, Ctrl-C): write every queued prediction before exiting."""
-        if self.runtime.log is not None:
-            self.runtime.log.close()
+        if self.log is not None:
+            self.log.close()
+        if self.runtime.feedback is not None:
+            self.runtime.feedback.labels.close()
 
 
 # Applied as calls, not `@` decorators, so the type checker sees the Service they return.

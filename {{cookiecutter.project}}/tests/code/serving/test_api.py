@@ -51,7 +51,20 @@ def test_api_predicts_like_the_predictor(classifier, records):
         "model_version": INFO["version"],
         "request_id": response.headers["x-request-id"],
     }
-    assert len(answer["request_id"]) == 32 and int(answer["request_id"], 16) >= 0
+    issued = classifier.runtime.signer.verify(answer["request_id"])  # signed: any replica with the key checks it
+    assert issued is not None and issued.records == len(records)
+
+
+def test_api_signs_a_refused_request_with_zero_records(classifier):
+    response = classifier.client.post("/predict", json={"records": []})
+    assert response.status_code == 400
+    issued = classifier.runtime.signer.verify(response.headers["x-request-id"])
+    assert issued is not None and issued.records == 0  # feedback for it is refused: no record to label
+
+
+def test_api_request_ids_are_distinct(classifier, records):
+    ids = {classifier.client.post("/predict", json={"records": records[0]}).json()["request_id"] for _ in range(50)}
+    assert len(ids) == 50
 
 
 def test_api_takes_one_record_as_a_bare_object(classifier, records):
@@ -76,6 +89,35 @@ def test_api_serves_metadata_and_openapi_from_its_runtime(pkg, classifier):
     schema = classifier.predictor.schema
     assert document == pkg.serving.api.openapi_document(INFO["version"], schema, MAX_RECORDS)
     assert document["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == MAX_RECORDS
+
+
+class CountingLog:
+    """The log's two calls the API makes (serving/predictionlog's writer is tested in test_predictionlog)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple] = []
+
+    def put(self, entry: tuple) -> None:
+        self.entries.append(entry)
+
+    def metrics_text(self) -> str:
+        return f"modelops_prediction_log_queued_total {len(self.entries)}\n"
+
+
+def test_api_metrics_serve_the_logs_counters_as_prometheus_text(pkg, make_predictor, records):
+    log = CountingLog()
+    runtime = pkg.serving.api.Runtime(make_predictor("classification"), INFO, MAX_RECORDS, log=log)
+    client = TestClient(pkg.serving.api.create_app(runtime))
+    answer = client.post("/predict", json={"records": records[:2]}).json()
+    assert [(e[0], len(e[5])) for e in log.entries] == [(answer["request_id"], 2)]
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.text == "modelops_prediction_log_queued_total 1\n"
+
+
+def test_api_metrics_without_a_log_are_empty(classifier):
+    response = classifier.client.get("/metrics")
+    assert (response.status_code, response.text) == (200, "")
 
 
 def test_api_openapi_builds_no_new_request_model_per_request(pkg, classifier):

@@ -80,8 +80,9 @@ def test_guard_passes_the_right_key(pkg, headers):
     assert (result.status, result.received) == (200, b'{"records": []}')
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz"])
-def test_guard_leaves_the_health_checks_open(pkg, path):
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/metrics"])
+def test_guard_leaves_the_health_checks_and_metrics_open(pkg, path):
+    """Probes and Prometheus scrape without the clients' key; /metrics holds counters, not data."""
     assert through_guard(pkg, path=path).status == 200
 
 
