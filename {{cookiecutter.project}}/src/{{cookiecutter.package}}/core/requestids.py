@@ -42,7 +42,7 @@ from .settings import MIN_KEY_BYTES, Settings, SettingsError
 
 KEY_FILE = "signing.key"
 LENGTH = 48  # hex characters
-PATTERN = rf"^[0-9a-f]{{{LENGTH}}}$"
+PATTERN = r"^[0-9a-f]{48}$"  # LENGTH lowercase hex characters
 _BODY = struct.Struct(">II8s")
 _MAC_BYTES = 8
 MAX_RECORDS = 2**32 - 1

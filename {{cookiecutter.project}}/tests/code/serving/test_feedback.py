@@ -171,7 +171,7 @@ def test_a_batch_with_one_bad_item_stores_nothing_and_names_it(pkg, deploy, data
         response = other.client.post("/feedback", content=b"{oops")
     elif case == "huge integer":
         huge = json.dumps({"request_id": good["request_id"], "label": 10**400})  # a JSON integer no float holds
-        body = f'{{"items": [{json.dumps(good)}, {huge}]}}'
+        body = '{"items": [' + json.dumps(good) + ", " + huge + "]}"
         response = other.client.post("/feedback", content=body.encode())
     else:
         response = other.client.post("/feedback", json={"items": [good, bad]})
@@ -189,7 +189,7 @@ def test_a_batch_with_one_bad_item_stores_nothing_and_names_it(pkg, deploy, data
 def test_a_regressors_label_is_a_finite_number(deploy, label, status):
     plane = deploy("regression")
     rid = predict(plane.replicas[0], plane.records[:1])
-    body = f'{{"request_id": "{rid}", "label": {label}}}'.encode()
+    body = ('{"request_id": "' + rid + '", "label": ' + label + "}").encode()
     response = plane.replicas[1].client.post("/feedback", content=body)
     assert response.status_code == status, response.text
     if status == 422:
