@@ -95,7 +95,8 @@ UNHEALTHY_SECONDS = 120.0
 RETRY_SECONDS = 0.5  # the first retry of a failed upload; doubled after each failure
 RETRY_MAX_SECONDS = 60.0
 LOG_EVERY_SECONDS = 60.0  # a failure that repeats is logged at most this often
-COUNTERS_EVERY_SECONDS = 1.0
+COUNTERS_EVERY_SECONDS = 1.0  # a worker's counters reach the others' /metrics within this
+STALE_SECONDS = 10.0  # another worker's counters older than this: its writer is not up
 RETENTION_EVERY_SECONDS = 86_400.0
 MB = 1_000_000
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -256,6 +257,8 @@ class PredictionLog:
         self._recovered = self.sink is None
         self._next_upload = self._next_retention = self._next_counters = 0.0
         self._retry = RETRY_SECONDS
+        self._saved: dict[str, int] = {}
+        self._saved_at = 0.0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -331,7 +334,7 @@ class PredictionLog:
             with contextlib.suppress(OSError, ValueError):
                 saved = orjson.loads(path.read_bytes())
                 if saved["worker"] != self.worker:
-                    stale = time.time() - float(saved["updated"]) > 10 * COUNTERS_EVERY_SECONDS + FLUSH_SECONDS
+                    stale = time.time() - float(saved["updated"]) > STALE_SECONDS
                     workers[str(saved["worker"])] = {**saved["counters"], "writer_up": 0 if stale else 1}
         lines = []
         for name, (kind, text) in METRICS.items():
@@ -593,13 +596,16 @@ class PredictionLog:
 
     def _save_counters(self) -> None:
         """This worker's counters for the other workers' `metrics_text()` (written whole, then renamed)."""
+        counters, now = self.counters(), time.time()
+        if counters == self._saved and now - self._saved_at < STALE_SECONDS / 2:
+            return  # idle: a write every few seconds says the writer is alive
         folder = self.folder / WORKERS
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.host}_w{self.worker}.json"
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        record = {"worker": self.worker, "updated": time.time(), "counters": self.counters()}
-        temporary.write_bytes(orjson.dumps(record))
+        temporary.write_bytes(orjson.dumps({"worker": self.worker, "updated": now, "counters": counters}))
         temporary.replace(path)
+        self._saved, self._saved_at = counters, now
 
     def _serialise(self, batch: Iterable[Entry]) -> bytes:
         """JSON lines of a batch (built as bytes with orjson: the writer's CPU is the service's too)."""
