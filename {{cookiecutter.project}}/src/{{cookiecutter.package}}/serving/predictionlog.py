@@ -340,7 +340,7 @@ class PredictionLog:
         for name, (kind, text) in METRICS.items():
             metric = f"modelops_prediction_log_{name}" + ("_total" if kind == "counter" else "")
             lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
-            lines += [f'{metric}{{worker="{w}"}} {int(c.get(name, 0))}' for w, c in sorted(workers.items())]
+            lines += [metric + '{worker="' + w + '"} ' + str(int(c.get(name, 0))) for w, c in sorted(workers.items())]
         return "\n".join(lines) + "\n"
 
     # --- the writer thread -----------------------------------------------------------------------

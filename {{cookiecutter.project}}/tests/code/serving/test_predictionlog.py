@@ -41,6 +41,10 @@ def entry(n: int = 0, outputs=None):
     return (os.urandom(16).hex(), time.time(), "predict", 200, 0.1, [{"x": n}], [n % 2] if outputs is None else outputs)
 
 
+def dropped_line(count: int) -> str:
+    return 'modelops_prediction_log_rows_dropped_total{worker="1"} ' + str(count)
+
+
 def wait_for(condition, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -184,7 +188,7 @@ def test_a_full_queue_drops_rows_counts_them_and_never_blocks(pkg, tmp_path):
     assert time.perf_counter() - started < 0.5
     log.close()
     assert log.dropped >= 150 and log.written + log.dropped == 200 == len(lines(tmp_path)) + log.dropped
-    assert f'modelops_prediction_log_rows_dropped_total{{worker="1"}} {log.dropped}' in log.metrics_text()
+    assert dropped_line(log.dropped) in log.metrics_text()
     (stats,) = [json.loads(p.read_text()) for p in (tmp_path / "predictions").glob("*.stats.json")]
     assert (stats["rows"], stats["dropped"]) == (log.written, log.dropped)  # what the monitor adds up
 
@@ -289,7 +293,7 @@ def test_a_failing_store_is_retried_and_rows_wait_within_the_buffer_cap_then_dro
     assert log._thread.is_alive() and 0 < log.dropped < 100
     assert log.counters()["bytes_waiting"] <= 4000 + 500  # the rows, and the stats of their segment
     text = log.metrics_text()
-    assert f'modelops_prediction_log_rows_dropped_total{{worker="1"}} {log.dropped}' in text
+    assert dropped_line(log.dropped) in text
     assert 'modelops_prediction_log_upload_failures_total{worker="1"} 0' not in text
     services.create_bucket(s3_env.endpoint, bucket)
     wait_for(lambda: log.healthy and log.counters()["bytes_waiting"] == 0, 30)  # retried with backoff
