@@ -77,7 +77,7 @@ def s3_missing(python: Path | str = sys.executable) -> str | None:
 
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "modelops-test",
-    "AWS_SECRET_ACCESS_KEY": "modelops-test-secret",
+    "AWS_SECRET_ACCESS_KEY": "modelops-test-secret",  # pragma: allowlist secret (moto accepts any)
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
