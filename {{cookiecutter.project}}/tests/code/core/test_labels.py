@@ -175,27 +175,30 @@ def test_postgres_reconnects_after_its_backend_is_terminated(module, fresh_datab
 
 def test_postgres_errors_never_show_the_password(module, postgres_url, tmp_path):
     labels = module("core.labels")
-    password = "pw-" + secrets.token_hex(8)
+    hidden = "pw-" + secrets.token_hex(8)
     host = postgres_url.split("@", 1)[1].rsplit("/", 1)[0]
-    url = f"postgresql://postgres:{password}@{host}/no_such_database"
+    url = f"postgresql://postgres:{hidden}@{host}/no_such_database"
     store = labels.open_store(url, tmp_path)
     with pytest.raises(labels.StoreUnavailable) as refused:
         store.insert([label(labels, "i" * 48, 0)])
     message = str(refused.value)
     assert "no_such_database" in message and "postgres:***@" in message
-    assert password not in message and password not in repr(refused.value)
+    assert hidden not in message and hidden not in repr(refused.value)
     assert refused.value.__cause__ is None and refused.value.__suppress_context__
 
 
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("postgresql://app:s3cr%40t@db:5432/labels", "postgresql://app:***@db:5432/labels"),
+        ("postgresql://app:s3cr%40t@db:5432/labels", "postgresql://app:***@db:5432/labels"),  # pragma: allowlist secret
         (
-            "postgresql://app@db/labels?password=s3cret&sslmode=require",
+            "postgresql://app@db/labels?password=s3cret&sslmode=require",  # pragma: allowlist secret
             "postgresql://app@db/labels?password=***&sslmode=require",
         ),
-        ("host=db user=app password='s3 cret' dbname=labels", "host=db user=app password=*** dbname=labels"),
+        (
+            "host=db user=app password='s3 cret' dbname=labels",  # pragma: allowlist secret
+            "host=db user=app password=*** dbname=labels",
+        ),
         ("postgresql://db/labels", "postgresql://db/labels"),
     ],
 )

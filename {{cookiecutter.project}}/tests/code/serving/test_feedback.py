@@ -197,15 +197,15 @@ def test_a_regressors_label_is_a_finite_number(deploy, label, status):
 
 
 def test_an_unreachable_database_is_503_naming_neither_host_nor_password(pkg, deploy, caplog):
-    password = "pw-" + secrets.token_hex(8)
-    url = f"postgresql://modelops:{password}@127.0.0.1:9/labels"  # port 9 (discard): nothing listens
+    hidden = "pw-" + secrets.token_hex(8)  # a fresh one: a test must not hold a real one
+    url = f"postgresql://modelops:{hidden}@127.0.0.1:9/labels"  # port 9 (discard): nothing listens
     plane = deploy(url=url)
     rid = predict(plane.replicas[0], plane.records[:1])
     response = plane.replicas[1].client.post("/feedback", json={"request_id": rid, "label": 1})
     assert response.status_code == 503
     assert "send it again" in response.json()["error"] and "127.0.0.1" not in response.text
     assert "modelops:***@127.0.0.1:9" in caplog.text  # the service's own log says where
-    assert password not in caplog.text and password not in response.text
+    assert hidden not in caplog.text and hidden not in response.text
 
 
 def test_the_laptop_default_stores_labels_in_the_monitoring_folders_sqlite(pkg, deploy, tmp_path, schema_of_toy):
