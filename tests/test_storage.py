@@ -1,0 +1,121 @@
+"""storage=s3, the CI path for real: push to an S3 server on loopback, then a fresh clone given only the remote
+reproduces the pipeline, before and after a retraining proposal that tracks production data with DVC.
+
+The S3 server is moto's, started with the generated project's own tests/services.py (its venv has
+moto); the endpoint reaches DVC through AWS_ENDPOINT_URL, as the workflows' object-store step sets it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from support.lifecycle import Lifecycle, sha256
+from support.matrix import Configuration
+from support.processes import run
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "stored-model-tests"
+S3_PROJECT = Configuration("storage-s3-moto", {"project_name": "Stored Model", "storage": "s3", "s3_bucket": BUCKET})
+IDENTITY = ("-c", "user.name=Storage Test", "-c", "user.email=storage@example.invalid")
+MODEL = "models/model.joblib"
+
+
+def project_services(project: Path) -> ModuleType:
+    """The generated project's tests/services.py, imported by its path."""
+    spec = importlib.util.spec_from_file_location("generated_services", project / "tests" / "services.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def s3_project(
+    bake_configuration: Callable[[Configuration], Path], new_lifecycle: Callable[[Configuration, Path], Lifecycle]
+) -> Iterator[tuple[Lifecycle, dict[str, str]]]:
+    """The project baked with storage=s3 and installed; moto's S3 server with its bucket; the env reaching it."""
+    project = new_lifecycle(S3_PROJECT, bake_configuration(S3_PROJECT))
+    project.install()
+    services = project_services(project.path)
+    reason = services.s3_missing(python=project.path / ".venv/bin/python")
+    assert reason is None, reason
+    server = services.start_s3(python=project.path / ".venv/bin/python")
+    try:
+        services.create_bucket(server.url, BUCKET)
+        aws = project.scratch / "no-aws"  # no credentials of the machine's user are read
+        env = {
+            **services.S3_CREDENTIALS,
+            "AWS_ENDPOINT_URL": server.url,
+            "AWS_CONFIG_FILE": str(aws / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        yield project, env
+    finally:
+        server.stop()
+
+
+def fresh_clone(project: Lifecycle, name: str) -> Path:
+    clone = project.scratch / name
+    run(["git", "clone", "--quiet", str(project.path), str(clone)], cwd=project.scratch)
+    return clone
+
+
+def commit(project: Lifecycle, message: str) -> None:
+    run(["git", "add", "--all"], cwd=project.path)
+    run(["git", *IDENTITY, "commit", "--quiet", "--no-verify", "-m", message], cwd=project.path)
+
+
+def reproduce_in_a_fresh_clone(project: Lifecycle, s3: dict[str, str], name: str) -> tuple[Path, dict[str, float]]:
+    """`make install pull pipeline` in a fresh clone given only the remote: the pushed model, no stage rerun."""
+    clone = fresh_clone(project, name)
+    assert not (clone / MODEL).exists()
+    env = {**project.env, **s3}
+    times = {}
+    start = time.monotonic()
+    run(["make", "install", f"PYTHON={project.python}"], cwd=clone, env=env)
+    times["install"] = time.monotonic() - start
+    start = time.monotonic()
+    run(["make", "pull"], cwd=clone, env=env)
+    times["pull"] = time.monotonic() - start
+    out = run(["make", "pipeline"], cwd=clone, env=env).stdout
+    assert sha256(clone / MODEL) == sha256(project.path / MODEL), "the clone's model is not the pushed one"
+    assert "Running stage" not in out, f"make pipeline reran stages after the pull:\n{out[-2000:]}"
+    status = run([clone / ".venv/bin/dvc", "status", "--quiet"], cwd=clone, env=project.env, check=False)
+    assert status.returncode == 0, f"dvc status is not clean in the clone:\n{status.stdout}"
+    return clone, times
+
+
+def test_a_fresh_clone_given_only_the_remote_reproduces_before_and_after_a_retraining_proposal(s3_project):
+    """After the pipeline's commit and `make push`, a fresh clone pulls and reproduces the model. Then what a
+    merged retraining proposal leaves: data/production moved from git to DVC, dvc.lock moved on, pushed
+    (`make publish` pushes with storage.push, as `make push` does): a fresh clone pulls that data too."""
+    project, s3 = s3_project
+    times = {}
+    project.make("pipeline", env=s3)
+    commit(project, "chore: the pipeline's records")
+    start = time.monotonic()
+    project.make("push", env=s3)
+    times["push"] = time.monotonic() - start
+    _, times["clone"] = reproduce_in_a_fresh_clone(project, s3, "clone")
+
+    production = project.path / "data" / "production"
+    rows = (project.path / "data/processed/train.csv").read_text().splitlines()[:30]  # records, as refresh writes
+    (production / "train.csv").write_text("\n".join(rows) + "\n")
+    run(["git", "rm", "-r", "--quiet", "--cached", "data/production"], cwd=project.path)
+    project.dvc("add", "--quiet", "data/production")
+    project.make("pipeline", env=s3)
+    commit(project, "feat(model): retrain on 29 production records")
+    project.make("push", env=s3)
+
+    clone, times["clone after the proposal"] = reproduce_in_a_fresh_clone(project, s3, "clone-after-proposal")
+    assert (clone / "data/production/train.csv").read_bytes() == (production / "train.csv").read_bytes()
+    print(f"seconds: {times}")
