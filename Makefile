@@ -56,10 +56,10 @@ bench: $(VENV)/.installed ## Both benchmarks below, one after the other (docs/be
 	"$(BIN)/python" benchmarks/bench.py $(BENCH_ARGS)
 	"$(BIN)/python" benchmarks/monitoring.py $(MONITORING_ARGS)
 
-bench-serving: $(VENV)/.installed ## Serving benchmark: generated service vs bare uvicorn vs mlflow (BENCH_ARGS=--help)
+bench-serving: $(VENV)/.installed ## Serving benchmark: the service (and its variants) vs bare uvicorn vs mlflow, where its CPU goes (BENCH_ARGS=--help)
 	"$(BIN)/python" benchmarks/bench.py $(BENCH_ARGS)
 
-bench-monitoring: $(VENV)/.installed ## Prediction log off vs on, `make monitor` over 1M logged predictions (MONITORING_ARGS=--help)
+bench-monitoring: $(VENV)/.installed ## Production data plane (S3 log, PostgreSQL feedback): bare vs log off vs on, feedback latency, `make monitor` over 1M rows from the bucket (MONITORING_ARGS=--help)
 	"$(BIN)/python" benchmarks/monitoring.py $(MONITORING_ARGS)
 
 lint: $(VENV)/.installed ## Run the template's own pre-commit hooks

@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 
-def create_app() -> Starlette:
+def create_app(predictor: generated_package.Predictor | None = None) -> Starlette:
+    """The app; `predictor` defaults to the generated project's, loaded as a service worker loads it."""
     package = os.environ["BENCH_PACKAGE"]
-    predictor = generated_package.worker_predictor(package)
+    predictor = predictor or generated_package.worker_predictor(package)
     body_model = generated_package.request_model(package, predictor)
 
     async def predict(request: Request) -> JSONResponse:

@@ -5,9 +5,12 @@ then loads each server setting with the same Locust settings, one after another 
 the built bento; the bare uvicorn reference (same Predictor, same request model) at each
 --bare-workers; for the first model, `mlflow models serve` of the same Predictor as a pyfunc model
 with a signature (each --mlflow-payloads) and without one (`inputs`) at the first --mlflow-workers,
-then each model's fastest payload at the other worker counts. Before each load it checks
-the server's answers against the Predictor's. It writes every setting's figures to --results and
-renders --docs from that file alone; `--render-only` re-renders the docs. `make bench-serving` runs it.
+then each model's fastest payload at the other worker counts; for the first model, the service
+variants of --service-variants (prediction log off; the fast path of lean_service.py, log off and
+on) and the in-process profile of the service's ASGI stack (overhead.py: each layer's CPU per
+request). Before each load it checks the server's answers against the Predictor's. It writes every
+setting's figures to --results and renders --docs from that file alone; `--render-only` re-renders
+the docs. `make bench-serving` runs it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ MLFLOW = "mlflow==3.17.2"  # 3.18.0 needs mlflow-skinny 3.18.0, not on the index
 MLFLOW_PINS = ("scikit-learn", "pandas", "numpy", "joblib", "threadpoolctl", "uvloop", "httptools")
 CHECK_RECORDS = 20  # test records posted one at a time before each load, answers compared with the Predictor's
 OVERHEAD_S = 10  # rough cost of one setting beyond --seconds: start, check, Locust start-up, stop
+# The first model's service variants: name -> (server, prediction log on, what it is).
+SERVICE_VARIANTS = {
+    "log-off": ("bentoml", False, "the built bento with MODELOPS_PREDICTION_LOG=false"),
+    "fast-path-log-off": ("bentoml-fast-path", False, "lean_service.py's fast path, prediction log off"),
+    "fast-path": ("bentoml-fast-path", True, "lean_service.py's fast path, prediction log on"),
+}
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Setting:
     ready_path: str
     env: dict[str, str] = field(default_factory=dict)
     signature: bool | None = None  # mlflow only: whether its model carries a signature
+    prediction_log: bool | None = None  # the service only: MODELOPS_PREDICTION_LOG (None: as shipped, on)
 
     def row(self) -> Row:
         return {
@@ -67,6 +77,7 @@ class Setting:
             "workers": self.workers,
             "payload": self.payload,
             "signature": self.signature,
+            "prediction_log": self.prediction_log,
         }
 
 
@@ -189,6 +200,7 @@ def measure(
     port = free_port()
     command = [c.replace("{port}", str(port)) for c in setting.command]
     variant = {None: "", True: "-signature", False: "-no-signature"}[setting.signature]
+    variant += {None: "", True: "-log-on", False: "-log-off"}[setting.prediction_log]
     log_path = args.out / "logs" / f"{setting.model}-{setting.server}-{setting.workers}-{setting.payload}{variant}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     host = f"http://127.0.0.1:{port}"
@@ -331,7 +343,7 @@ def versions(project: Path) -> dict[str, str]:
 
 
 def ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",")]
+    return [int(x) for x in text.split(",") if x]
 
 
 def words(text: str) -> list[str]:
@@ -370,6 +382,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-mlflow", action="store_true", help="skip `mlflow models serve`")
     parser.add_argument(
+        "--service-variants",
+        type=words,
+        default=",".join(SERVICE_VARIANTS),
+        help="first model only, after the built bento: "
+        + "; ".join(f"{name}: {text}" for name, (_, _, text) in SERVICE_VARIANTS.items())
+        + " (default: all; '' for none)",
+    )
+    parser.add_argument(
+        "--overhead-requests",
+        type=int,
+        default=2000,
+        help="first model only: requests per stack and round of the in-process profile (overhead.py; 0: skip)",
+    )
+    parser.add_argument(
+        "--overhead-rounds", type=int, default=5, help="interleaved rounds of the profile (default: %(default)s)"
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=HERE / "results.json",
@@ -385,6 +414,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--mlflow-payloads: a comma-separated list of {', '.join(mlflow_payloads)}")
     if not args.bare_workers or not args.mlflow_workers:
         parser.error("--bare-workers and --mlflow-workers need at least one worker count")
+    if not set(args.service_variants) <= set(SERVICE_VARIANTS):
+        parser.error(f"--service-variants: a comma-separated list of {', '.join(SERVICE_VARIANTS)}")
     args.out, args.template = args.out.resolve(), args.template.resolve()
     return args
 
@@ -406,11 +437,23 @@ def mlflow_variants(args: argparse.Namespace) -> dict[bool, list[str]]:
     return {True: args.mlflow_payloads, False: ["inputs"]}
 
 
+def overhead_profile(project: Path, package: str, args: argparse.Namespace) -> dict[str, Any]:
+    """overhead.py --all in the project's venv: each configuration's ASGI stacks, µs CPU per request."""
+    step(f"in-process profile of the service's ASGI stack ({args.overhead_requests} requests × {args.overhead_rounds})")
+    command = [str(project / ".venv/bin/python"), str(HERE / "overhead.py"), "--all",
+               "--requests", str(args.overhead_requests), "--rounds", str(args.overhead_rounds)]  # fmt: skip
+    env = {**os.environ, "BENCH_PACKAGE": package, "PYTHONPATH": str(HERE)}
+    profile: dict[str, Any] = json.loads(sh(command, project, env).splitlines()[-1])
+    for name, figures in profile.items():
+        print(f"    {name}: {figures['cpu_us']}", flush=True)
+    return profile
+
+
 def plan(args: argparse.Namespace, mlflow: bool) -> int:
     """How many settings this run loads."""
     variants = mlflow_variants(args)
     mlflow_settings = sum(map(len, variants.values())) + len(variants) * (len(args.mlflow_workers) - 1)
-    return (1 + len(args.bare_workers)) * len(args.models) + mlflow_settings * mlflow
+    return (1 + len(args.bare_workers)) * len(args.models) + len(args.service_variants) + mlflow_settings * mlflow
 
 
 @dataclass
@@ -435,8 +478,9 @@ class Run:
         print(f"    {row}", flush=True)
         return row
 
-    def model(self, model: str, with_mlflow: bool) -> None:
-        """Train and build `model`, then load bare uvicorn, the bento and (`with_mlflow`) mlflow."""
+    def model(self, model: str, first: bool) -> None:
+        """Train and build `model`, then load bare uvicorn, the bento, and for the `first` model the
+        service variants, the in-process profile and mlflow."""
         env = {"BENTOML_HOME": str(self.bentoml_home)}
         tag = train_and_build(self.project, model, {**os.environ, **env})
         self.check_rows = payloads.records(self.project)[:CHECK_RECORDS]
@@ -450,7 +494,20 @@ class Run:
         command = [str(bin_ / "bentoml"), "serve", tag, "--port", "{port}"]
         workers = bento_workers(self.bentoml_home, tag)
         self.load(Setting(model, "bentoml", workers, "records", command, "/readyz", env))
-        if with_mlflow and self.mlflow_venv:
+        if not first:
+            return
+        for variant in self.args.service_variants:
+            server, logged, _ = SERVICE_VARIANTS[variant]
+            settings = {**env, "MODELOPS_PREDICTION_LOG": str(logged).lower()}
+            if server == "bentoml":
+                self.load(Setting(model, server, workers, "records", command, "/readyz", settings, None, logged))
+            else:  # the project's own service object with lean_service.py's to_asgi, from the project's root
+                lean = [str(bin_ / "bentoml"), "serve", "lean_service:ModelService", "--port", "{port}"]
+                settings.update(PYTHONPATH=str(HERE), BENCH_PACKAGE=self.package)
+                self.load(Setting(model, server, workers, "records", lean, "/readyz", settings, None, logged))
+        if self.args.overhead_requests:
+            self.results["overhead"] = overhead_profile(self.project, self.package, self.args)
+        if self.mlflow_venv:
             self.mlflow(model, self.mlflow_venv)
 
     def mlflow(self, model: str, venv: Path) -> None:
@@ -501,6 +558,7 @@ def main(argv: list[str] | None = None) -> None:
             if venv
             else {},
             "mlflow_workers": args.mlflow_workers if venv else [],
+            "service_variants": args.service_variants,
             "check_records": CHECK_RECORDS,
             "versions": versions(project),
             "slo": project_slo(project),
@@ -510,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     run = Run(args, project, package, args.out / "bentoml", venv, results)
     for index, model in enumerate(args.models):
-        run.model(model, with_mlflow=index == 0)
+        run.model(model, first=index == 0)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.results}")
     write_docs(results, args.docs)

@@ -14,6 +14,7 @@ Results = dict[str, Any]
 
 SERVERS = {
     "bentoml": "bentoml service (the built bento)",
+    "bentoml-fast-path": "bentoml service + fast path (`benchmarks/lean_service.py`)",
     "bare": "bare uvicorn",
     "mlflow": "mlflow models serve",
 }
@@ -55,7 +56,8 @@ this page from `benchmarks/results.json`.
 
 def label(row: Row) -> str:
     server: str = row["server"]
-    return SERVERS.get(server, server)
+    logged = row.get("prediction_log")
+    return SERVERS.get(server, server) + ("" if logged is None else f", prediction log {'on' if logged else 'off'}")
 
 
 def usable(row: Row) -> bool:
@@ -133,7 +135,10 @@ def summary(results: Results) -> list[str]:
     rows, slo = results["rows"], results["settings"].get("slo")
     lines = []
     for model in dict.fromkeys(r["model"] for r in rows):
-        service = next((r for r in rows if r["model"] == model and r["server"] == "bentoml"), None)
+        service = next(
+            (r for r in rows if r["model"] == model and r["server"] == "bentoml" and r.get("prediction_log") is None),
+            None,
+        )
         if service is None or "error" in service:
             lines.append(f"- **{model}**: the service did not run{': ' + service['error'] if service else ''}.")
             continue
@@ -155,7 +160,107 @@ def summary(results: Results) -> list[str]:
         if slo:
             parts.append(slo_verdict(service, slo))
         lines.append(f"- **{model}**: " + "; ".join(parts) + ".")
+        bare = best(rows, model, "bare")
+        variants = [r for r in rows if r["model"] == model and r.get("prediction_log") is not None and "error" not in r]
+        if variants and bare:
+            lines.append(
+                f"  Its variants against the same best bare setting ({bare['ok_rps']:.0f} req/s): "
+                + "; ".join(
+                    f"{label(r)}: {r['ok_rps']:.0f} req/s, p50/p95/p99 {r['p50']:.0f}/{r['p95']:.0f}/{r['p99']:.0f} ms,"
+                    f" {ratio(r, bare)}×"
+                    for r in variants
+                )
+                + "."
+            )
     return lines
+
+
+# What BentoML's middlewares are (overhead.py names them by class, outermost first).
+MIDDLEWARES = {
+    "OpenTelemetryMiddleware": "OpenTelemetry's ASGI middleware (always installed; `/predict` excluded from tracing)",
+    "TimeoutMiddleware": "BentoML's timeout middleware (a task and a timer per request; `traffic.timeout` must be > 0)",
+    "ContextMiddleware": "BentoML's context middleware (a Request and two context variables per request)",
+    "RunnerTrafficMetricsMiddleware": "BentoML's Prometheus metrics middleware",
+    "AccessLogMiddleware": "BentoML's access log middleware",
+}
+# Settings off by default, each measured in its own process against that process's bare app:
+# configuration -> (stack, what it is).
+OPTIONAL = {
+    "metrics": ("service", "Prometheus metrics (`MODELOPS_METRICS=true`)"),
+    "access_log": ("service", "BentoML's access log (`MODELOPS_ACCESS_LOG=true`)"),
+    "prediction_log": ("fastpath", "the prediction log (on by default; here to local segments, no sink)"),
+}
+
+
+def layers(profile: Results) -> list[tuple[str, float]]:
+    """Each layer's cost in the framework configuration: stacks peeled from the outside in, so they add up."""
+    figures = profile["framework"]["cpu_us"]
+    theirs = profile["framework"].get("bentoml_middlewares", [])
+    names = ["service"] + [
+        "service-bentoml" if n == len(theirs) else "service-" + "-".join(theirs[:n]) for n in range(1, len(theirs) + 1)
+    ]
+    found = []
+    for outer, inner, middleware in zip(names, names[1:], theirs, strict=False):
+        if outer in figures and inner in figures:
+            found.append((MIDDLEWARES.get(middleware, middleware), figures[outer] - figures[inner]))
+    steps = [
+        ("service-bentoml", "api+guard",
+         "BentoML's app around the API: its router and routes, the mount, a second error and exception layer"),
+        ("api+guard", "api", "the service's guard (`serving/guard.py`: API key, body limit)"),
+        ("api", "bare", "the generated API app vs the bare app: signed request id, `model_version`, header"),
+    ]  # fmt: skip
+    for outer, inner, text in steps:
+        if outer in figures and inner in figures:
+            found.append((text, figures[outer] - figures[inner]))
+    return found
+
+
+def overhead_section(results: Results) -> list[str]:
+    """Where the service's CPU per request goes, from results["overhead"] (overhead.py)."""
+    profile = results.get("overhead")
+    if not profile or "framework" not in profile:
+        return []
+    framework = profile["framework"]["cpu_us"]
+    total = framework["service"] - framework["bare"]
+    lines = [
+        "## Where the service's overhead goes",
+        "",
+        "`benchmarks/overhead.py` (run by `make bench-serving` for the first model) builds the service's ASGI app",
+        "as BentoML's worker does, runs its lifespan, and posts one-record requests straight into each stack",
+        "(no socket, no HTTP parser: uvicorn's share is the same for every server), counting the process's CPU",
+        "time per request, all threads included, in interleaved rounds; each figure is the least disturbed",
+        "round. The model is stubbed (a constant answer) so the framework's cost is not lost in the model's",
+        "noise. BentoML's middlewares are taken off one at a time from the outside in, so the rows add up to",
+        f"the total. The service's middlewares, outermost first: {', '.join(profile['framework']['middlewares'])}.",
+        "",
+        "| layer (the service with logging off, from the outside in) | µs CPU / request | share of the overhead |",
+        "|---|---|---|",
+    ]
+    for text, value in layers(profile):
+        lines.append(f"| {text} | {value:.1f} | {value / total:.0%} |" if total else f"| {text} | {value:.1f} | — |")
+    lines += [
+        f"| **the service over the bare app** | **{total:.1f}** | 100% |",
+        f"| the bare app itself (uvicorn's share excluded; Starlette, pydantic, the stubbed model) | "
+        f"{framework['bare']:.1f} | |",
+    ]
+    if "fastpath" in framework:
+        gained = framework["service"] - framework["fastpath"]
+        lines.append(
+            f"| the service with the fast path (`benchmarks/lean_service.py`), logging off | "
+            f"{framework['fastpath']:.1f} | saves {gained:.1f} µs ({gained / total:.0%} of the overhead) |"
+        )
+    for configuration, (stack, text) in OPTIONAL.items():
+        figures = profile.get(configuration, {}).get("cpu_us", {})
+        if stack in figures and "bare" in figures and stack in framework:
+            added = (figures[stack] - figures["bare"]) - (framework[stack] - framework["bare"])
+            lines.append(f"| {text}: added | {added:.1f} | |")
+    defaults = profile.get("defaults", {}).get("cpu_us", {})
+    if "bare" in defaults and "service" in defaults:
+        model = defaults["bare"] - framework["bare"]
+        stacks = ("bare", "service", "fastpath")
+        with_model = ", ".join(f"{stack} {defaults[stack]:.0f}" for stack in stacks if stack in defaults)
+        lines.append(f"| the default model itself, one record (with it, µs: {with_model}) | {model:.1f} | |")
+    return [*lines, ""]
 
 
 def render(results: Results | None) -> str:
@@ -179,6 +284,7 @@ def render(results: Results | None) -> str:
             *summary(results),
             *notes,
             "",
+            *overhead_section(results),
         ]
     )
 
@@ -188,43 +294,87 @@ MONITORING_END = "<!-- /monitoring -->"
 
 
 def monitoring_section(results: Results | None) -> str:
-    """The prediction log's cost and the monitor's scale, from benchmarks/monitoring.json."""
+    """The production data plane's cost and the monitor's scale, from benchmarks/monitoring.json."""
     head = [
         MONITORING_START,
-        "## Prediction log and monitor",
+        "## Prediction log, feedback and monitor",
         "",
-        "`make bench-monitoring` (`benchmarks/monitoring.py`) loads the default model's bento with the",
-        "prediction log off and on, alternating, and counts the log's rows after each logged round (the",
-        "server stopped by SIGTERM first); then it writes a log with the service's own writer and times",
-        "`make monitor` over it (`/usr/bin/time -v`).",
+        "`make bench-monitoring` (`benchmarks/monitoring.py`) starts the services the generated project's tests",
+        "start (`tests/services.py`: moto's S3 server and a throwaway PostgreSQL, both on loopback), loads the",
+        "default model's bento with the prediction log off and on, alternating, feedback in PostgreSQL in both;",
+        "a logged round ships its segments to the bucket, and after it (the server stopped by SIGTERM) the rows",
+        "in the bucket are counted. Then it times feedback one label per request against PostgreSQL and the",
+        "embedded SQLite, writes a log into the bucket with the service's own writer, labels a share of it in",
+        "PostgreSQL, and times `make monitor DATA=s3://…` over it (`/usr/bin/time -v`).",
         "",
     ]
     if not results:
         return "\n".join([*head, "Not measured yet: run `make bench-monitoring`.", MONITORING_END])
     s = results["settings"]
+    loads = [r for r in results["logging"] if "error" not in r]
     rows = []
     for r in results["logging"]:
+        server = "bare uvicorn" if r["server"] == "bare" else "service"
+        log = "—" if r["server"] == "bare" else ("on" if r["prediction_log"] else "off")
+        first = [r["round"], f"{server} ({r['workers']} workers)" if r.get("workers") else server, log]
+        if "error" in r:
+            rows.append([*first, f"error: {r['error']}", "", "", "", ""])
+            continue
+        logged = r["server"] != "bare" and r["prediction_log"]
         rows.append([
-            r["round"], "on" if r["prediction_log"] else "off", f"{r['ok_rps']:.0f}", f"{r['p95']:.0f}",
-            f"{r['p99']:.0f}", r["failures"], f"{r['log_rows']} / {r['answered']}" if r["prediction_log"] else "—",
+            *first, f"{r['ok_rps']:.0f}", f"{r['p50']:.0f} / {r['p95']:.0f} / {r['p99']:.0f}", r["failures"],
+            f"{r['log_rows']} / {r['answered']}" if logged else "—", r.get("left_local", "—") if logged else "—",
         ])  # fmt: skip
-    on = [r["ok_rps"] for r in results["logging"] if r["prediction_log"]]
-    off = [r["ok_rps"] for r in results["logging"] if not r["prediction_log"]]
-    kept = sum(on) / sum(off) if off and sum(off) else 0.0
-    scale = results["scale"]
+
+    def mean(server: str, logged: bool | None = None) -> float:
+        found = [
+            r["ok_rps"] for r in loads if r["server"] == server and (logged is None or r["prediction_log"] is logged)
+        ]
+        return sum(found) / len(found) if found else 0.0
+
+    on, off, bare = mean("bentoml", True), mean("bentoml", False), mean("bare")
+    ratios = [f"with the log on the service kept **{on / off:.1%}** of its log-off throughput" if on and off else ""]
+    if bare and off:
+        ratios.append(f"with the log off it served **{off / bare:.2f}×** the bare app's throughput")
+    if bare and on:
+        ratios.append(f"with the log on {on / bare:.2f}×")
+    where = f"the log to {s['sink']}, feedback in {s['database']}" if "sink" in s else "local files"
     lines = [
         *head,
-        f"Measured {results['date']} on {results['machine'].get('nproc', '?')} CPUs, Locust {s['users']} users,"
-        f" {s['seconds']} s per round; the log kept **{kept:.1%}** of the log-off throughput"
-        f" (mean of {len(on)} rounds each).",
+        f"Measured {results['date']} on {results['machine'].get('nproc', '?')} CPUs ({where}), Locust"
+        f" {s['users']} users, {s['seconds']} s per load, {s['rounds']} rounds; "
+        + ", ".join(r for r in ratios if r)
+        + " (means over the rounds).",
         "",
-        "| round | log | ok req/s | p95 ms | p99 ms | failures | log rows / answered |",
-        "|---|---|---|---|---|---|---|",
+        "| round | server | log | ok req/s | p50 / p95 / p99 ms | failures | rows in the bucket / answered "
+        "| rows left local |",
+        "|---|---|---|---|---|---|---|---|",
         *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
         "",
-        f"`make monitor` over {scale['predictions']:,} logged predictions ({scale['log_mb']:.0f} MB of JSON lines)"
-        f" with {scale['labels']:,} labels: **{scale['wall_s']:.1f} s** wall, **{scale['peak_rss_mb']:.0f} MB** peak"
-        f" memory; it judged {scale['judged_records']:,} records and {scale['judged_labelled']:,} labels.",
+    ]
+    feedback = results.get("feedback") or []
+    if feedback:
+        lines += [
+            "Feedback, one label per request, sent one after another by one client (ms, as the client sees it):",
+            "",
+            "| store | labels | answers | p50 ms | p95 ms | mean ms |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {f['store']} | {f['labels']} | {', '.join(f'{k}: {v}' for k, v in sorted(f['statuses'].items()))}"
+                f" | {f['p50_ms']} | {f['p95_ms']} | {f['mean_ms']} |"
+                for f in feedback
+            ],
+            "",
+        ]
+    scale = results["scale"]
+    source = f"read from the bucket ({scale['sink']}, {scale['segments']} segments)" if "sink" in scale else ""
+    labels_where = f" in {scale['database']}" if "database" in scale else ""
+    lines += [
+        f"`make monitor` over {scale['predictions']:,} logged predictions ({scale['log_mb']:.0f} MB of JSON lines"
+        f"{', ' + source if source else ''}) with {scale['labels']:,} labels{labels_where}:"
+        f" **{scale['wall_s']:.1f} s** wall, **{scale['peak_rss_mb']:.0f} MB** peak memory;"
+        f" it judged {scale['judged_records'] or 0:,} records and {scale['judged_labelled'] or 0:,} labels"
+        f" (decision: {scale.get('decision')}).",
         MONITORING_END,
     ]
     return "\n".join(lines)
