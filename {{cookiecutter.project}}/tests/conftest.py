@@ -491,3 +491,16 @@ def postgres_url():
         unavailable(reason)
     with services.running(services.start_postgres) as server:
         yield server.url
+
+
+@pytest.fixture
+def fresh_database(postgres_url):
+    """A URL of the test server whose tables land in a new, empty schema (one per test)."""
+    import secrets
+
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres_url}?options=-csearch_path%3D{schema}"

@@ -119,7 +119,8 @@ class LabelStore(ABC):
             {
                 "request_id": pd.Series([r[0] for r in rows], dtype=str),
                 "index": pd.Series([r[1] for r in rows], dtype="int64"),
-                "label": pd.Series([json.loads(r[2]) for r in rows], dtype=object),
+                # typed from the values (int64 for integer classes), as the model's output is; object when empty
+                "label": pd.Series([json.loads(r[2]) for r in rows], dtype=None if rows else object),
                 "labelled_at": pd.Series([r[3] for r in rows], dtype=str),
                 "source": pd.Series([r[4] for r in rows], dtype=str),
             }

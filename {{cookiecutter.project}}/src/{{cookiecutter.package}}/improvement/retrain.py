@@ -41,7 +41,7 @@ from ..core.metrics import HIGHER_IS_BETTER
 from ..core.params import update
 from ..core.records import ImprovementSummary, LoadRecord, MonitorSummary
 from ..core.schema import Schema
-from ..monitoring.logs import read_live
+from ..monitoring.logs import local_copy, read_live
 from ..reporting.improvement import improvement_report
 from . import compare, refresh, tune
 
@@ -221,10 +221,11 @@ def comparison_plot(scores: dict[str, dict[str, dict[str, float]]], policy: dict
 # --- the steps, in the order `make retrain` runs them ------------------------------------------------
 
 
-def plan(run: Setup, env: str, data: Path) -> tuple[dict[str, Any], refresh.Refreshed]:
+def plan(run: Setup, env: str, data: str, database_url: str | None) -> tuple[dict[str, Any], refresh.Refreshed]:
     """1 plan: the window's labelled records refreshed, and the plan (plan.json) of what will change."""
     until = datetime.now(UTC)
-    live = read_live(data, run.schema, until - timedelta(days=run.window_days), until)
+    since = until - timedelta(days=run.window_days)
+    live = read_live(local_copy(data, since, until), run.schema, since, until, database_url)
     if live is None or live.records.empty:
         raise SystemExit(f"error: no prediction log in {data} — `make fetch-logs` or deploy and send traffic first")
     production_rows = int((read_json(paths.PREPARE_RECORD, "prepare").get("production") or {}).get("rows", 0))
@@ -398,7 +399,9 @@ def finish(summary: ImprovementSummary, start: str, report: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.parser(__doc__)
     parser.add_argument(
-        "--data", type=Path, default=paths.live_data(), help="the service's monitoring folder (default: %(default)s)"
+        "--data",
+        default=str(paths.live_data()),
+        help="the service's monitoring folder, or its log sink (s3://…/logs/<env>) (default: %(default)s)",
     )
     parser.add_argument(
         "--env", default="local", help="the environment whose deployed model is the champion (default: %(default)s)"
@@ -413,7 +416,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--load-seconds", type=int, default=10, help="length of the challenger's load test (default: %(default)s)"
     )
     args = parser.parse_args(argv)
-    cli.start(args)
+    args.database_url = cli.start(args).database_url  # the labels' store: PostgreSQL, or the folder's SQLite
     return args
 
 
@@ -425,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     paths.IMPROVEMENT.mkdir(parents=True, exist_ok=True)
     step = Step()
     with step("plan", f"what the monitor found, what will change ({report})"):
-        planned, refreshed = plan(run, args.env, args.data)
+        planned, refreshed = plan(run, args.env, args.data, args.database_url)
         report.write_text(improvement_report(planned, None, None, "planned", []))
     counts = refreshed.counts
     try:

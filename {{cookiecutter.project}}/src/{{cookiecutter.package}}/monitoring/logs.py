@@ -12,17 +12,25 @@ the service hashed is read as text, a dropped one is absent.
 from __future__ import annotations
 
 import json
-import sqlite3
+import logging
+import re
+import shutil
+import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from ..core import paths, storage
+from ..core.labels import read_labels
 from ..core.schema import Schema
-from ..serving.predictionlog import PREDICTIONS, STATS, STORE
+from ..serving.predictionlog import PREDICTIONS, STATS
+from .fetch import copy_folder
+
+log = logging.getLogger(__name__)
 
 TOP = {
     "request_id": "VARCHAR",
@@ -124,8 +132,11 @@ def input_types(files: list[str], schema: Schema, sample: int = 2000) -> dict[st
     return types
 
 
-def read_live(folder: Path, schema: Schema, since: datetime, until: datetime) -> LiveData | None:
-    """The log and feedback in `folder` between `since` and `until`; None when there is no log file."""
+def read_live(
+    folder: Path, schema: Schema, since: datetime, until: datetime, database_url: str | None = None
+) -> LiveData | None:
+    """The log in `folder` between `since` and `until`, and the labels of the store the feedback endpoint
+    fills (PostgreSQL at `database_url`, else `folder`'s SQLite); None when there is no log file."""
     files = sorted(str(p) for p in (folder / PREDICTIONS).rglob("*.jsonl"))
     if not files:
         return None
@@ -159,12 +170,52 @@ def read_live(folder: Path, schema: Schema, since: datetime, until: datetime) ->
     return LiveData(
         records=records,
         requests=requests,
-        feedback=read_feedback(folder, schema),
+        feedback=read_labels(database_url, folder, schema),
         files=len(files),
         megabytes=sum(Path(f).stat().st_size for f in files) / 1e6,
         corrupt=corrupt,
         dropped=read_dropped(folder, since, until),
     )
+
+
+def cache_of(url: str) -> Path:
+    """Where the days of a log sink are copied to: one folder per URL under .deploy/fetched/."""
+    return paths.DEPLOY_STATE / "fetched" / re.sub(r"[^A-Za-z0-9.-]+", "_", url.partition("://")[2]).strip("_")
+
+
+def fetch_window(url: str, since: datetime, until: datetime, to: Path) -> Path:
+    """Copy the sink's `predictions/<day>/` folders of the window to `to` (what `to` holds already is kept);
+    the days gone from the sink (its retention) go from `to` too. Returns `to`."""
+    fs, root = storage.filesystem(url)
+    days = {(since + timedelta(days=n)).strftime("%Y-%m-%d") for n in range((until - since).days + 2)}
+    try:
+        listed = fs.ls(f"{root}/{PREDICTIONS}", detail=False, refresh=True)
+    except FileNotFoundError:
+        listed = []
+    except Exception as exc:  # each protocol has its own errors: credentials, network, a missing bucket
+        raise storage.StorageError(
+            f"error: cannot list {url}/{PREDICTIONS}: {exc} — check the URL and the credentials (AWS_* for s3://)"
+        ) from exc
+    present = {str(p).rstrip("/").rpartition("/")[2] for p in listed}
+    for day in sorted(present & days):
+        copied = copy_folder(f"{url}/{PREDICTIONS}/{day}", to / PREDICTIONS / day)
+        log.info("fetched %d files of %s from %s", len(copied), day, url)
+    held = to / PREDICTIONS
+    for folder in held.iterdir() if held.is_dir() else []:
+        if folder.is_dir() and folder.name not in present:
+            shutil.rmtree(folder)
+    return to
+
+
+def local_copy(data: str, since: datetime, until: datetime) -> Path:
+    """A folder holding the window's log: `data` itself (a path or file:// URL), or the window's days of a
+    log sink (`s3://…/logs/<env>`, every replica's segments) copied into `.deploy/fetched/`."""
+    if "://" in data and not data.startswith("file://"):
+        started = time.perf_counter()
+        folder = fetch_window(data, since, until, cache_of(data))
+        log.info("copied the window's log from %s to %s in %.1f s", data, folder, time.perf_counter() - started)
+        return folder
+    return Path(data.removeprefix("file://"))
 
 
 def read_dropped(folder: Path, since: datetime, until: datetime) -> int:
@@ -179,37 +230,6 @@ def read_dropped(folder: Path, since: datetime, until: datetime) -> int:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return dropped
-
-
-def read_feedback(folder: Path, schema: Schema) -> pd.DataFrame:
-    """The stored labels: request_id, index, label (typed like the model's output), time, source."""
-    path = folder / STORE
-    empty = pd.DataFrame(
-        {
-            "request_id": pd.Series(dtype=str),
-            "index": pd.Series(dtype="int64"),
-            "label": pd.Series(dtype=object),
-            "labelled_at": pd.Series(dtype=str),
-            "source": pd.Series(dtype=str),
-        }
-    )
-    if not path.is_file():
-        return empty
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(feedback)")}
-        source = "source" if "source" in columns else "'unnamed' AS source"
-        frame = pd.read_sql_query(
-            f'SELECT request_id, idx AS "index", label, time AS labelled_at, {source} FROM feedback', connection
-        )
-    except pd.errors.DatabaseError:
-        return empty  # the service created the store but nothing was labelled yet
-    finally:
-        connection.close()
-    frame["label"] = [json.loads(v) for v in frame["label"]]
-    if not schema.classification:
-        frame["label"] = frame["label"].astype(float)
-    return frame
 
 
 def _count_lines(path: Path) -> int:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
-import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -37,17 +35,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..core import cli, config, paths, storage
+from ..core import cli, config, paths
 from ..core.artifacts import read_json, require
 from ..core.git import git_or_none
 from ..core.metrics import HIGHER_IS_BETTER, live_metrics
 from ..core.records import Decision, MonitorSummary
 from ..core.schema import Schema
 from ..reporting.monitoring import monitoring_report
-from ..serving.predictionlog import HASHED, PREDICTIONS
+from ..serving.predictionlog import HASHED
 from . import drift, plots
-from .fetch import copy_folder
-from .logs import LiveData, read_live
+from .logs import LiveData, local_copy, read_live
 
 log = logging.getLogger(__name__)
 EXIT = {"keep": 0, "retrain": 10, "retire": 20}
@@ -217,35 +214,6 @@ def references_of(versions: list[str]) -> tuple[dict[str, Any], pd.Series, str]:
     return stats, pd.read_csv(table)["predicted"], source
 
 
-def cache_of(url: str) -> Path:
-    """Where the days of a log sink are copied to: one folder per URL under .deploy/fetched/."""
-    return paths.DEPLOY_STATE / "fetched" / re.sub(r"[^A-Za-z0-9.-]+", "_", url.partition("://")[2]).strip("_")
-
-
-def fetch_window(url: str, since: datetime, until: datetime, to: Path) -> Path:
-    """Copy the sink's `predictions/<day>/` folders of the window to `to` (what `to` holds already is kept);
-    the days gone from the sink (its retention) go from `to` too. Returns `to`."""
-    fs, root = storage.filesystem(url)
-    days = {(since + timedelta(days=n)).strftime("%Y-%m-%d") for n in range((until - since).days + 2)}
-    try:
-        listed = fs.ls(f"{root}/{PREDICTIONS}", detail=False, refresh=True)
-    except FileNotFoundError:
-        listed = []
-    except Exception as exc:  # each protocol has its own errors: credentials, network, a missing bucket
-        raise storage.StorageError(
-            f"error: cannot list {url}/{PREDICTIONS}: {exc} — check the URL and the credentials (AWS_* for s3://)"
-        ) from exc
-    present = {str(p).rstrip("/").rpartition("/")[2] for p in listed}
-    for day in sorted(present & days):
-        copied = copy_folder(f"{url}/{PREDICTIONS}/{day}", to / PREDICTIONS / day)
-        log.info("fetched %d files of %s from %s", len(copied), day, url)
-    held = to / PREDICTIONS
-    for folder in held.iterdir() if held.is_dir() else []:
-        if folder.is_dir() and folder.name not in present:
-            shutil.rmtree(folder)
-    return to
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument(
@@ -259,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--version", help="judge this model version (default: the one serving now, the newest)")
     args = parser.parse_args(argv)
-    cli.start(args)
+    settings = cli.start(args)
     params = config.load_params(args.params)
     current = config.load_criteria(params["evaluate"]["criteria"])
     window_days = (current.get("live") or {}).get("window_days", 7)
@@ -267,12 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     until = datetime.now(UTC)
     since = until - timedelta(days=args.days if args.days is not None else float(window_days))
     started = time.perf_counter()
-    if "://" in args.data and not args.data.startswith("file://"):
-        folder = fetch_window(args.data, since, until, cache_of(args.data))
-        log.info("copied the window's log from %s to %s in %.1f s", args.data, folder, time.perf_counter() - started)
-    else:
-        folder = Path(args.data.removeprefix("file://"))
-    data = read_live(folder, schema, since, until)
+    folder = local_copy(args.data, since, until)
+    data = read_live(folder, schema, since, until, settings.database_url)
     if data is None or data.requests.empty:
         print(
             f"no prediction log to judge in {args.data} since {since:%Y-%m-%d %H:%M} UTC — deploy and send"

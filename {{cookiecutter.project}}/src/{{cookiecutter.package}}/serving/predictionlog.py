@@ -55,7 +55,6 @@ import os
 import queue
 import re
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -75,7 +74,7 @@ STATS = ".stats.json"  # beside a segment: the rows its worker dropped
 WORKERS = ".prediction-log"  # each worker's counters, so any worker's /metrics shows the pod's
 ERROR_CHARS = 512  # a failed request's error text is cut to this (a client controls what it echoes)
 FIELDS = {
-    "request_id": "32 hex characters, also in the answer's body and `x-request-id` header",
+    "request_id": "48 hex characters, signed (core/requestids.py); also in the answer's body and `x-request-id` header",
     "index": "position of the record in its request (0 for a one-record request); null for a failed request",
     "time": "UTC ISO 8601 with microseconds, when the request arrived",
     "model_version": "the version that answered",
@@ -100,16 +99,6 @@ STALE_SECONDS = 10.0  # another worker's counters older than this: its writer is
 RETENTION_EVERY_SECONDS = 86_400.0
 MB = 1_000_000
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-STORE = "feedback.sqlite"  # the request index and the feedback; see serving/feedback.py
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS requests (
-    request_id BLOB PRIMARY KEY, records INTEGER NOT NULL, time REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS feedback (
-    request_id TEXT NOT NULL, idx INTEGER NOT NULL, label TEXT NOT NULL, time TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'unnamed', PRIMARY KEY (request_id, idx)
-);
-"""
 METRICS = {  # counter name → (type, help)
     "rows_written": ("counter", "Rows written to the prediction log's segments."),
     "rows_dropped": ("counter", "Rows dropped: the queue or the local buffer was full, or a row did not serialise."),
@@ -119,19 +108,6 @@ METRICS = {  # counter name → (type, help)
     "bytes_waiting": ("gauge", "Bytes of the log not yet written or, with a sink, not yet uploaded."),
     "writer_up": ("gauge", "1 while the worker's log writer runs and is healthy."),
 }
-
-
-def connect(folder: Path) -> sqlite3.Connection:
-    """The monitoring store of `folder` (created on first use), in WAL mode so workers share it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(folder / STORE, timeout=30, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA busy_timeout=30000")
-    connection.executescript(SCHEMA_SQL)
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(feedback)")}
-    if "source" not in columns:  # a store written before feedback had a source
-        connection.execute("ALTER TABLE feedback ADD COLUMN source TEXT NOT NULL DEFAULT 'unnamed'")
-    return connection
 
 
 def utc_iso(timestamp: float) -> str:

@@ -20,17 +20,6 @@ CLASSIFIER = SimpleNamespace(classification=True)
 REGRESSOR = SimpleNamespace(classification=False)
 
 
-@pytest.fixture
-def fresh_database(postgres_url):
-    """A URL of the test server whose tables land in a new, empty schema."""
-    import psycopg
-
-    schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    return f"{postgres_url}?options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def open_store(request, module, tmp_path):
     """`open_store()`: a new store (a new connection) on one SQLite file or one PostgreSQL schema."""

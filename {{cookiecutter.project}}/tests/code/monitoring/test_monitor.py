@@ -6,7 +6,6 @@ the real deployed service is exercised by the template's tests and `make demo`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -51,7 +50,9 @@ def project(pkg, make_predictor, make_toy, isolated):
     return toy_project(pkg, make_predictor, make_toy, isolated)
 
 
-def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0, sink=None) -> None:
+def serve(
+    pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: float = 1.0, sink=None, database_url=None
+) -> None:
     """Send every row as one request through the app, then its label for a share of the requests."""
     log = pkg.serving.predictionlog.PredictionLog(folder, "1.0.0-test", sink=sink)
     client = TestClient(pkg.serving.api.create_app(pkg.serving.api.Runtime(predictor, {"version": "1"}, 10, log)))
@@ -62,16 +63,16 @@ def serve(pkg, predictor, folder, frame: pd.DataFrame, labels, labelled_share: f
     log.close()
     chosen = ids[: int(len(ids) * labelled_share)]
     cast = int if predictor.classes else float
-    label(pkg, folder, [(rid, cast(value)) for rid, value in zip(chosen, labels, strict=False)])
+    label(pkg, folder, [(rid, cast(value)) for rid, value in zip(chosen, labels, strict=False)], database_url)
 
 
-def label(pkg, folder, labels: list[tuple[str, object]]) -> None:
-    """Store ground truth where the monitor reads it (the embedded store the feedback endpoint fills)."""
-    with contextlib.closing(pkg.serving.predictionlog.connect(folder)) as store:
-        store.executemany(
-            "INSERT INTO feedback (request_id, idx, label, time) VALUES (?, 0, ?, '2026-01-01T00:00:00Z')",
-            [(rid, json.dumps(value)) for rid, value in labels],
-        )
+def label(pkg, folder, labels: list[tuple[str, object]], database_url=None) -> None:
+    """Store ground truth where the monitor reads it: the store the feedback endpoint fills."""
+    store = pkg.core.labels.open_store(database_url, folder)
+    try:
+        store.insert([pkg.core.labels.Label(rid, 0, json.dumps(value), time.time(), "tests") for rid, value in labels])
+    finally:
+        store.close()
 
 
 def run(pkg, folder, capsys) -> tuple[int, dict, str]:
@@ -160,18 +161,29 @@ def test_rows_the_service_dropped_are_counted_in_the_report(pkg, project, make_t
     assert f"| rows the log dropped (its queue or buffer full) | {overflowing.dropped} | 0 |" in report
 
 
-def test_the_monitor_reads_every_replicas_segments_from_the_log_sink(pkg, project, make_toy, isolated, s3_env, capsys):
+def test_the_monitor_reads_every_replicas_segments_from_the_log_sink_and_the_labels_from_the_database(
+    pkg, project, make_toy, isolated, s3_env, fresh_database, monkeypatch, capsys
+):
     sink = f"s3://{s3_env.bucket}/{uuid.uuid4().hex}/logs/production"
     frame = make_toy(n=300, seed=11)
-    serve(pkg, project, isolated / "pod-a", frame.iloc[:150], [], sink=sink)
-    serve(pkg, project, isolated / "pod-b", frame.iloc[150:], [], sink=sink)
+    a, b = frame.iloc[:150], frame.iloc[150:]
+    serve(pkg, project, isolated / "pod-a", a, a["target"], sink=sink, database_url=fresh_database)
+    serve(pkg, project, isolated / "pod-b", b, b["target"], sink=sink, database_url=fresh_database)
     assert not list((isolated / "pod-a/predictions").glob("*.jsonl"))  # all in the bucket
     with pytest.raises(SystemExit) as exited:
         pkg.monitoring.monitor.main(["--data", sink])
     summary = json.loads(pkg.core.paths.MONITOR_SUMMARY.read_text())
     assert exited.value.code == 0 and summary["predictions"] == 300 == summary["requests"]
-    assert summary["drift"]["verdict"] == "ok" and summary["quality"]["verdict"] == "insufficient data"
-    cache = pkg.monitoring.monitor.cache_of(sink)
+    assert summary["labelled"] == 0 and summary["quality"]["verdict"] == "insufficient data"  # no database given
+    monkeypatch.setenv("MODELOPS_DATABASE_URL", fresh_database)
+    monkeypatch.setenv("MODELOPS_SIGNING_KEY", "k" * 32)
+    with pytest.raises(SystemExit) as exited:
+        pkg.monitoring.monitor.main(["--data", sink])
+    summary = json.loads(pkg.core.paths.MONITOR_SUMMARY.read_text())
+    assert exited.value.code == 0 and summary["labelled"] == 300, summary["reasons"]
+    assert summary["drift"]["verdict"] == "ok" and summary["quality"]["verdict"] == "ok"
+    assert not (isolated / "pod-a" / "feedback.sqlite").exists()  # the labels live in the database only
+    cache = pkg.monitoring.logs.cache_of(sink)
     assert len(list(cache.glob("predictions/*/*.jsonl"))) == 2  # one segment per pod, under its day
 
 

@@ -22,17 +22,6 @@ DAY = 86400
 
 
 @pytest.fixture
-def fresh_database(postgres_url):
-    """A URL of the test server whose tables land in a new, empty schema."""
-    import psycopg
-
-    schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    return f"{postgres_url}?options=-csearch_path%3D{schema}"
-
-
-@pytest.fixture
 def deploy(pkg, make_predictor, make_toy, tmp_path):
     """`deploy(task, url, clock)`: two replicas of a toy model of `task` on one store (PostgreSQL at
     `url`, else SQLite in one folder): `.replicas` (client, store), `.records`, `.classes`, `.stored()`."""
