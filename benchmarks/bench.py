@@ -131,6 +131,18 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time consumed so far by `pids` (from /proc/<pid>/stat)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pids: list[int]) -> float:
     """Resident memory summed over `pids` (shared pages count once per process)."""
     total_kb = 0
@@ -214,11 +226,14 @@ def measure(
             wait_ready(host + setting.ready_path, server)
             ready_s = round(time.monotonic() - started, 2)
             agree = check(host + payloads.PATHS[setting.payload], setting.payload, check_rows, expected)
+            before = cpu_seconds(process_tree(server.pid))
             figures = locust(project, host, setting.payload, args)
             tree = process_tree(server.pid)
+            used = cpu_seconds(tree) - before  # the server's CPU under load, HTTP parsing included
+            per_request = round(used / figures["requests"] * 1e6) if figures["requests"] else None
             return {
                 **setting.row(), **figures, "ready_s": ready_s, "rss_mb": round(rss_mb(tree), 1),
-                "processes": len(tree), "checked": len(check_rows), "agree": agree,
+                "processes": len(tree), "checked": len(check_rows), "agree": agree, "server_cpu_us": per_request,
             }  # fmt: skip
         except (RuntimeError, TimeoutError) as exc:
             return {**setting.row(), "error": f"{exc}; see {log_path}"}

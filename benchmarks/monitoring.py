@@ -73,6 +73,9 @@ for n in range(count):
     log.put((rid, arrived, "predict", 200, 0.5, [records[n % len(records)]], [classes[n % len(classes)]]))
     if random.random() < share:
         labels.append(Label(rid, 0, json.dumps(random.choice(classes)), arrived + 60, "bench"))
+    if n % 10_000 == 9_999:  # batches of a busy service's size, so segments close by size as they would
+        while log.queue.qsize():
+            time.sleep(0.005)
 log.close(timeout=3600)
 logged = time.monotonic() - started
 store = open_store(os.environ.get("MODELOPS_DATABASE_URL"), folder)

@@ -47,8 +47,9 @@ The service and the bare app validate every record with the pydantic model the s
 nothing. Before each load the benchmark posts test records one at a time and compares the answers
 with the `Predictor`'s own predictions (the "answers" column); a setting whose answers differ, or that
 failed requests, is never a reference. "ok req/s" counts successful responses; "ready s" is the time
-from start to the first answer on the server's readiness path; "RSS MB" is resident memory summed
-over the server's processes at the end of its load. \
+from start to the first answer on the server's readiness path; "server CPU µs / req" is the CPU time
+the server's processes used during the load (HTTP parsing included) divided by its requests; "RSS MB"
+is resident memory summed over the server's processes at the end of its load. \
 `make bench-serving BENCH_ARGS=--render-only` re-renders
 this page from `benchmarks/results.json`.
 """
@@ -94,21 +95,23 @@ def ratio(row: Row, reference: Row | None) -> str:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| model | server | workers | payload | ok req/s | p50 / p95 / p99 ms | failures | ready s | RSS MB "
-        "| × best bare | × best mlflow | answers |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | server | workers | payload | ok req/s | p50 / p95 / p99 ms | failures | server CPU µs / req "
+        "| ready s | RSS MB | × best bare | × best mlflow | answers |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         workers = "?" if r.get("workers") is None else r["workers"]
         head = f"| {r['model']} | {label(r)} | {workers} | {payload(r)}"
         if "error" in r:
-            lines.append(f"{head} | error: {r['error']} | | | | | | | |")
+            lines.append(f"{head} | error: {r['error']} | | | | | | | | |")
             continue
         bare, mlflow = best(rows, r["model"], "bare"), best(rows, r["model"], "mlflow")
         rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") is not None else "—"
+        cpu = r.get("server_cpu_us") or "—"
         lines.append(
             f"{head} | {r['ok_rps']:.0f} | {r['p50']:.0f} / {r['p95']:.0f} / {r['p99']:.0f} | {r['failures']} "
-            f"| {r['ready_s']:.1f} | {rss} | {ratio(r, bare)} | {ratio(r, mlflow)} | {r['agree']}/{r['checked']} |"
+            f"| {cpu} | {r['ready_s']:.1f} | {rss} | {ratio(r, bare)} | {ratio(r, mlflow)} "
+            f"| {r['agree']}/{r['checked']} |"
         )
     return "\n".join(lines)
 
@@ -318,11 +321,12 @@ def monitoring_section(results: Results | None) -> str:
         log = "—" if r["server"] == "bare" else ("on" if r["prediction_log"] else "off")
         first = [r["round"], f"{server} ({r['workers']} workers)" if r.get("workers") else server, log]
         if "error" in r:
-            rows.append([*first, f"error: {r['error']}", "", "", "", ""])
+            rows.append([*first, f"error: {r['error']}", "", "", "", "", ""])
             continue
         logged = r["server"] != "bare" and r["prediction_log"]
         rows.append([
             *first, f"{r['ok_rps']:.0f}", f"{r['p50']:.0f} / {r['p95']:.0f} / {r['p99']:.0f}", r["failures"],
+            r.get("server_cpu_us") or "—",
             f"{r['log_rows']} / {r['answered']}" if logged else "—", r.get("left_local", "—") if logged else "—",
         ])  # fmt: skip
 
@@ -346,9 +350,9 @@ def monitoring_section(results: Results | None) -> str:
         + ", ".join(r for r in ratios if r)
         + " (means over the rounds).",
         "",
-        "| round | server | log | ok req/s | p50 / p95 / p99 ms | failures | rows in the bucket / answered "
-        "| rows left local |",
-        "|---|---|---|---|---|---|---|---|",
+        "| round | server | log | ok req/s | p50 / p95 / p99 ms | failures | server CPU µs / req "
+        "| rows in the bucket / answered | rows left local |",
+        "|---|---|---|---|---|---|---|---|---|",
         *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
         "",
     ]
