@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
-from .settings import MIN_KEY_BYTES, Settings, SettingsError
+from .settings import MIN_KEY_BYTES, PREFIX, Settings, SettingsError
 
 KEY_FILE = "signing.key"
 LENGTH = 48  # hex characters
@@ -75,9 +75,16 @@ class RequestIds:
 
     @classmethod
     def from_settings(cls, settings: Settings, folder: Path) -> RequestIds:
-        """The configured key, or the deployment's generated one in `folder`."""
+        """The configured key, or the deployment's generated one in `folder` — not with a shared database:
+        replicas that each generated a key could not check each other's ids."""
         if settings.signing_key:
             return cls(settings.signing_key.encode())
+        if settings.database_url:
+            raise SettingsError(
+                f"error: {PREFIX}DATABASE_URL is set but {PREFIX}SIGNING_KEY is not — every replica must sign request"
+                f" ids with one key: generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+                f" into {PREFIX}SIGNING_KEY or {PREFIX}SIGNING_KEY_FILE"
+            )
         return cls(local_key(folder))
 
     def _mac(self, body: bytes) -> bytes:

@@ -75,7 +75,7 @@ class Settings:
             log_hash_salt=_key(values, f"{PREFIX}LOG_HASH_SALT", needed_by=f"{PREFIX}LOG_HASH") or "",
             feedback_token=_secret(values, f"{PREFIX}FEEDBACK_TOKEN"),
             database_url=_secret(values, f"{PREFIX}DATABASE_URL"),
-            signing_key=_key(values, f"{PREFIX}SIGNING_KEY", needed_by=f"{PREFIX}DATABASE_URL"),
+            signing_key=_key(values, f"{PREFIX}SIGNING_KEY"),  # the service needs it with a database (requestids)
             log_sink=values.get(f"{PREFIX}LOG_SINK", "").strip().rstrip("/") or None,
             log_segment_seconds=_positive_int(values, f"{PREFIX}LOG_SEGMENT_SECONDS", 60),
             log_segment_mb=_positive_int(values, f"{PREFIX}LOG_SEGMENT_MB", 16),
@@ -128,11 +128,11 @@ def _secret(values: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _key(values: Mapping[str, str], name: str, needed_by: str) -> str | None:
+def _key(values: Mapping[str, str], name: str, needed_by: str | None = None) -> str | None:
     """A secret used as an HMAC key: at least MIN_KEY_BYTES long, and present when `needed_by` is set."""
     key = _secret(values, name)
     fix = f"generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` into {name} or {name}_FILE"
-    needed = values.get(needed_by, "").strip() or values.get(f"{needed_by}_FILE", "").strip()
+    needed = needed_by and (values.get(needed_by, "").strip() or values.get(f"{needed_by}_FILE", "").strip())
     if key is None and needed:
         raise SettingsError(f"error: {needed_by} is set but {name} is not — {fix}")
     if key is not None and len(key.encode()) < MIN_KEY_BYTES:

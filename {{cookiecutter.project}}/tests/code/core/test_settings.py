@@ -95,17 +95,23 @@ def test_an_empty_secret_file_refuses_to_start_instead_of_turning_the_check_off(
     assert name in settings.SECRETS
 
 
-def test_hashing_needs_a_salt_of_32_bytes_and_a_database_needs_a_signing_key(settings, isolated):
+def test_hashing_needs_a_salt_of_32_bytes_and_keys_are_32_bytes(settings, isolated):
     with pytest.raises(settings.SettingsError, match="MODELOPS_LOG_HASH is set but MODELOPS_LOG_HASH_SALT is not"):
         settings.Settings.from_env({"MODELOPS_LOG_HASH": "age"})
     with pytest.raises(settings.SettingsError, match="MODELOPS_LOG_HASH_SALT is 5 bytes, fewer than 32"):
         settings.Settings.from_env({"MODELOPS_LOG_HASH": "age", "MODELOPS_LOG_HASH_SALT": "short"})
+    with pytest.raises(settings.SettingsError, match="MODELOPS_SIGNING_KEY is 5 bytes, fewer than 32"):
+        settings.Settings.from_env({"MODELOPS_SIGNING_KEY": "short"})
     url = "postgresql://modelops@db/labels"
-    with pytest.raises(settings.SettingsError, match="MODELOPS_DATABASE_URL is set but MODELOPS_SIGNING_KEY is not"):
-        settings.Settings.from_env({"MODELOPS_DATABASE_URL": url})
-    read = settings.Settings.from_env({"MODELOPS_DATABASE_URL": url, "MODELOPS_SIGNING_KEY": "k" * 32})
-    assert (read.database_url, read.signing_key) == (url, "k" * 32)
-    assert url not in repr(read)
+    read = settings.Settings.from_env({"MODELOPS_DATABASE_URL": url})  # the monitor reads labels without signing
+    assert read.database_url == url and url not in repr(read)
+
+
+def test_a_service_with_a_shared_database_needs_the_signing_key_every_replica_shares(pkg, isolated):
+    with_database = pkg.core.settings.Settings(database_url="postgresql://modelops@db/labels")
+    with pytest.raises(SystemExit, match="MODELOPS_DATABASE_URL is set but MODELOPS_SIGNING_KEY is not"):
+        pkg.core.requestids.RequestIds.from_settings(with_database, isolated)
+    assert not (isolated / "signing.key").exists()  # no key of its own generated
 
 
 def test_settings_missing_api_key_file_is_named(settings, isolated):
@@ -144,13 +150,8 @@ EXAMPLES = {
     "MODELOPS_SIGNING_KEY": ("s" * 32, "signing_key", "s" * 32),
     "MODELOPS_SIGNING_KEY_FILE": ("{tmp}/key.txt", "signing_key", "key-from-a-mounted-file-0123456789"),
 }
-# What a variable needs beside it for the service to start (a hash needs its salt, a shared
-# database the key that signs request ids).
-COMPANIONS = {
-    "MODELOPS_LOG_HASH": {"MODELOPS_LOG_HASH_SALT": "pepper" * 6},
-    "MODELOPS_DATABASE_URL": {"MODELOPS_SIGNING_KEY": "s" * 32},
-    "MODELOPS_DATABASE_URL_FILE": {"MODELOPS_SIGNING_KEY": "s" * 32},
-}
+# What a variable needs beside it for the settings to be read (a hash needs its salt).
+COMPANIONS = {"MODELOPS_LOG_HASH": {"MODELOPS_LOG_HASH_SALT": "pepper" * 6}}
 
 
 def example_variables(root) -> list[str]:
