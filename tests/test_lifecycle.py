@@ -10,10 +10,10 @@ in parallel.
 A step that does not depend on every answer runs in fewer classes (support.lifecycle): one per
 Python version (ONE_PER_PYTHON: the entry points, mypy, the S3 remote, the project's code tests of
 what no answer changes; elsewhere only its CONFIGURED folders run), one per task
-(ONE_PER_TASK: a model parameter's rerun, the gate's failure), one per task and data source
-(ONE_PER_TASK_AND_SOURCE: the same bytes from the same inputs), or once (REFERENCE: the project's
-slow code tests, the lint hooks that read only names, the load test's failure); elsewhere it is skipped
-naming the classes that run it.
+(ONE_PER_TASK: a model parameter's rerun, the gate's failure), where every task and every data source
+appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test of the built bento),
+or once (REFERENCE: the project's slow code tests, the lint hooks that read only names, the load test's
+failure); elsewhere it is skipped naming the classes that run it.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ import pytest
 import yaml
 from support.lifecycle import (
     CONFIGURED,
+    EACH_TASK_AND_SOURCE,
     LOAD_TEST_ENV,
     MODEL_PARAMETER,
     NAME_ONLY_HOOKS,
     ONE_PER_PYTHON,
     ONE_PER_TASK,
-    ONE_PER_TASK_AND_SOURCE,
     PYTHON_ONLY_HOOKS,
     REFERENCE,
     RELAXED_SLO,
@@ -278,7 +278,7 @@ class LifecycleSteps:
     def test_same_inputs_give_the_same_bytes(self, project):
         """`dvc repro --force` rewrites every versioned record and document byte for byte (the deployment manual
         and the OpenAPI document, which the docs stage renders, included)."""
-        only_in(project, ONE_PER_TASK_AND_SOURCE, "the same bytes (they follow the task and the data's source)")
+        only_in(project, EACH_TASK_AND_SOURCE, "the same bytes (they follow the task and the data's source)")
         project.pipeline()
         before = reproducible_hashes(project)
         unversioned = set(RECORDS + DOCUMENTS) - set(before)
@@ -378,14 +378,14 @@ class LifecycleSteps:
         assert model_object.is_file(), f"the model's object is not in {remote} (it holds {landed[:10]})"
 
     def test_s3_remote_needs_only_credentials(self, project):
-        """After `make install-s3`, pushing to S3 fails for want of credentials or network, not of DVC's plugin.
+        """Pushing to S3 fails for want of credentials or network, not of DVC's plugin (in .venv, from the one lock).
 
         Both ways a user reaches S3: `make push` with MODELOPS_DVC_REMOTE=s3://…, and a remote
-        added by hand (`dvc remote add`, `dvc push -r`) with the DVC that has the plugin.
+        added by hand (`dvc remote add`, `dvc push -r`). A real push and pull against an S3 server
+        on loopback: tests/test_storage.py.
         """
-        only_in(project, ONE_PER_PYTHON, "the S3 remote (it depends on the Python version alone)")
+        only_in(project, ONE_PER_PYTHON, "the S3 plugin (it depends on the Python version alone)")
         project.pipeline()
-        project.install_s3()
         aws = project.scratch / "no-aws"  # the machine user's AWS credentials are never read
         env = {k: v for k, v in project.env.items() if not k.startswith("AWS_")}
         env.update(
@@ -393,7 +393,7 @@ class LifecycleSteps:
             AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
             AWS_EC2_METADATA_DISABLED="true",  # no instance-metadata probe for credentials
         )
-        s3_dvc = project.path / ".venv-s3" / "bin" / "dvc"
+        s3_dvc = project.path / ".venv" / "bin" / "dvc"
         with restored(project.path / ".dvc" / "config.local"):
             by_make = project.make("push", check=False, env={**env, "MODELOPS_DVC_REMOTE": S3_URL})
             run([s3_dvc, "remote", "add", "--local", "-f", "s3test", S3_URL], cwd=project.path, env=env)
@@ -427,6 +427,7 @@ class LifecycleSteps:
         assert re.search(r"^HEALTHCHECK\b", dockerfile, re.MULTILINE), "no HEALTHCHECK in the bento's Dockerfile"
 
     def test_load_test_of_the_built_bento_meets_the_slo(self, project):
+        only_in(project, EACH_TASK_AND_SOURCE, "the built bento's load test (it follows the task and the schema)")
         out = project.load_test().stdout
         load = project.read("reports/load.json")
         assert LOAD_RECORD_KEYS <= set(load), f"reports/load.json lacks {LOAD_RECORD_KEYS - set(load)}"
@@ -473,13 +474,12 @@ class LifecycleSteps:
     def test_every_path_the_readmes_name_exists_after_the_lifecycle(self, project):
         """What tests/test_readme.py could only find declared (dvc.yaml, a command) exists now."""
         project.push()
-        project.load_test()
         project.evidence()
         made_later = {**MADE_BY_DELIVERY, **MADE_BY_MONITORING, **MADE_BY_RETRAINING}  # test_delivery, test_monitoring
-        if project.config in ONE_PER_PYTHON:
-            project.install_s3()
+        if project.config in EACH_TASK_AND_SOURCE:
+            project.load_test()
         else:
-            made_later[".venv-s3"] = "make install-s3"  # checked in the ONE_PER_PYTHON
+            made_later["reports/load.json"] = "make load-test"  # checked in EACH_TASK_AND_SOURCE
         names = {"package": project.package, "project": project.slug}
         generated = path_mentions((project.path / "README.md").read_text(), PACKAGE_SECTIONS)
         user_made = [m for m in generated if m.text in USER_MADE]
