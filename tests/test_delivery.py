@@ -74,10 +74,10 @@ class TestDelivery:
 
     @pytest.mark.parametrize("damage", ["model-fails-to-load", "wrong-prediction"])
     def test_a_broken_version_is_rolled_back_by_the_deploy(self, delivery, damage):
+        """Each damage breaks the same build (support.deployment's `build_to_break`), promoted again."""
         v1 = delivery.versions["v1"]
-        delivery.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", f"fix: a build to break ({damage})")
-        broken = delivery.build()
-        model = delivery.bento_file(broken, "models/model.joblib")
+        model = delivery.build_to_break()
+        broken = delivery.versions["to-break"]
         if damage == "model-fails-to-load":
             model.write_bytes(b"not a model")
             check = "readiness"

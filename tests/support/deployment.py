@@ -52,6 +52,7 @@ class Delivery:
         self.project = lifecycle
         lifecycle.env.update(IDENTITY)
         self.versions: dict[str, str] = {}
+        self._built_model = b""
 
     @property
     def path(self) -> Path:
@@ -100,6 +101,24 @@ class Delivery:
 
     def bento_file(self, version: str, rel: str) -> Path:
         return self.project.bentoml_home / "bentos" / self.project.slug / version / "src" / rel
+
+    def build_to_break(self) -> Path:
+        """The model file of one build that each broken-version case damages its own way, put back as built first.
+
+        One build serves every case: what breaks a deploy is the bento's model, and building again
+        would only test `make build` once more (every configuration's lifecycle tests it). A later
+        case promotes the same version again: the branch the case before merged is deleted first, as
+        a forge deletes a merged pull request's branch.
+        """
+        if "to-break" not in self.versions:
+            self.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", "fix: a build to break")
+            self.versions["to-break"] = self.build()
+            self._built_model = self.bento_file(self.versions["to-break"], "models/model.joblib").read_bytes()
+        elif self.git("branch", "--list", f"promote/local/{self.versions['to-break']}"):
+            self.git("branch", "--quiet", "--delete", f"promote/local/{self.versions['to-break']}")
+        model = self.bento_file(self.versions["to-break"], "models/model.joblib")
+        model.write_bytes(self._built_model)
+        return model
 
     def retrain(self, factor: float) -> None:
         """Scale the default model's regularisation parameter, rerun the pipeline and commit it."""
