@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.options import REPO_ROOT
-from support.scheduling import DEPLOYED_PROJECT, DEPLOYED_PROJECT_SCOPES, in_shared_order, scope_of, weight_rank
+from support.scheduling import (
+    DEPLOYED_PROJECT,
+    DEPLOYED_PROJECT_SCOPES,
+    HEAVIEST_FIRST,
+    in_shared_order,
+    scope_of,
+    weight_rank,
+)
 
 TESTS = REPO_ROOT / "tests"
 
@@ -73,3 +80,16 @@ def test_the_deployed_projects_scopes_exist_and_go_out_first():
     assert weight_rank(DEPLOYED_PROJECT) == 0
     lifecycle, render = "tests/test_lifecycle.py::TestRegressionCsv", "tests/test_render.py::TestRegressionCsv"
     assert weight_rank(lifecycle) < weight_rank(render)
+
+
+def test_every_slow_module_goes_out_among_the_heaviest():
+    """A module whose every test is slow (baked, installed, run for real) is in HEAVIEST_FIRST or the deployed
+    project: unlisted, it would go out last for its few tests, and one worker would run it alone at the end."""
+    slow = sorted(
+        f"tests/{path.name}"
+        for path in TESTS.glob("test_*.py")
+        if "\npytestmark = pytest.mark.slow\n" in path.read_text()
+    )
+    deployed = {scope.partition("::")[0] for scope in DEPLOYED_PROJECT_SCOPES}
+    unranked = [m for m in slow if m not in deployed and weight_rank(f"{m}::") == len(HEAVIEST_FIRST)]
+    assert slow and unranked == [], f"add {unranked} to support/scheduling.py's HEAVIEST_FIRST"

@@ -23,10 +23,14 @@ DEPLOYED_PROJECT_SCOPES = (
     "tests/test_monitoring.py::TestMonitoring",
 )
 # Units that take minutes, heaviest first (measured with `--durations`): handed out before the rest,
-# so that no worker starts a long unit when the other is nearly done.
+# so that no worker starts a long unit when the other is nearly done. Unlisted units go out by their
+# number of tests, most first: a unit of few but long tests (a project baked, installed and run) left
+# unlisted would go out last, and one worker would run it alone at the end.
 HEAVIEST_FIRST = (
     DEPLOYED_PROJECT,
     "tests/test_lifecycle.py::",
+    "tests/test_dataplane.py",
+    "tests/test_storage.py",
     "tests/test_makefile.py",
     "tests/test_docs.py",
 )
