@@ -29,9 +29,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support.deployment import TOKEN, free_port
+from support.deployment import IDENTITY, TOKEN, free_port
 from support.lifecycle import Lifecycle
 from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration
+from support.processes import run
 
 pytestmark = pytest.mark.slow
 
@@ -190,6 +191,14 @@ class Plane:
         )
         return process, answers
 
+    @staticmethod
+    def started(*answers: Path) -> None:
+        """Wait until each Locust run's users have started (its data loads first: seconds on a busy machine)."""
+        deadline = time.monotonic() + 90
+        while not all(Path(f"{a}.started").exists() for a in answers):
+            assert time.monotonic() < deadline, "Locust did not start within 90 s"
+            time.sleep(0.2)
+
     def bucket_rows(self) -> list[dict[str, Any]]:
         """Every row of every replica's segments in the bucket, copied with `make fetch-logs`."""
         copy = self.project.scratch / f"fetched-{time.monotonic_ns()}"
@@ -237,6 +246,10 @@ def plane(
     if reason:
         unavailable(reason)
     project.pipeline()
+    # Committed, as a served version is: the monitor judges it against the criteria of its own commit.
+    env = {**project.env, **IDENTITY}
+    run(["git", "add", "--all"], cwd=project.path, env=env)
+    run(["git", "commit", "--quiet", "--no-verify", "-m", "feat: the first model"], cwd=project.path, env=env)
     s3, database = services.start_s3(python), services.start_postgres()
     services.create_bucket(s3.url, BUCKET)
     plane = Plane(project, s3.url, database.url)
@@ -257,6 +270,7 @@ class TestTwoReplicas:
         plane.start(b)
         load_a, answers_a = plane.locust(a, 50, 10)
         load_b, answers_b = plane.locust(b, 50, 10)
+        plane.started(answers_a, answers_b)
         time.sleep(5)
         stopping = plane.sigterm(b)  # mid-run, as a rolling update does
         load_a.wait(60)
@@ -266,10 +280,14 @@ class TestTwoReplicas:
         ids = {rid for answers in plane.answers.values() for rid, _, _ in answers}
         rows = plane.bucket_rows()
         assert len(plane.answers["a"]) > 200 and len(plane.answers["b"]) > 100, plane.answers.keys()
-        assert {row["request_id"] for row in rows} == ids, "rows in the bucket differ from the answered requests"
-        assert len(rows) == len(ids)  # one record per request: one row each, no duplicate
+        logged = {row["request_id"] for row in rows}
+        assert ids <= logged, f"{len(ids - logged)} answered requests are not in the bucket"
+        # The service answered (and logged) a few requests whose answers Locust dropped: those in flight when
+        # its run time ended or the replica stopped — at most one per user.
+        assert len(logged - ids) <= 100, f"{len(logged - ids)} rows in the bucket no client asked for"
+        assert len(rows) == len(logged)  # one record per request: one row each, no duplicate
         counts = {name: len(answers) for name, answers in plane.answers.items()}
-        print(f"answered {len(ids)} {counts}; b stopped in {stopping:.1f} s")
+        print(f"answered {len(ids)} {counts}, logged {len(logged)}; b stopped in {stopping:.1f} s")
 
     def test_feedback_for_every_answer_sent_to_the_other_replica_is_accepted_once(self, plane):
         a, b = plane.replicas
@@ -297,6 +315,7 @@ class TestTwoReplicas:
         a, _ = plane.replicas
         before = {row["request_id"] for row in plane.bucket_rows()}
         load, answers = plane.locust(a, 50, 6)
+        plane.started(answers)
         time.sleep(3)
         killed_at = time.time()
         plane.sigkill(a)
@@ -315,11 +334,15 @@ class TestTwoReplicas:
 
     def test_the_monitor_over_the_bucket_and_the_database_keeps_the_model_as_on_the_laptop(self, plane):
         a, b = plane.replicas
+        plane.start(a)  # b still runs: the labels go to a, the log comes from both
         out = plane.project.make("simulate", "PHASE=clean", f"URL={a.url}", env=plane.env).stdout
         clean = json.loads((plane.project.path / "reports/monitoring/simulation-clean.json").read_text())
         assert clean["answered"] == clean["sent"] > 100 and clean["feedback"] > 50, out
         plane.sigterm(a)
         plane.sigterm(b)
         done = plane.project.make("monitor", f"DATA={SINK}", env=plane.env, check=False)
-        summary = json.loads((plane.project.path / "reports/monitoring/summary.json").read_text())
+        written = plane.project.path / "reports/monitoring/summary.json"
+        assert written.is_file(), done.stdout[-3000:]
+        summary = json.loads(written.read_text())
+        assert summary["labelled"] > 1000, summary  # the labels of both steps above, read from PostgreSQL
         assert (done.returncode, summary["decision"]) == (0, "keep"), done.stdout[-3000:]

@@ -3,6 +3,7 @@
 Run from a generated project's folder (the project's `load/locustfile.py` reads its test set from
 there). At the end each answered request — one that got an HTTP status — is written to the JSON
 file REPLICA_ANSWERS names as `[request_id, unix time, status]`; refused connections are not.
+`<REPLICA_ANSWERS>.started` appears when the users start.
 """
 
 import importlib
@@ -34,6 +35,13 @@ class Client(FastHttpUser):
                 response.success()
             else:
                 response.failure("no answer")
+
+
+@events.test_start.add_listener
+def mark_started(**_: object) -> None:
+    """The test waits for this file before it stops a replica: Locust takes seconds to load its data."""
+    with open(os.environ["REPLICA_ANSWERS"] + ".started", "w"):
+        pass
 
 
 @events.quitting.add_listener
