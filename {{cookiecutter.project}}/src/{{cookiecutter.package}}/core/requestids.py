@@ -77,14 +77,9 @@ class RequestIds:
     def from_settings(cls, settings: Settings, folder: Path) -> RequestIds:
         """The configured key, or the deployment's generated one in `folder` — not with a shared database:
         replicas that each generated a key could not check each other's ids."""
+        require_shared_key(settings)
         if settings.signing_key:
             return cls(settings.signing_key.encode())
-        if settings.database_url:
-            raise SettingsError(
-                f"error: {PREFIX}DATABASE_URL is set but {PREFIX}SIGNING_KEY is not — every replica must sign request"
-                f" ids with one key: generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
-                f" into {PREFIX}SIGNING_KEY or {PREFIX}SIGNING_KEY_FILE"
-            )
         return cls(local_key(folder))
 
     def _mac(self, body: bytes) -> bytes:
@@ -112,6 +107,17 @@ class RequestIds:
             return None
         issued, records, _ = _BODY.unpack(body)
         return Issued(issued, records)
+
+
+def require_shared_key(settings: Settings) -> None:
+    """A service with a shared database needs the configured key: replicas that each generated a key of
+    their own could not check each other's ids. Raises the SettingsError that names the fix."""
+    if settings.database_url and not settings.signing_key:
+        raise SettingsError(
+            f"error: {PREFIX}DATABASE_URL is set but {PREFIX}SIGNING_KEY is not — every replica must sign request"
+            f" ids with one key: generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            f" into {PREFIX}SIGNING_KEY or {PREFIX}SIGNING_KEY_FILE"
+        )
 
 
 def local_key(folder: Path) -> bytes:

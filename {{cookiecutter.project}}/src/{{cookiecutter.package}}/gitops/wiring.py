@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core import paths
 from ..core.environments import OVERLAY_FILE, PLACEHOLDER, VERSION
+from ..core.requestids import require_shared_key
 from ..core.settings import MIN_KEY_BYTES, PREFIX, SECRETS, Settings
 
 APPLICATIONS = paths.DEPLOY / "argocd"  # each Kubernetes environment's Argo CD Application, <env>.yaml
@@ -159,7 +160,9 @@ def startup_settings(settings: ContainerSettings) -> Settings:
     placeholder = "placeholder-" + "0" * MIN_KEY_BYTES
     environ = {k: v for k, v in settings.values.items() if not k.endswith(FILE) and k not in SECRET_SETTINGS}
     environ |= {name: placeholder for name in settings.provided_secrets()}
-    return Settings.from_env(environ, env_file=Path(os.devnull))
+    started = Settings.from_env(environ, env_file=Path(os.devnull))
+    require_shared_key(started)  # what the service checks when it builds its request ids
+    return started
 
 
 def check_settings(settings: ContainerSettings, where: str, env: str) -> list[Problem]:
