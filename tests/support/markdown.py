@@ -254,7 +254,6 @@ MADE_BY_RETRAINING = {
 MADE_BY_EVIDENCE = {"docs/evidence.md": "make evidence"}
 MADE_BY_COMMANDS = {
     ".venv": "make install",
-    ".venv-s3": "make install-s3",
     "dvc.lock": "make pipeline",
     **MADE_BY_DELIVERY,
     **MADE_BY_MONITORING,
