@@ -321,7 +321,7 @@ class RenderChecks:
                     text = path.read_text(encoding="utf-8")
                 except UnicodeDecodeError:
                     continue
-                if rel.startswith(".github/workflows/"):
+                if rel.startswith((".github/workflows/", ".github/actions/")):  # GitHub expressions, not Jinja
                     text = text.replace(GITHUB_EXPRESSION, "")
                 for number, line in enumerate(text.splitlines(), start=1):
                     if JINJA.search(line):
