@@ -25,6 +25,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -160,9 +161,16 @@ class SqliteLabels(LabelStore):
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")  # a label is on disk before its 201
             connection.execute("PRAGMA busy_timeout=30000")
+            for attempt in range(50):  # switching to WAL takes the file exclusively and answers "locked" at once
+                try:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.05)
+            connection.execute("PRAGMA synchronous=FULL")  # a label is on disk before its 201
             connection.executescript(SQLITE_SCHEMA)
             columns = {row[1] for row in connection.execute("PRAGMA table_info(feedback)")}
             if "source" not in columns:  # a store written before feedback had a source
