@@ -6,8 +6,8 @@ the built bento; the bare uvicorn reference (same Predictor, same request model)
 --bare-workers; for the first model, `mlflow models serve` of the same Predictor as a pyfunc model
 with a signature (each --mlflow-payloads) and without one (`inputs`) at the first --mlflow-workers,
 then each model's fastest payload at the other worker counts; for the first model, the service
-variants of --service-variants (prediction log off; the fast path of lean_service.py, log off, with
-gc.freeze(), and log on) and the in-process profile of the service's ASGI stack (overhead.py: each layer's CPU per
+variants of --service-variants (prediction log off; the fast path of lean_service.py, log off and
+on) and the in-process profile of the service's ASGI stack (overhead.py: each layer's CPU per
 request). Before each load it checks the server's answers against the Predictor's. It writes every
 setting's figures to --results and renders --docs from that file alone; `--render-only` re-renders
 the docs. `make bench-serving` runs it.
@@ -52,11 +52,6 @@ OVERHEAD_S = 10  # rough cost of one setting beyond --seconds: start, check, Loc
 SERVICE_VARIANTS = {
     "log-off": ("bentoml", False, "the built bento with MODELOPS_PREDICTION_LOG=false"),
     "fast-path-log-off": ("bentoml-fast-path", False, "lean_service.py's fast path, prediction log off"),
-    "fast-path-gc-freeze-log-off": (
-        "bentoml-fast-path-gc-freeze",
-        False,
-        "the fast path and gc.freeze() once the worker has started, prediction log off",
-    ),
     "fast-path": ("bentoml-fast-path", True, "lean_service.py's fast path, prediction log on"),
 }
 
@@ -524,8 +519,6 @@ class Run:
             else:  # the project's own service object with lean_service.py's to_asgi, from the project's root
                 lean = [str(bin_ / "bentoml"), "serve", "lean_service:ModelService", "--port", "{port}"]
                 settings.update(PYTHONPATH=str(HERE), BENCH_PACKAGE=self.package)
-                if server.endswith("-gc-freeze"):
-                    settings["BENCH_GC_FREEZE"] = "1"
                 self.load(Setting(model, server, workers, "records", lean, "/readyz", settings, None, logged))
         if self.args.overhead_requests:
             self.results["overhead"] = overhead_profile(self.project, self.package, self.args)

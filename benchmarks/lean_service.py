@@ -16,12 +16,11 @@ In the product the change is `bentoml.service(..., service_class=LeanService)` i
 (`service_class` is a parameter of `bentoml.service` in 1.4.40). Here the benchmark swaps the class
 of the generated project's own service object (same slots, so the same object, only `to_asgi`
 changes): `bentoml serve lean_service:ModelService` from the project's root, with this folder on
-PYTHONPATH and BENCH_PACKAGE naming the package (BENCH_GC_FREEZE=1 adds `gc.freeze()` once started).
+PYTHONPATH and BENCH_PACKAGE naming the package.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,30 +32,16 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message],
 
 
 class FastPath:
-    """ASGI: HTTP requests for `paths` to `api`; everything else (lifespan included) to `app`.
+    """ASGI: HTTP requests for `paths` to `api`; everything else (lifespan included) to `app`."""
 
-    With `freeze`, once the lifespan has started (the worker has loaded the model) every object
-    then alive moves to the collector's permanent generation (`gc.freeze()`): the collections the
-    requests trigger no longer walk BentoML's, pydantic's and scikit-learn's long-lived objects.
-    """
-
-    def __init__(self, app: ASGIApp, api: ASGIApp, paths: frozenset[str], freeze: bool = False) -> None:
+    def __init__(self, app: ASGIApp, api: ASGIApp, paths: frozenset[str]) -> None:
         self.app = app
         self.api = api
         self.paths = paths
-        self.freeze = freeze
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
         if scope["type"] == "http" and scope["path"] in self.paths:
             return await self.api(scope, receive, send)
-        if scope["type"] == "lifespan" and self.freeze:
-
-            async def started(message: Message) -> None:
-                if message["type"] == "lifespan.startup.complete":
-                    gc.freeze()
-                await send(message)
-
-            return await self.app(scope, receive, started)
         return await self.app(scope, receive, send)
 
 
@@ -69,8 +54,7 @@ def fast_path(service: Any, api: Any, app: ASGIApp) -> ASGIApp:
     guarded: ASGIApp = api
     for middleware, options in reversed(service.middlewares):
         guarded = middleware(guarded, **options)
-    freeze = os.environ.get("BENCH_GC_FREEZE") == "1"
-    return FastPath(app, guarded, frozenset(route.path for route in api.routes), freeze)
+    return FastPath(app, guarded, frozenset(route.path for route in api.routes))
 
 
 def lean(service_module: Any) -> Any:

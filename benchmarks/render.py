@@ -15,7 +15,6 @@ Results = dict[str, Any]
 SERVERS = {
     "bentoml": "bentoml service (the built bento)",
     "bentoml-fast-path": "bentoml service + fast path (`benchmarks/lean_service.py`)",
-    "bentoml-fast-path-gc-freeze": "bentoml service + fast path + `gc.freeze()` after start",
     "bare": "bare uvicorn",
     "mlflow": "mlflow models serve",
 }
