@@ -8,8 +8,8 @@ it needs first. Under `--dist loadscope` each class runs whole on one worker; co
 in parallel.
 
 A step that does not depend on every answer runs in fewer classes (support.lifecycle): one per
-Python version (ONE_PER_PYTHON: the entry points, mypy, the S3 remote, the project's code tests of
-what no answer changes; elsewhere only its CONFIGURED folders run), one per task
+Python version (ONE_PER_PYTHON: the entry points, mypy, the S3 remote), once (REFERENCE: the
+project's whole suite; elsewhere only its CONFIGURED folders run), one per task
 (ONE_PER_TASK: a model parameter's rerun, the gate's failure), where every task and every data source
 appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test of the built bento),
 or once (REFERENCE: the project's slow code tests, the lint hooks that read only names, the load test's
@@ -310,33 +310,26 @@ class LifecycleSteps:
         assert project.read("reports/train.json")["params"][name] == new_value
 
     def test_project_own_tests_pass(self, project):
-        """`make test` passes: the whole suite in REFERENCE; all but its slow code tests in the other
-        ONE_PER_PYTHON configurations; elsewhere the tests of what the answers change (CONFIGURED).
+        """`make test` passes: the whole suite in REFERENCE; elsewhere the tests of what the answers
+        change (CONFIGURED).
 
         Every data, model and service contract test reads or serves this configuration's pipeline
         outputs, and the stage and serving code tests follow its task and schema; the rest of tests/code
-        (git, the forge, GitOps, governance, monitoring, retraining, packaging) runs code no answer but
-        the Python version changes, so once per Python is enough, and the slow tests under tests/code (a
-        stage's `--help` as a process, the manifest and checkov hooks, the load test against a URL, the
-        local server) once.
+        (git, the forge, GitOps, governance, monitoring, retraining, packaging, storage) runs code no
+        answer changes. The other Python runs those where they meet the version: mypy at that version
+        (`make lint`), every entry point's `--help`, the pipeline, the build and the served service.
         """
         project.pipeline()
-        whole = project.config == REFERENCE
-        if whole:
-            choose = ""
-        elif project.config in ONE_PER_PYTHON:
-            choose = " -k 'not (slow and code)'"  # -k sees markers and folders (tests/code)
-        else:
-            choose = " " + " ".join(CONFIGURED)
+        choose = "" if project.config == REFERENCE else " " + " ".join(CONFIGURED)
         # -v lists each test with its outcome, so the output shows the service contract tests ran too.
         out = project.make("test", env={"PYTEST_ADDOPTS": f"-v{choose}"}).stdout
         assert " passed" in out and " failed" not in out
         ran = {line.split("::")[0] for line in out.splitlines() if "::" in line and " PASSED" in line}
-        assert any(name.startswith("tests/code/gitops/") for name in ran) is (project.config in ONE_PER_PYTHON), (
+        assert any(name.startswith("tests/code/gitops/") for name in ran) is (project.config == REFERENCE), (
             f"tests/code/gitops ran: {sorted(ran)[:5]}..."
         )
         assert any(name.startswith("tests/model/") for name in ran), f"no model test ran:\n{out[-2000:]}"
-        assert " deselected" in out if choose.startswith(" -k") else " deselected" not in out, out[-2000:]
+        assert " deselected" not in out, out[-2000:]
         service = [line for line in out.splitlines() if line.startswith("tests/service/") and " PASSED" in line]
         assert any(line.startswith("tests/service/test_contract.py::") for line in service), (
             f"make test ran no passing tests/service/test_contract.py test:\n{out[-2000:]}"

@@ -91,7 +91,7 @@ def covering(configs: list[Configuration], *keys: Callable[[Configuration], obje
 # csv). Wine is builtin classification with three classes, which the project's own service and model
 # tests serve in its configuration; its bento is built and checked (test_build_…) there too.
 # The project's test folders whose outcome the answers change (the task, the data, the schema): the
-# configurations outside ONE_PER_PYTHON run only these of the project's own suite.
+# configurations but REFERENCE run only these of the project's own suite.
 CONFIGURED = ("tests/data", "tests/model", "tests/service", "tests/code/pipeline", "tests/code/serving")
 ONE_PER_PYTHON = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.python_version)
 ONE_PER_TASK = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.task)
