@@ -18,12 +18,13 @@ once, and handed down. Nothing else in the package reads the environment at impo
 from __future__ import annotations
 
 import bentoml
+from starlette.routing import Route
 
 from ..core.buildinfo import read_metadata
 from ..core.settings import Settings
 from .api import Runtime, create_app
 from .feedback import FeedbackStore
-from .guard import Guard
+from .guard import ASGIApp, Guard, Receive, Scope, Send
 from .predictionlog import PredictionLog
 
 SETTINGS = Settings.from_env()
@@ -68,8 +69,44 @@ class Worker:
             self.runtime.feedback.labels.close()
 
 
+class FastPath:
+    """ASGI: the API's own paths straight to the API app behind the guard; all else (lifespan, health
+    checks, BentoML's /metrics) to BentoML's app."""
+
+    def __init__(self, bentoml_app: ASGIApp, api: ASGIApp, paths: frozenset[str]) -> None:
+        self.bentoml_app, self.api, self.paths = bentoml_app, api, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            await self.api(scope, receive, send)
+        else:
+            await self.bentoml_app(scope, receive, send)
+
+
+class LeanService(bentoml.Service):  # type: ignore[misc]  # bentoml exports Service lazily, untyped
+    """BentoML's service, answering the API's paths without BentoML's per-request middlewares.
+
+    Measured (the template's docs/benchmarks.md): OpenTelemetry's, the timeout's and the context's
+    middlewares cost more CPU than the default model and no setting removes them. They stay on every
+    request when MODELOPS_METRICS or MODELOPS_ACCESS_LOG asks for BentoML's per-request work.
+    """
+
+    def to_asgi(self, is_main: bool = True) -> ASGIApp:  # BentoML's worker calls it to build what it serves
+        app: ASGIApp = super().to_asgi(is_main)
+        if SETTINGS.metrics or SETTINGS.access_log:
+            return app
+        guarded = Guard(
+            APP,
+            api_key=SETTINGS.api_key,
+            max_body_bytes=SETTINGS.max_body_bytes,
+            feedback_token=SETTINGS.feedback_token,
+        )
+        return FastPath(app, guarded, frozenset(r.path for r in APP.routes if isinstance(r, Route)))
+
+
 # Applied as calls, not `@` decorators, so the type checker sees the Service they return.
 ModelService = bentoml.service(
+    service_class=LeanService,
     name=(__package__ or "").rpartition(".")[0].replace("_", "-"),
     workers=SETTINGS.workers,
     traffic={"timeout": 10},
