@@ -20,6 +20,7 @@ name the database with its password masked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -87,8 +88,15 @@ class StoreUnavailable(Exception):
 
 
 def utc_iso(timestamp: float) -> str:
-    """`2026-12-01T10:00:00.123456Z`."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`2026-12-01T10:00:00.123456Z`; the date and time part is formatted once per second (the
+    prediction log stamps every row with it)."""
+    seconds = int(timestamp)
+    return f"{_utc_second(seconds)}.{int((timestamp - seconds) * 1e6):06d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class LabelStore(ABC):

@@ -47,7 +47,6 @@ log shipper (Fluent Bit, Vector, an OpenTelemetry collector's filelog receiver) 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import hmac
 import logging
@@ -65,6 +64,7 @@ from typing import Any
 
 import orjson
 
+from ..core.labels import utc_iso
 from ..core.schema import Schema
 from ..core.settings import MIN_KEY_BYTES, Settings, SettingsError
 
@@ -108,17 +108,6 @@ METRICS = {  # counter name → (type, help)
     "bytes_waiting": ("gauge", "Bytes of the log not yet written or, with a sink, not yet uploaded."),
     "writer_up": ("gauge", "1 while the worker's log writer runs and is healthy."),
 }
-
-
-def utc_iso(timestamp: float) -> str:
-    """`2026-12-01T10:00:00.123456Z`; the date and time part is formatted once per second."""
-    seconds = int(timestamp)
-    return f"{_utc_second(seconds)}.{int((timestamp - seconds) * 1e6):06d}Z"
-
-
-@functools.lru_cache(maxsize=8)
-def _utc_second(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass(frozen=True)
