@@ -504,3 +504,31 @@ def fresh_database(postgres_url):
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
     return f"{postgres_url}?options=-csearch_path%3D{schema}"
+
+
+TWO_WORKERS = """
+import bentoml
+
+
+@bentoml.service(workers=2)
+class Toy:
+    @bentoml.api
+    def ping(self) -> str:
+        return "pong"
+"""
+
+
+@pytest.fixture(scope="session")
+def two_workers():
+    """Write `toy.py` into a folder: a real BentoML service `toy:Toy` with two workers that loads no model.
+
+    What `bentoml serve` does with its processes does not depend on the service, and tests/code needs
+    no pipeline output.
+    """
+
+    def write(folder: Path) -> Path:
+        path = folder / "toy.py"
+        path.write_text(TWO_WORKERS)
+        return path
+
+    return write

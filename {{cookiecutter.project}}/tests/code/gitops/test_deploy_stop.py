@@ -14,22 +14,11 @@ import time
 
 import pytest
 
-TWO_WORKERS = """
-import bentoml
-
-
-@bentoml.service(workers=2)
-class Toy:
-    @bentoml.api
-    def ping(self) -> str:
-        return "pong"
-"""
-
 
 @pytest.mark.slow
-def test_stop_after_the_server_was_killed_leaves_no_process_and_frees_the_port(pkg, isolated):
+def test_stop_after_the_server_was_killed_leaves_no_process_and_frees_the_port(pkg, isolated, two_workers):
     deploy, localserver = pkg.gitops.deploy, pkg.packaging.localserver
-    (isolated / "toy.py").write_text(TWO_WORKERS)  # `bentoml serve toy:Toy` imports it from the working directory
+    two_workers(isolated)  # `bentoml serve toy:Toy` imports it from the working directory
     running, process = deploy.start("local", "toy:Toy", {"port": localserver.free_port()})
     try:
         assert deploy.wait_ready(running, process, deploy.log_file("local"), 0, timeout=90) is None

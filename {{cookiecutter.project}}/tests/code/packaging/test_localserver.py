@@ -12,19 +12,6 @@ import time
 
 import pytest
 
-# A real BentoML service with two workers that loads no model: what `bentoml serve` does with its
-# processes does not depend on the service, and tests/code needs no pipeline output.
-TWO_WORKERS = """
-import bentoml
-
-
-@bentoml.service(workers=2)
-class Toy:
-    @bentoml.api
-    def ping(self) -> str:
-        return "pong"
-"""
-
 
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
@@ -32,13 +19,13 @@ def port_in_use(port: int) -> bool:
 
 
 @pytest.mark.slow
-def test_a_killed_servers_workers_are_stopped_too(pkg, tmp_path):
+def test_a_killed_servers_workers_are_stopped_too(pkg, tmp_path, two_workers):
     """SIGKILL of `bentoml serve` alone leaves its workers serving, in their own sessions: the stop finds them.
 
     One server for both: starting one costs seconds. Its memory counts the workers too.
     """
     localserver = pkg.packaging.localserver
-    (tmp_path / "toy.py").write_text(TWO_WORKERS)
+    two_workers(tmp_path)
     with contextlib.chdir(tmp_path), localserver.running("toy:Toy", timeout=90) as server:
         port = int(server.url.rpartition(":")[2])
         workers = [p for p in localserver.marked(server.mark) if p.pid != server.pid]
