@@ -12,13 +12,10 @@ monitor over the bucket and the database keeps the model, as it does on the lapt
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,12 +29,11 @@ import pytest
 from support.deployment import IDENTITY, TOKEN, free_port
 from support.lifecycle import Lifecycle
 from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration
-from support.processes import run
+from support.processes import project_services, run
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVICES = REPO_ROOT / "{{cookiecutter.project}}" / "tests" / "services.py"
 LOCUSTFILE = Path(__file__).resolve().parent / "support" / "replica_locustfile.py"
 BUCKET = "modelops-dataplane"
 SINK = f"s3://{BUCKET}/logs/production"
@@ -49,15 +45,9 @@ SEGMENT_SECONDS = 1  # a replica closes and uploads its log segment this often
 KILL_WINDOW_SECONDS = 1.0
 
 
-@functools.cache
 def services_module() -> ModuleType:
-    """The generated project's `tests/services.py` (stdlib only): the one way the tests start S3 and PostgreSQL."""
-    spec = importlib.util.spec_from_file_location("project_services", SERVICES)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    """The generated project's `tests/services.py`, from the template's source."""
+    return project_services(REPO_ROOT / "{{cookiecutter.project}}")
 
 
 def unavailable(reason: str) -> None:

@@ -7,17 +7,14 @@ moto); the endpoint reaches DVC through AWS_ENDPOINT_URL, as the workflows' obje
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from support.lifecycle import Lifecycle, sha256
 from support.matrix import Configuration
-from support.processes import run
+from support.processes import project_services, run
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +22,6 @@ BUCKET = "stored-model-tests"
 S3_PROJECT = Configuration("storage-s3-moto", {"project_name": "Stored Model", "storage": "s3", "s3_bucket": BUCKET})
 IDENTITY = ("-c", "user.name=Storage Test", "-c", "user.email=storage@example.invalid")
 MODEL = "models/model.joblib"
-
-
-def project_services(project: Path) -> ModuleType:
-    """The generated project's tests/services.py, imported by its path."""
-    spec = importlib.util.spec_from_file_location("generated_services", project / "tests" / "services.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -11,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 OUTPUT_TAIL = 3000  # characters of a failed command's output shown in the assertion
 
@@ -131,3 +134,17 @@ def activated_env(env: dict[str, str], project: Path) -> dict[str, str]:
     """`env` with the project's .venv activated, as after `source .venv/bin/activate`."""
     venv = project / ".venv"
     return {**env, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}"}
+
+
+@functools.cache
+def project_services(project: Path) -> ModuleType:
+    """A generated project's `tests/services.py` (stdlib only), imported by its path: the one way the
+    template's tests start its S3 server and PostgreSQL, as the project's own tests do."""
+    spec = importlib.util.spec_from_file_location(
+        f"services_of_{abs(hash(project))}", project / "tests" / "services.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
