@@ -90,7 +90,7 @@ def copy_folder(source: str, to: Path) -> list[Copied]:
         raise FetchError(
             f"error: cannot list {source}: {exc} — check its credentials in the environment (AWS_* for s3://)"
         ) from exc
-    copied = []
+    wanted: list[tuple[str, Path, Copied]] = []
     for path, info in sorted(found.items()):
         relative = path[len(root) + 1 :] if path.startswith(f"{root}/") else path
         if not relative or relative.endswith(SKIPPED_SUFFIXES):
@@ -104,12 +104,13 @@ def copy_folder(source: str, to: Path) -> list[Copied]:
         if up_to_date(target, size, modified(info)):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
+        wanted.append((path, target, Copied(safe.as_posix(), size)))
+    if wanted:  # one call: an object store's filesystem (s3fs) fetches the objects concurrently
         try:
-            fs.get_file(path, str(target))
+            fs.get([path for path, _, _ in wanted], [str(target) for _, target, _ in wanted])
         except Exception as exc:
-            raise FetchError(f"error: cannot copy {path} to {target}: {exc}") from exc
-        copied.append(Copied(safe.as_posix(), size or target.stat().st_size))
-    return copied
+            raise FetchError(f"error: cannot copy {source} to {to}: {exc} — check the credentials, run again") from exc
+    return [c if c.size else Copied(c.path, target.stat().st_size) for _, target, c in wanted]
 
 
 def report(copied: list[Copied], source: str, to: Path) -> str:
