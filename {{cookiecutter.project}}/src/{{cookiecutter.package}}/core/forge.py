@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .git import GitError, branch_exists, commit_message, git
@@ -120,6 +120,22 @@ class Forge(Protocol):
     def open_pull_request(self, branch: str) -> Found | None: ...
 
     def open_issue(self, label: Label) -> Found | None: ...
+
+    # read-only queries (`make doctor`)
+
+    def api_query(self, path: str) -> Call: ...
+
+    def get(self, path: str) -> Answer:
+        """GET `path` of the forge's API; its status and JSON body (any status: the caller judges)."""
+
+    # releases (`make release RELEASE_ARGS=--publish`)
+
+    def release_query(self, tag: str) -> Call: ...
+
+    def release_calls(self, release: Release, exists: bool) -> list[Call]: ...
+
+    def release_exists(self, tag: str) -> bool:
+        """Whether the forge has a release of `tag`; a ForgeError when it cannot tell."""
 
 
 GH_MISSING = (
@@ -233,6 +249,77 @@ class GitHub:
         found = self._listed(self.issue_query(label))
         return found[0] if found else None
 
+    # --- read-only queries (`make doctor`) -------------------------------------------------------
+
+    def api_query(self, path: str) -> Call:
+        """`gh api` of a REST path; `{owner}` and `{repo}` are the work tree's repository (or GH_REPO)."""
+        return Call(("api", "--include", "-H", "Accept: application/vnd.github+json", path))
+
+    def get(self, path: str) -> Answer:
+        call = self.api_query(path)
+        result = subprocess.run([self.executable(), *call.args], capture_output=True, text=True)
+        return Answer.parse(result.stdout, redact(result.stderr), call)
+
+    # --- releases ------------------------------------------------------------------------------
+
+    def release_query(self, tag: str) -> Call:
+        return Call(("release", "view", tag, "--json", "url"))
+
+    def release_calls(self, release: Release, exists: bool) -> list[Call]:
+        """Create the release of a pushed tag (or replace its title and notes), then upload its assets again."""
+        if exists:
+            first = Call(("release", "edit", release.tag, "--title", release.title, "--notes-file", "-"), release.notes)
+        else:
+            args = ("release", "create", release.tag, "--verify-tag", "--title", release.title, "--notes-file", "-")
+            first = Call(args, release.notes)
+        upload = [Call(("release", "upload", release.tag, *release.assets, "--clobber"))] if release.assets else []
+        return [first, *upload]
+
+    def release_exists(self, tag: str) -> bool:
+        call = self.release_query(tag)
+        result = subprocess.run([self.executable(), *call.args], capture_output=True, text=True)
+        if result.returncode == 0:
+            return True
+        reason = redact((result.stderr or result.stdout).strip())
+        if "release not found" in reason:  # what `gh release view` says of a tag without a release
+            return False
+        raise ForgeError(f"error: `{call}` failed ({result.returncode}): {reason}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a read-only API query answered: the HTTP status and the JSON body (None when empty)."""
+
+    status: int
+    body: object
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @classmethod
+    def parse(cls, output: str, error: str, call: Call) -> Answer:
+        """`gh api --include`'s output: a status line, headers, a blank line, the body."""
+        head, _, body = output.replace("\r\n", "\n").partition("\n\n")
+        words = head.split(maxsplit=2)
+        if len(words) < 2 or not words[0].startswith("HTTP/") or not words[1].isdigit():
+            reason = error.strip().splitlines()
+            raise ForgeError(f"error: `{call}` got no answer: {reason[-1] if reason else 'no output'}")
+        try:
+            return cls(int(words[1]), json.loads(body) if body.strip() else None)
+        except ValueError as exc:
+            raise ForgeError(f"error: `{call}` answered {redact(body[:200])!r}, not JSON") from exc
+
+
+@dataclass(frozen=True)
+class Release:
+    """The forge's release of a pushed tag: its title, notes and the files attached to it."""
+
+    tag: str
+    title: str
+    notes: str
+    assets: tuple[str, ...] = ()
+
 
 def default() -> Forge:
     """The project's forge."""
@@ -279,12 +366,36 @@ def open_already(forge: Forge, branch: str) -> str | None:
     return f"a pull request from {branch} is open already (resolve or merge it):\n{found.url}" if found else None
 
 
+# Which token the bot pushes and opens pull requests with, as .github/actions/bot-identity says:
+# `app` (the GitHub App's: CI runs on what it opens) or `github-token` (the job's: CI does not).
+BOT = "MODELOPS_BOT"
+BOT_KINDS = ("app", "github-token")
+CI_NOT_STARTED = (
+    "> [!IMPORTANT]\n"
+    "> **CI has not run on this pull request.** The workflow opened it with its `GITHUB_TOKEN`, and GitHub"
+    " starts no workflow for what that token does, so required checks never report here. To run them, close"
+    " this pull request and reopen it (the `reopened` event runs `ci.yml` on its head commit), or push a"
+    " commit to its branch. Running `ci.yml` by hand does not count: its checks are not linked to the pull"
+    " request. With the GitHub App set up (the variable `MODELOPS_APP_ID` and the secret"
+    " `MODELOPS_APP_PRIVATE_KEY`, see docs/setup.md), bot pull requests run CI by themselves."
+)
+
+
+def bot_body(body: str) -> str:
+    """A bot pull request's body as the forge gets it: opened with the job's token, it says first how to run CI."""
+    kind = os.environ.get(BOT, "")
+    if kind and kind not in BOT_KINDS:
+        raise ForgeError(f"error: {BOT}={kind!r} — set it to app or github-token (.github/actions/bot-identity does)")
+    return f"{CI_NOT_STARTED}\n\n{body}" if kind == "github-token" else body
+
+
 def publish_pull_request(forge: Forge, request: PullRequest, remote: str, if_rejected: str) -> str:
     """Push `request.branch` and open its pull request, or update the open one; the pull request's URL.
 
     Nothing reaches the forge unless the tool is ready and the push went through.
     """
     forge.check()
+    request = replace(request, body=bot_body(request.body))
     if not branch_exists(request.branch):
         raise ForgeError(f"error: no local branch {request.branch} to push")
     push_branch(remote, request.branch, if_rejected)

@@ -6,13 +6,23 @@ or taken from another environment (`--from staging`), or is the last build (repo
 The branch name is the last line printed. With `--pull-request` the branch is pushed and its pull
 request opened through the forge (`core/forge.py`), and its URL is the last line; when a pull
 request from that branch is open already, nothing is done.
+
+On a cluster's report (`--synced`: the commit Argo CD synced the source environment to and found
+healthy, as promote-production.yml receives it in a GitHub deployment status), it first checks that
+this commit's `deploy/<from>/` names the version the source environment's desired state names now:
+if it moved on since, or the target runs that version already, it says so and does nothing. The
+report (`--health`, `--health-url`) goes into the pull request's body.
 """
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 from ..core import cli, environments, forge, paths
 from ..core.environments import DeployError
-from ..core.git import commit_on_branch, require_clean
+from ..core.git import commit_on_branch, file_at, require_clean
 from ..core.records import BuildRecord
 
 
@@ -50,20 +60,81 @@ def approval(env: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Health:
+    """What the cluster reported about the source environment: the commit it synced, its words, a link."""
+
+    env: str
+    commit: str
+    description: str = ""
+    url: str = ""
+
+    def note(self, version: str) -> str:
+        """The pull request's paragraph on the source environment's health."""
+        said = " ".join(self.description.split()) or "(no description)"
+        link = f" — [the sync in Argo CD]({self.url})" if self.url else ""
+        return (
+            f"**{self.env} runs `{version}` healthy**, as the cluster reported after syncing `{self.commit[:12]}`"
+            f" (its smoke test ran in the cluster): {said}{link}"
+        )
+
+
+def version_at(env: str, commit: str) -> str:
+    """The version `env`'s desired state named at `commit` ('' when nothing), or an error naming the fix."""
+    environment = environments.get(env)
+    text = file_at(commit, environment.path)
+    if text is None:
+        raise DeployError(
+            f"error: no {environment.path} at {commit[:12]} here — fetch main's whole history"
+            " (actions/checkout with fetch-depth: 0), or check the commit the deployment names"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / environment.path.name
+        copy.write_text(text)
+        return replace(environment, path=copy).version
+
+
+def stale(health: Health, target: str, version: str) -> str | None:
+    """Why the report of `health` asks for no promotion of `target` to `version` (the source's now), else None."""
+    synced = version_at(health.env, health.commit)
+    if synced != version:
+        return (
+            f"{health.env} moved on since: the cluster synced {synced or '(nothing)'} at {health.commit[:12]},"
+            f" main's deploy/{health.env}/ names {version or '(nothing)'} — no promotion of {target} from this report"
+        )
+    if environments.get(target).version == version:
+        return f"{target} runs {version} already — nothing to propose"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--env", required=True, help="environment in deploy/ to move")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--version", help="the build version to move it to (default: the last `make build`)")
     source.add_argument("--from", dest="from_env", help="take the version this other environment runs")
+    parser.add_argument(
+        "--synced", metavar="COMMIT", help="with --from: the commit the cluster synced it to and reported healthy"
+    )
+    parser.add_argument("--health", default="", help="with --synced: what the cluster's report said (its description)")
+    parser.add_argument("--health-url", default="", help="with --synced: the report's link (Argo CD)")
     forge.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.synced and not args.from_env:
+        parser.error("--synced needs --from: the environment the cluster reported on")
     cli.start(args)
     version = args.version or (environments.get(args.from_env).version if args.from_env else last_build())
     if not version:
         raise DeployError(f"error: {args.from_env} runs nothing yet — promote it first")
+    note = approval(args.env)
+    if args.synced:
+        health = Health(args.from_env, args.synced, args.health, args.health_url)
+        if reason := stale(health, args.env, version):
+            print(reason)
+            return
+        note = f"{health.note(version)}\n\n{note}"
     then = f"`make deploy ENV={args.env}`"
-    forge.propose(args, branch_of(args.env, version), lambda: promote(args.env, version), approval(args.env), then)
+    forge.propose(args, branch_of(args.env, version), lambda: promote(args.env, version), note, then)
 
 
 if __name__ == "__main__":

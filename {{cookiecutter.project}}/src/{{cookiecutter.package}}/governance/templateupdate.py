@@ -9,29 +9,39 @@ edited too — is committed as it is (inline `<<<<<<<` markers, or a `.rej` file
 did not apply), listed, and makes the exit status 3: resolve it on the branch before merging.
 The branch's name is the last line printed.
 
-With `--pull-request` it then pushes the branch and opens its pull request through the forge
-(`core/forge.py`: GitHub's `gh`, its token GH_TOKEN), the files changed and the conflicts in the body; the pull
-request's URL is the last line printed. template-update.yml runs that weekly. When a pull
-request from the branch is open already, nothing is done. `--check` only says whether the
-template moved on (exit 1 when it did).
+The template's own code — cookiecutter's hooks, which `cruft update` runs — runs in a process of
+its own whose environment holds no token (GH_TOKEN, GITHUB_TOKEN, ACTIONS_*, the GitHub App's
+key): a template can propose changes, never act with this repository's credentials.
+
+`--publish` then pushes the branch the last update made here and opens its pull request through
+the forge (`core/forge.py`: GitHub's `gh`, its token GH_TOKEN), the files changed and the conflicts
+in the body; the pull request's URL is the last line printed. template-update.yml runs the two as
+separate steps, the token given to the second alone; `--pull-request` does both in one run. When a
+pull request from the branch is open already, nothing is pushed. An update that changes
+`.github/workflows/` needs a token with the `workflows` permission (the GitHub App's): with the
+job's GITHUB_TOKEN (MODELOPS_BOT=github-token) it stops before pushing, naming the fix.
+`--check` only says whether the template moved on (exit 1 when it did).
 
 Exit status: 0 up to date or updated cleanly, 3 updated with conflicts, 1 an error.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
+import os
 import re
+import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core import cli, forge
-from ..core.git import GitError, git, on_new_branch, remote_head, require_clean
+from ..core.git import GitError, branch_exists, git, on_new_branch, remote_head, require_clean
 from ..core.paths import CRUFT_STATE as STATE
 
 BRANCH_PREFIX = "template-update/"
@@ -39,6 +49,12 @@ CONFLICTED = 3  # the exit status when the update conflicts with the project's e
 MARKERS = re.compile(r"^<{7} .*?^={7}$.*?^>{7} ", re.M | re.S)  # ours, the separator, theirs, in order
 REMOTE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")  # https://…, ssh://…, git@host:…
 GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
+# What the template's hooks must never see: the forge's tokens, the runner's, the GitHub App's key.
+SECRET_NAMES = frozenset({*forge.TOKENS, "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "MODELOPS_APP_PRIVATE_KEY"})
+SECRET_PREFIXES = ("ACTIONS_",)
+WORKFLOWS = ".github/workflows/"
+# The last update made here, for `--publish` (in git's own folder: never committed, never in the tree).
+LAST_UPDATE = "modelops-template-update.json"
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,15 @@ class State:
 class Conflict:
     path: str
     kind: str
+
+
+def hook_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the template's code runs in: `environ` without a token or a key."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in SECRET_NAMES and not name.startswith(SECRET_PREFIXES)
+    }
 
 
 @dataclass(frozen=True)
@@ -197,21 +222,22 @@ def untracked() -> set[str]:
 
 
 def run_cruft_update() -> str:
-    """`cruft update` of this project, without its question; what it said."""
-    import cruft
-
-    with quiet() as said:
-        try:
-            applied = cruft.update(project_dir=Path("."), skip_apply_ask=True, allow_untracked_files=True)
-        except Exception as exc:  # cruft, cookiecutter's hooks and git raise many kinds
-            print(f"{type(exc).__name__}: {exc}")  # into what cruft said
-            applied = False
-    if not applied:
+    """`cruft update` of this project, without its question, in a process with no token; what it said."""
+    command = [sys.executable, "-m", "cruft", "update", "--project-dir", ".", "--skip-apply-ask"]
+    result = subprocess.run(
+        [*command, "--allow-untracked-files"],
+        env=hook_environment(os.environ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    said = forge.redact(f"{result.stdout}{result.stderr}")
+    if result.returncode != 0:
         raise SystemExit(
             "error: `cruft update` failed — fix what it says below, then run `make template-update` again:\n"
-            + said.getvalue().strip()
+            + said.strip()
         )
-    return said.getvalue()
+    return said
 
 
 def update_on_branch(branch: str, old: str, new: str) -> Update:
@@ -265,18 +291,93 @@ def report(update: Update) -> None:
             print(f"  {conflict.path}: {conflict.kind}")
 
 
+def last_update_path() -> Path:
+    return Path(git("rev-parse", "--git-path", LAST_UPDATE))
+
+
+def save(update: Update, template: str) -> None:
+    last_update_path().write_text(json.dumps({"template": template, **asdict(update)}, indent=2) + "\n")
+
+
+def load() -> tuple[Update, str] | None:
+    """The last update made here and its template, or None."""
+    path = last_update_path()
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    conflicts = [Conflict(**c) for c in data["conflicts"]]
+    changed = [(status, name) for status, name in data["changed"]]
+    return Update(data["branch"], data["old"], data["new"], changed, conflicts), data["template"]
+
+
+def workflow_token_fix(update: Update) -> str | None:
+    """Why the job's GITHUB_TOKEN cannot push this update (it changes workflows), else None."""
+    workflows = [p for _, p in update.changed if p.startswith(WORKFLOWS)]
+    if not workflows or os.environ.get(forge.BOT) != "github-token":
+        return None
+    return (
+        f"error: the update changes {', '.join(workflows)}, which the job's GITHUB_TOKEN may not push (no"
+        " `workflows` permission) — set up the GitHub App (the variable MODELOPS_APP_ID, the secret"
+        f" MODELOPS_APP_PRIVATE_KEY: docs/setup.md), or push {update.branch} and open its pull request yourself"
+    )
+
+
+def publish(update: Update, template: str, args: argparse.Namespace, site: forge.Forge) -> str:
+    """Push the update's branch and open its pull request; the pull request's URL."""
+    if not branch_exists(update.branch):
+        raise SystemExit(f"error: no local branch {update.branch} — run `make template-update` here first")
+    if fix := workflow_token_fix(update):
+        raise SystemExit(fix)
+    request = forge.PullRequest(update.branch, title(update), body(update, template), base=args.base)
+    return forge.publish_pull_request(site, request, args.remote, IF_REJECTED)
+
+
+def finish(update: Update, last: str) -> None:
+    """Say what conflicts (exit 3) and print `last`: the branch, or the pull request's URL."""
+    if update.conflicts:
+        print(
+            f"error: the update conflicts with this project's edits in {', '.join(c.path for c in update.conflicts)}"
+            f" — resolve them on {update.branch} (`git switch {update.branch}`), commit, then merge",
+            file=sys.stderr,
+        )
+    print(last)
+    if update.conflicts:
+        raise SystemExit(CONFLICTED)
+
+
+def publish_last(args: argparse.Namespace) -> None:
+    """`--publish`: the last update made here, pushed and proposed."""
+    found = load()
+    if found is None:
+        print("nothing to publish: `make template-update` made no update here")
+        return
+    update, template = found
+    site = forge.default()
+    if opened := forge.open_already(site, update.branch):
+        print(opened)
+        return
+    finish(update, publish(update, template, args, site))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--check", action="store_true", help="only say whether the template moved on (exit 1 if so)")
+    parser.add_argument(
+        "--publish", action="store_true", help="push the branch the last update made here and open its pull request"
+    )
     forge.add_arguments(parser)
     args = parser.parse_args(argv)
     cli.start(args)
+    if args.publish:
+        publish_last(args)
+        return
     state = read_state(STATE)
     if local_template(state.template) and not Path(state.template).expanduser().is_dir():
         raise SystemExit(
             f"error: the template {state.template} that {STATE} names is not on this machine — set `template`"
             f" in {STATE} to the template's git URL (e.g. https://github.com/<owner>/cookiecutter-modelops)"
         )
+    last_update_path().unlink(missing_ok=True)
     if up_to_date(state.template):
         print(f"up to date: {state.template} has nothing newer than {state.commit[:7]}")
         return
@@ -290,20 +391,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     require_clean("the template update")
     update = update_on_branch(branch, state.commit, new)
+    save(update, state.template)
     report(update)
-    last = branch
-    if args.pull_request:
-        request = forge.PullRequest(branch, title(update), body(update, state.template), base=args.base)
-        last = forge.publish_pull_request(site, request, args.remote, IF_REJECTED)
-    if update.conflicts:
-        print(
-            f"error: the update conflicts with this project's edits in {', '.join(c.path for c in update.conflicts)}"
-            f" — resolve them on {branch} (`git switch {branch}`), commit, then merge",
-            file=sys.stderr,
-        )
-    print(last)
-    if update.conflicts:
-        raise SystemExit(CONFLICTED)
+    finish(update, publish(update, state.template, args, site) if args.pull_request else branch)
 
 
 if __name__ == "__main__":

@@ -132,3 +132,26 @@ def test_the_pull_request_of_a_commit_is_its_message_and_its_diff(forge, repo):
     made = forge.commit_pull_request(BRANCH, "trunk", "Merging is the approval.")
     assert made.title == "feat: C is 2" and made.base == "trunk" and made.branch == BRANCH
     assert made.body.startswith("Merging is the approval.\n\n```diff\n") and "+  C: 2.0" in made.body
+
+
+def test_a_pull_request_the_job_token_opens_says_ci_did_not_run_and_how_to_run_it(forge, fake_gh, repo, monkeypatch):
+    monkeypatch.setenv("MODELOPS_BOT", "github-token")
+    forge.publish_pull_request(forge.default(), request(forge), "origin", "if rejected")
+    body = fake_gh.calls()[-1]["stdin"]
+    assert body.startswith("> [!IMPORTANT]\n> **CI has not run on this pull request.**")
+    assert "close this pull request and reopen it" in body and "MODELOPS_APP_ID" in body
+    assert body.endswith("the body\n")
+
+
+@pytest.mark.parametrize("kind", ["app", ""], ids=["app", "unset"])
+def test_a_pull_request_the_app_or_a_person_opens_has_its_body_alone(forge, fake_gh, repo, monkeypatch, kind):
+    monkeypatch.setenv("MODELOPS_BOT", kind)
+    forge.publish_pull_request(forge.default(), request(forge), "origin", "if rejected")
+    assert fake_gh.calls()[-1]["stdin"] == "the body\n"
+
+
+def test_an_unknown_bot_kind_is_refused_before_anything_is_pushed(forge, fake_gh, repo, monkeypatch, remote_heads):
+    monkeypatch.setenv("MODELOPS_BOT", "pat")
+    with pytest.raises(SystemExit, match=r"MODELOPS_BOT='pat' — set it to app or github-token"):
+        forge.publish_pull_request(forge.default(), request(forge), "origin", "if rejected")
+    assert BRANCH not in remote_heads(repo) and fake_gh.calls() == []

@@ -79,3 +79,62 @@ def test_a_rejected_push_opens_no_pull_request(promote, fake_gh, repo, git):
     with pytest.raises(SystemExit, match=rf"`git push origin {BRANCH}` was rejected"):
         promote.main(["--env", "staging", "--version", VERSION, "--pull-request"])
     assert ["pr", "create"] not in fake_gh.commands()
+
+
+# --- promotion on the cluster's report (promote-production.yml, on a deployment status) -----------
+
+NEXT = "0.3.0-def5678"
+
+
+@pytest.fixture
+def reported(repo, git) -> dict[str, str]:
+    """staging at VERSION (its commit `before`), then at NEXT (`after`, main); production behind. The commits."""
+    for env in ("staging", "production"):
+        overlay = repo / f"deploy/{env}/kustomization.yaml"
+        overlay.parent.mkdir(parents=True, exist_ok=True)
+        overlay.write_text(OVERLAY.replace("0.1.0-1a2b3c4", VERSION if env == "staging" else "0.1.0-1a2b3c4"))
+    git("add", ".", cwd=repo)
+    git("commit", "--quiet", "-m", f"deploy(staging): promote {VERSION}", cwd=repo)
+    before = git("rev-parse", "HEAD", cwd=repo)
+    staging = repo / "deploy/staging/kustomization.yaml"
+    staging.write_text(staging.read_text().replace(VERSION, NEXT))
+    git("commit", "--quiet", "-am", f"deploy(staging): promote {NEXT}", cwd=repo)
+    git("push", "--quiet", "origin", "main", cwd=repo)
+    return {"before": before, "after": git("rev-parse", "HEAD", cwd=repo)}
+
+
+def test_a_healthy_staging_report_opens_the_production_promotion_naming_version_and_smoke(
+    promote, fake_gh, repo, reported, remote_heads, capsys
+):
+    said = f"Healthy at {NEXT}; in-cluster smoke test passed"
+    promote.main(
+        ["--env", "production", "--from", "staging", "--synced", reported["after"], "--health", said,
+         "--health-url", "https://argocd.example.com/applications/demo-staging", "--pull-request"]
+    )  # fmt: skip
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == "https://github.com/acme/model/pull/1"
+    assert f"promote/production/{NEXT}" in remote_heads(repo)
+    body = fake_gh.calls()[-1]["stdin"]
+    assert f"**staging runs `{NEXT}` healthy**" in body and reported["after"][:12] in body
+    assert said in body and "(https://argocd.example.com/applications/demo-staging)" in body
+    assert f"+  newTag: {NEXT}" in body and "Merging this pull request is the approval" in body
+
+
+def test_a_report_of_a_commit_staging_moved_on_from_changes_nothing(promote, fake_gh, repo, reported, git, capsys):
+    promote.main(["--env", "production", "--from", "staging", "--synced", reported["before"], "--pull-request"])
+    out = capsys.readouterr().out
+    assert f"staging moved on since: the cluster synced {VERSION}" in out and f"names {NEXT}" in out
+    assert git("branch", "--list", "promote/*", cwd=repo) == "" and ["pr", "create"] not in fake_gh.commands()
+
+
+def test_a_report_of_what_production_runs_already_changes_nothing(promote, fake_gh, repo, reported, git, capsys):
+    production = repo / "deploy/production/kustomization.yaml"
+    production.write_text(production.read_text().replace("0.1.0-1a2b3c4", NEXT))
+    git("commit", "--quiet", "-am", f"deploy(production): promote {NEXT}", cwd=repo)
+    promote.main(["--env", "production", "--from", "staging", "--synced", reported["after"], "--pull-request"])
+    assert f"production runs {NEXT} already — nothing to propose" in capsys.readouterr().out
+    assert git("branch", "--list", "promote/*", cwd=repo) == ""
+
+
+def test_a_reported_commit_this_clone_lacks_names_the_fix(promote, fake_gh, repo, reported):
+    with pytest.raises(SystemExit, match=r"fetch main's whole history"):
+        promote.main(["--env", "production", "--from", "staging", "--synced", "0" * 40])

@@ -215,3 +215,74 @@ def test_rejected_hunks_and_unmerged_paths_are_conflicts_too(templateupdate):
         ("params.yaml.rej", "hunks of params.yaml that did not apply"),
         ("logo.png", "changed here and in the template (unmerged)"),
     ]
+
+
+# --- the template's code runs without a token; pushing is a step of its own ------------------------
+
+HOOK = """\
+import json, os, pathlib
+pathlib.Path(os.environ["HOOK_ENV_OUT"]).write_text(json.dumps(sorted(os.environ)))
+"""
+SECRETS = (
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "MODELOPS_APP_PRIVATE_KEY",
+)
+
+
+def test_the_templates_hooks_run_with_no_token_in_their_environment(
+    templateupdate, template, project, isolated, monkeypatch
+):
+    (template / "hooks").mkdir()
+    (template / "hooks" / "post_gen_project.py").write_text(HOOK)
+    git("add", "hooks", cwd=template)
+    new_template_commit(template)
+    seen = isolated / "hook-env.json"
+    monkeypatch.setenv("HOOK_ENV_OUT", str(seen))
+    for name in SECRETS:
+        monkeypatch.setenv(name, f"secret-{name}")
+    templateupdate.main([])
+    names = set(json.loads(seen.read_text()))
+    assert "HOOK_ENV_OUT" in names and "PATH" in names, "the hook did not run with the rest of the environment"
+    assert names.isdisjoint(SECRETS), f"the template's hook saw {sorted(names & set(SECRETS))}"
+
+
+def test_publish_pushes_the_last_update_and_opens_its_pull_request(templateupdate, template, project, gh, capsys):
+    new = new_template_commit(template)
+    branch = f"template-update/{new[:7]}"
+    templateupdate.main([])
+    assert gh.calls() == [], "the update itself talked to the forge"
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == branch
+    templateupdate.main(["--publish"])
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == "https://github.com/acme/model/pull/1"
+    pushed = git("ls-remote", "--heads", "origin", branch, cwd=project).split()
+    assert pushed and pushed[0] == git("rev-parse", branch, cwd=project), "the branch is not on the remote"
+    create = gh.calls()[-1]
+    assert create["args"][:6] == ["pr", "create", "--base", "main", "--head", branch]
+    assert "- M `README.md`" in create["stdin"]
+
+
+def test_publish_without_an_update_does_nothing(templateupdate, template, project, gh, capsys):
+    templateupdate.main([])  # up to date
+    templateupdate.main(["--publish"])
+    assert "nothing to publish" in capsys.readouterr().out and gh.calls() == []
+
+
+def test_a_workflow_change_the_job_token_cannot_push_stops_before_pushing(
+    templateupdate, template, project, gh, monkeypatch
+):
+    workflow = template / INNER / ".github" / "workflows" / "ci.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text("name: ci\n")
+    git("add", ".", cwd=template)
+    new = new_template_commit(template)
+    templateupdate.main([])
+    monkeypatch.setenv("MODELOPS_BOT", "github-token")
+    with pytest.raises(SystemExit, match=r"changes \.github/workflows/ci\.yml, which the job's GITHUB_TOKEN may not"):
+        templateupdate.main(["--publish"])
+    assert git("ls-remote", "--heads", "origin", cwd=project) == "" and ["pr", "create"] not in gh.commands()
+    monkeypatch.setenv("MODELOPS_BOT", "app")
+    templateupdate.main(["--publish"])
+    assert git("ls-remote", "--heads", "origin", f"template-update/{new[:7]}", cwd=project)
