@@ -149,8 +149,9 @@ def scenario(load_seconds: int = DEFAULT_LOAD_SECONDS, tune_trials: int = DEFAUL
         ),
         Step(
             "gitops",
-            "version 1 deployed through a merged promotion, then released",
-            (*promote_and_merge(), Make("release")),
+            "version 1 deployed through a merged promotion, then released: the tag on the commit local runs,"
+            " the changelog branch merged",
+            (*promote_and_merge(), Merge(Printed(Make("release")))),
         ),
         Step(
             "monitoring",
@@ -177,7 +178,7 @@ def scenario(load_seconds: int = DEFAULT_LOAD_SECONDS, tune_trials: int = DEFAUL
                 Make("pipeline"),  # the merged dvc.lock: DVC restores the challenger from its cache
                 Make("build"),
                 *promote_and_merge(),
-                Make("release"),
+                Merge(Printed(Make("release"))),
                 Make("simulate", ("PHASE=drift",)),
                 Make(
                     "monitor",

@@ -6,7 +6,8 @@ through: version 1 deployed
 locally through a promotion merged in git; version 2 promoted and deployed; a rollback merged and
 deployed; a version whose model cannot load and one whose predictions are wrong, each rolled
 back by the deploy itself; bad requests refused with nothing half-done; a Kubernetes overlay
-promoted and rendered; three releases with their changelog and model deltas. Its steps run in
+promoted and rendered; releases of what local runs, with their changelog and model deltas; production
+released through an origin whose main refuses pushes, a fake GitHub CLI and a rollback. Its steps run in
 the order written and share the project.
 """
 
@@ -18,6 +19,7 @@ import subprocess
 
 import pytest
 import yaml
+from support.deployment import Forge
 from support.lifecycle import MODEL_PARAMETER
 from support.markdown import MADE_BY_DELIVERY
 from support.processes import run
@@ -171,16 +173,24 @@ class TestDelivery:
 
     # --- releases -------------------------------------------------------------------------------
 
-    def test_releases_tag_the_changelog_and_the_model_deltas(self, delivery):
+    def test_releases_tag_the_commit_local_runs_with_the_changelog_and_the_model_deltas(self, delivery):
+        """The laptop's releases: local runs v1, then v2, then is rolled back to v1 (no remote, no forge)."""
         section, name = MODEL_PARAMETER[delivery.project.config.task]
-        first = delivery.make("release").stdout.strip().splitlines()[-1]
-        assert first == "v0.1.0"
+        v1, v2 = delivery.versions["v1"], delivery.versions["v2"]
+        assert delivery.desired()["version"] == v1
+        branches = delivery.git("branch", "--list", "release/*")
+        assert delivery.release_and_merge() == "release/v0.1.0"
+        assert delivery.git("rev-parse", "v0.1.0^{commit}") == delivery.git("rev-parse", v1.rpartition("-")[2])
+        assert v1.startswith("0.1.0-"), "the first build is called what its release is"
         notes = (delivery.path / "reports/releases/v0.1.0.md").read_text()
-        assert "## The model (first release)" in notes
-        old = yaml.safe_load((delivery.path / "params.yaml").read_text())["train"][section][name]
-        delivery.retrain(0.5)
-        second = delivery.make("release").stdout.strip().splitlines()[-1]
-        assert second == "v0.2.0", "a feat commit bumps the minor version"
+        assert "## The model (first release)" in notes and f"Ships build `{v1}` (local)" in notes
+        old = yaml.safe_load(delivery.git("show", f"{v1.rpartition('-')[2]}:params.yaml"))["train"][section][name]
+        delivery.git("branch", "--quiet", "--delete", f"promote/local/{v2}")  # merged before, as a forge deletes it
+        delivery.promote_and_merge(VERSION=v2)
+        released = delivery.make("release").stdout
+        assert released.strip().splitlines()[-1] == "release/v0.2.0", "a feat commit bumps the minor version"
+        assert f"v0.2.0 (build {v2}): the tag is on {v2.rpartition('-')[2]}" in released, "v2 was built before v0.1.0"
+        delivery.git("merge", "--quiet", "--no-ff", "--no-verify", "release/v0.2.0", "-m", "Merge release/v0.2.0")
         notes = (delivery.path / "reports/releases/v0.2.0.md").read_text()
         assert "## Model changes since v0.1.0" in notes
         param_row = next(line for line in notes.splitlines() if line.startswith(f"| train.{section}.{name} |"))
@@ -194,17 +204,52 @@ class TestDelivery:
         for metric in changed:
             assert f"| {metric} |" in notes, f"{metric} changed but is not in the notes"
         assert "model sha256" in notes
-        delivery.git("commit", "--quiet", "--allow-empty", "--no-verify", "-m", "fix: a release without a model change")
-        third = delivery.make("release").stdout.strip().splitlines()[-1]
-        assert third == "v0.2.1"
-        notes = (delivery.path / "reports/releases/v0.2.1.md").read_text()
-        assert "No model change" in notes
         changelog = (delivery.path / "CHANGELOG.md").read_text()
-        assert [h.split()[1] for h in re.findall(r"(?m)^## v\S+", changelog)] == ["v0.2.1", "v0.2.0", "v0.1.0"]
-        assert delivery.git("tag", "--list", "v*").split() == ["v0.1.0", "v0.2.0", "v0.2.1"]
-        assert "v0.2.1" in delivery.git("describe", "--tags")
-        nothing = delivery.make("release", check=False)
-        assert nothing.returncode != 0 and "nothing to release" in nothing.stdout
+        assert [h.split()[1] for h in re.findall(r"(?m)^## v\S+", changelog)] == ["v0.2.0", "v0.1.0"]
+        line = changelog.split("## v0.2.0", 1)[1].splitlines()[2]  # the heading, a blank line, the release's line
+        assert line.startswith(f"Ships build `{v2}` (local). Model: ") and f"train.{section}.{name}" in line, line
+        assert delivery.git("tag", "--list", "v*").split() == ["v0.1.0", "v0.2.0"]
+        assert delivery.git("branch", "--list", "release/*") == branches, "the changelog branches were merged"
+        delivery.rollback_and_merge()  # local runs v1 again: released as v0.1.0
+        nothing = delivery.make("release")
+        assert nothing.stdout.strip().splitlines()[-1] == "local runs v0.1.0 (released): nothing to release"
+        assert delivery.git("tag", "--list", "v*").split() == ["v0.1.0", "v0.2.0"]
+
+    def test_production_is_released_through_a_protected_main(self, delivery):
+        """staging → production by merged pull requests on an origin whose main refuses pushes; the release tags
+        what production runs, a failed upload is finished by a rerun, a rollback has nothing to release."""
+        forge = Forge(delivery, delivery.project.scratch / "forge")
+        v2, build = delivery.versions["v2"], delivery.versions["to-break"]  # built after v2 (a fix), v2's model
+        for version in (v2, build):  # staging, then production from staging: each a pull request, merged
+            staged = forge.make("promote", "ENV=staging", f"VERSION={version}", "PROMOTE_ARGS=--pull-request").stdout
+            assert staged.strip().splitlines()[-1].startswith("https://github.invalid/pull/"), staged[-800:]
+            forge.merge(f"promote/staging/{version}")
+            forge.make("promote", "ENV=production", "FROM=staging", "PROMOTE_ARGS=--pull-request")
+            forge.merge(f"promote/production/{version}")
+        (forge.state / "fail-upload").touch()
+        failed = forge.make("release", "ENV=production", "RELEASE_ARGS=--publish", check=False)
+        assert failed.returncode != 0 and "HTTP 502" in failed.stdout, failed.stdout[-1500:]
+        built_from = delivery.git("rev-parse", build.rpartition("-")[2])
+        assert forge.remote("rev-parse", "v0.2.1^{commit}") == built_from, "the tag is on production's commit"
+        resumed = forge.make("release", "ENV=production", "RELEASE_ARGS=--publish").stdout
+        assert "resumed" in resumed and "nothing to release" not in resumed, resumed[-1500:]
+        assert resumed.strip().splitlines()[-1].startswith("https://github.invalid/pull/"), resumed[-800:]
+        calls = [" ".join(call[:2]) for call in forge.calls() if call[0] == "release"]
+        first, rerun = ["release view", "release create", "release upload"], ["release view", "release edit"]
+        assert calls == [*first, *rerun, "release upload"], "the rerun edits the release and uploads again"
+        assert any(call[:2] == ["pr", "create"] and "release/v0.2.1" in call for call in forge.calls())
+        changelog = forge.remote("show", "release/v0.2.1:CHANGELOG.md")
+        section = changelog.split("## v0.2.1", 1)[1].split("\n## ", 1)[0]
+        assert f"Ships build `{build}` (production). No model change since v0.2.0." in section, section
+        assert "fake-token" not in failed.stdout + resumed, "the token is never printed"
+        rollback = forge.make("rollback", "ENV=production", "ROLLBACK_ARGS=--pull-request").stdout
+        forge.merge(re.search(r"prepared (rollback/production/\S+):", rollback).group(1))  # production runs v2 again
+        nothing = forge.make("release", "ENV=production", "RELEASE_ARGS=--publish").stdout
+        assert nothing.strip().splitlines()[-1] == "production runs v0.2.0 (released): nothing to release"
+        assert forge.remote("tag", "--list").split() == ["v0.2.1"], "only what production ran is published"
+        updates = forge.main_updates()
+        assert updates and all(update.endswith(" forge") for update in updates), updates
+        assert forge.remote("rev-parse", "main") == delivery.git("rev-parse", "main")
 
     def test_pr_report_compares_metrics_params_and_load_with_the_base(self, delivery):
         report = delivery.make("pr-report", "BASE=v0.1.0").stdout

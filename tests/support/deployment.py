@@ -120,6 +120,14 @@ class Delivery:
         model.write_bytes(self._built_model)
         return model
 
+    def release_and_merge(self, *args: str) -> str:
+        """`make release` (ENV=local unless given), then merge the changelog branch it prints, as a forge merges its
+        pull request; the branch."""
+        branch = self.make("release", *args).stdout.strip().splitlines()[-1]
+        assert branch.startswith("release/v"), f"make release printed no changelog branch last: {branch!r}"
+        self.git("merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge {branch}")
+        return branch
+
     def retrain(self, factor: float) -> None:
         """Scale the default model's regularisation parameter, rerun the pipeline and commit it."""
         section, name = MODEL_PARAMETER[self.project.config.task]
@@ -129,6 +137,116 @@ class Delivery:
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         self.make("pipeline")
         self.commit_all(f"feat: {section}.{name} = {params['train'][section][name]}")
+
+
+# A stand-in for the GitHub CLI on PATH: records every call (arguments, standard input) in calls.jsonl under
+# FAKE_GH_STATE and answers what `gh` answers; `fail-upload` there makes the next `release upload` fail.
+FAKE_GH = r"""#!/usr/bin/env python3
+import json, os, sys
+from pathlib import Path
+
+state = Path(os.environ["FAKE_GH_STATE"])
+args = sys.argv[1:]
+stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+with (state / "calls.jsonl").open("a") as log:
+    log.write(json.dumps({"args": args, "stdin": stdin}) + "\n")
+def load(name):
+    return json.loads((state / name).read_text()) if (state / name).exists() else {}
+releases, opened = load("releases.json"), load("prs.json")
+kind = args[:2]
+if kind in (["auth", "status"], ["label", "create"]):
+    pass
+elif kind == ["release", "view"]:
+    if args[2] not in releases:
+        sys.exit(print("release not found", file=sys.stderr) or 1)
+    print(json.dumps({"url": releases[args[2]]}))
+elif kind in (["release", "create"], ["release", "edit"]):
+    releases[args[2]] = "https://github.invalid/releases/" + args[2]
+    (state / "releases.json").write_text(json.dumps(releases))
+    print(releases[args[2]])
+elif kind == ["release", "upload"]:
+    if (state / "fail-upload").exists():
+        (state / "fail-upload").unlink()
+        sys.exit(print("HTTP 502: Bad Gateway (https://uploads.github.invalid)", file=sys.stderr) or 1)
+elif kind == ["pr", "list"]:
+    head = args[args.index("--head") + 1]
+    print(json.dumps([opened[head]] if head in opened else []))
+elif kind == ["pr", "create"]:
+    head, number = args[args.index("--head") + 1], len(opened) + 1
+    opened[head] = {"number": number, "url": f"https://github.invalid/pull/{number}"}
+    (state / "prs.json").write_text(json.dumps(opened))
+    print(opened[head]["url"])
+else:
+    sys.exit(print(f"fake gh: no answer for {args}", file=sys.stderr) or 1)
+"""
+# origin's pre-receive hook: main is protected, as a ruleset requiring pull requests makes it; only the
+# forge's merge (MERGED_BY_FORGE=1) moves it. Every update asked for is logged: `<ref> <new> <verdict>`.
+PROTECTED_MAIN = """#!/bin/sh
+while read old new ref; do
+  if [ "$ref" = refs/heads/main ] && [ "${MERGED_BY_FORGE:-}" != 1 ]; then
+    echo "$ref $new refused" >> ref-updates.log
+    echo "error: $ref is protected: changes reach it through a pull request" >&2
+    exit 1
+  fi
+  echo "$ref $new ${MERGED_BY_FORGE:+forge}" >> ref-updates.log
+done
+"""
+
+
+class Forge:
+    """A bare `origin` whose main only the forge's merge moves (a pre-receive hook) and a fake `gh` on PATH,
+    for the delivery's commands with --pull-request / --publish."""
+
+    def __init__(self, delivery: Delivery, root: Path) -> None:
+        self.delivery, self.origin, self.state = delivery, root / "origin.git", root / "gh"
+        bin_dir = root / "bin"
+        for folder in (self.state, bin_dir):
+            folder.mkdir(parents=True)
+        run(["git", "init", "--quiet", "--bare", "-b", "main", self.origin], cwd=root)
+        for path, text in ((self.origin / "hooks/pre-receive", PROTECTED_MAIN), (bin_dir / "gh", FAKE_GH)):
+            path.write_text(text)
+            path.chmod(0o755)
+        self.env = {
+            **delivery.project.env,
+            "PATH": f"{bin_dir}:{delivery.project.env.get('PATH', '')}",
+            "FAKE_GH_STATE": str(self.state),
+            "GH_TOKEN": "fake-token-never-printed",
+        }
+        has_origin = "origin" in delivery.git("remote").split()
+        delivery.git("remote", "set-url" if has_origin else "add", "origin", str(self.origin))
+        self.push_main()  # the repository, created on the forge
+
+    def make(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.delivery.project.make(*args, check=check, env=self.env)
+
+    def push_main(self) -> None:
+        run(
+            ["git", "push", "--quiet", "origin", "main"],
+            cwd=self.delivery.path,
+            env={**self.env, "MERGED_BY_FORGE": "1"},
+        )
+
+    def merge(self, branch: str) -> None:
+        """What the merge button does with the pull request of `branch`: merge it into main, delete the branch."""
+        self.delivery.git(
+            "merge", "--quiet", "--no-ff", "--no-verify", branch, "-m", f"Merge pull request from {branch}"
+        )
+        self.push_main()
+        self.delivery.git("push", "--quiet", "origin", "--delete", branch)
+        self.delivery.git("branch", "--quiet", "--delete", branch)
+
+    def calls(self) -> list[list[str]]:
+        path = self.state / "calls.jsonl"
+        return [json.loads(line)["args"] for line in path.read_text().splitlines()] if path.is_file() else []
+
+    def main_updates(self) -> list[str]:
+        """Every update of origin's main asked for: `<new commit> forge` (merged) or `<new commit> refused`."""
+        log = self.origin / "ref-updates.log"
+        lines = log.read_text().splitlines() if log.is_file() else []
+        return [line.partition(" ")[2] for line in lines if line.startswith("refs/heads/main ")]
+
+    def remote(self, *args: str) -> str:
+        return run(["git", *args], cwd=self.origin).stdout.strip()
 
 
 def on_a_free_port(delivery: Delivery) -> None:

@@ -1,14 +1,23 @@
-"""Build facts: the release version and tag, and what the service reports about itself (`/metadata`).
+"""Build facts: the version a build is called, and what the service reports about itself (`/metadata`).
 
-The version's one source is `pyproject.toml` (read through `importlib.metadata` as `__version__`)
-until the first `vX.Y.Z` release tag; after that, the newest release tag reachable from HEAD.
+A build of commit C is called `X.Y.Z-<C>`, where X.Y.Z is what a release of C would be called:
+git-cliff's next version at C (cliff.toml: the conventional commits since the last `vX.Y.Z` tag;
+a tagged commit keeps its tag's). `make release` tags the commit production runs with that
+version, so the release, the image tag and /metadata agree (a release whose name was taken in
+the meantime names the build it ships). The version's one source is the tags: pyproject.toml's
+`version` (`__version__`) is only the fallback where git or git-cliff is missing (a bento's copy,
+a folder without a repository) and before a first commit.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .. import __version__
@@ -17,10 +26,30 @@ from .artifacts import read_json
 from .git import GitError, git_or_none, latest_release_tag
 
 log = logging.getLogger(__name__)
+CLIFF_CONFIG = Path("cliff.toml")  # git-cliff's settings: how commits bump the version
+SEMVER = re.compile(r"^v?(\d+\.\d+\.\d+)$")
+
+
+def next_version(commit: str | None = None) -> str | None:
+    """git-cliff's version for `commit` (a full sha; default HEAD) without its `v`; None without git-cliff or git."""
+    if not CLIFF_CONFIG.is_file():
+        return None
+    command = [str(Path(sys.executable).with_name("git-cliff")), "--config", str(CLIFF_CONFIG), "--bumped-version"]
+    try:
+        result = subprocess.run([*command, *([commit] if commit else [])], capture_output=True, text=True)
+    except OSError:
+        return None
+    lines = result.stdout.split()
+    found = SEMVER.match(lines[-1]) if result.returncode == 0 and lines else None
+    return found.group(1) if found else None
 
 
 def release_version() -> str:
-    """The newest `vX.Y.Z` release tag reachable from HEAD, without its `v`; before the first, the package version."""
+    """The version a build of HEAD is called (`next_version`); without git-cliff the newest release tag
+    reachable from HEAD; without either, the package's."""
+    bumped = next_version()
+    if bumped:
+        return bumped
     try:
         tag = latest_release_tag()
     except GitError:  # no repository, no git: a bento's own copy, say

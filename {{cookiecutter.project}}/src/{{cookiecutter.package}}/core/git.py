@@ -99,6 +99,36 @@ def latest_release_tag(rev: str = "HEAD") -> str | None:
     return next((tag for tag in tags if RELEASE_TAG.match(tag)), None)
 
 
+def release_tags() -> dict[str, str]:
+    """Every release tag (vX.Y.Z) of the repository and the commit it names (annotated tags peeled)."""
+    refs = git("for-each-ref", "refs/tags/v*", "--format=%(refname:short) %(objectname) %(*objectname)")
+    found = {}
+    for line in refs.splitlines():
+        name, obj, *peeled = line.split()
+        if RELEASE_TAG.match(name):
+            found[name] = peeled[0] if peeled else obj
+    return found
+
+
+def commit_of(rev: str) -> str | None:
+    """The full commit `rev` names (an abbreviated sha, a tag, a branch), or None when this repository has none."""
+    return git_or_none("rev-parse", "--verify", "--quiet", rev + "^{commit}")
+
+
+def is_ancestor(ancestor: str, rev: str) -> bool:
+    """Whether `ancestor` is `rev` or in its history."""
+    return subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, rev], capture_output=True).returncode == 0
+
+
+def remote_tag(remote: str, tag: str) -> str | None:
+    """The commit `tag` names on `remote` (None: the remote has no such tag); a GitError when it cannot be read."""
+    ref = f"refs/tags/{tag}"
+    peeled = ref + "^{}"  # what an annotated tag names
+    lines = git("ls-remote", "--tags", remote, ref, peeled).splitlines()
+    found = {name: sha for sha, _, name in (line.partition("\t") for line in lines)}
+    return found.get(peeled) or found.get(ref)
+
+
 @contextlib.contextmanager
 def on_new_branch(branch: str, undo: Callable[[], object] | None = None) -> Iterator[str]:
     """Work on a new `branch` from HEAD, all or nothing; yields the branch to come back to.
@@ -145,6 +175,7 @@ def commit_on_branch(branch: str, files: Mapping[Path, str], message: str) -> st
     """
     with on_new_branch(branch):
         for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         git("add", "--", *map(str, files))
         git("commit", "--quiet", "-m", message)

@@ -1,9 +1,10 @@
-"""Unit tests of core/buildinfo: the release version from git tags, and what /metadata reports."""
+"""Unit tests of core/buildinfo: a build's version (git-cliff's at its commit; the tags without it), /metadata."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -38,7 +39,27 @@ def version(pkg) -> str:
     return importlib.import_module(pkg.name).__version__
 
 
-def test_release_version_is_the_newest_semver_tag_reachable_from_head(pkg, git_repo):
+def test_a_build_is_called_what_a_release_of_its_commit_would_be(pkg, git_repo, root):
+    """git-cliff's next version from the conventional commits (cliff.toml): a tagged commit keeps its tag's."""
+    shutil.copy(root / "cliff.toml", "cliff.toml")
+    info = pkg.core.buildinfo
+    git_repo("add", "cliff.toml")
+    git_repo("commit", "-q", "-m", "chore: the version's rules")
+    assert info.release_version() == "0.1.0", "before any tag: cliff.toml's initial_tag"
+    git_repo("tag", "-a", "v0.1.0", "-m", "the first release")
+    assert info.release_version() == "0.1.0"
+    git_repo("commit", "-q", "--allow-empty", "-m", "fix: a fix")
+    fixed = git_repo("rev-parse", "HEAD")
+    assert info.release_version() == "0.1.1"
+    git_repo("commit", "-q", "--allow-empty", "-m", "feat: a feature")
+    assert info.release_version() == "0.2.0"
+    assert info.build_info()["version"] == f"0.2.0-{git_repo('rev-parse', '--short=7', 'HEAD')}"
+    assert info.next_version(fixed) == "0.1.1", "any commit's, not only HEAD's"
+    git_repo("commit", "-q", "--allow-empty", "-m", "Merge something")  # not a conventional commit
+    assert info.release_version() == "0.2.0"
+
+
+def test_without_git_cliff_the_version_is_the_newest_semver_tag_reachable_from_head(pkg, git_repo):
     git_repo("commit", "-q", "--allow-empty", "-m", "first")
     git_repo("tag", "v0.9.0")
     git_repo("commit", "-q", "--allow-empty", "-m", "second")
