@@ -466,25 +466,31 @@ class ForgeFacts:
 
 
 def forge_findings(forge: Forge, project: Project, facts: ForgeFacts) -> list[Finding]:
+    """The repository's findings; if gh fails on the way (no gh, no token, no network): those so far, then gh's."""
+    findings: list[Finding] = []
     try:
         forge.check()
-        repo_answer = forge.get(REPOSITORY)
+        repository_findings(forge, project, facts, findings)
     except ForgeError as exc:
-        return [missing("gh", str(exc.code).removeprefix("error: "))]
+        findings.append(missing("gh", str(exc.code).removeprefix("error: ")))
+    return findings
+
+
+def repository_findings(forge: Forge, project: Project, facts: ForgeFacts, findings: list[Finding]) -> None:
+    repo_answer = forge.get(REPOSITORY)
     if not repo_answer.ok:
-        return [
-            missing(
-                "repository",
-                f"gh finds no repository here ({repo_answer.status}) — create {project.repository} on GitHub,"
-                f" `git remote add origin https://github.com/{project.repository}.git` and push, or set GH_REPO",
-            )
-        ]
+        fix = (
+            f"gh finds no repository here ({repo_answer.status}) — create {project.repository} on GitHub,"
+            f" `git remote add origin https://github.com/{project.repository}.git` and push, or set GH_REPO"
+        )
+        findings.append(missing("repository", fix))
+        return
     repo = body_of(repo_answer)
     owner = repo.get("owner") or {}
     facts.private_repository = bool(repo.get("private"))
     full_name = str(repo.get("full_name") or "")
     visibility = str(repo.get("visibility") or ("private" if repo.get("private") else "public"))
-    findings = [ok("repository", f"{full_name} ({visibility})")]
+    findings.append(ok("repository", f"{full_name} ({visibility})"))
     if full_name.lower() == project.repository.lower():
         findings.append(ok("repository name", f"{full_name}, as deploy/argocd/ and the image {project.image} assume"))
     else:
@@ -513,7 +519,6 @@ def forge_findings(forge: Forge, project: Project, facts: ForgeFacts) -> list[Fi
         findings.append(app_installation_finding(forge, owner, app_id))
     package, facts.private_package = package_finding(forge, owner, project.package)
     findings.append(package)
-    return findings
 
 
 # --- the cluster, through kubectl -------------------------------------------------------------------------

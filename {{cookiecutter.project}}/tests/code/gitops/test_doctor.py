@@ -71,6 +71,10 @@ def github_complete(project, envs=()) -> dict:
     return answers
 
 
+def of_kind(objects, kind: str) -> list[dict]:
+    return [obj for obj in objects if obj.get("kind") == kind]
+
+
 def cluster_complete(project, envs) -> dict:
     answers = filled("cluster-complete.json", project)
     templates = answers.pop("templates")
@@ -79,6 +83,13 @@ def cluster_complete(project, envs) -> dict:
         text = json.dumps(templates[kind]).replace("@name@", name).replace("@namespace@", namespace)
         return json.loads(text)
 
+    # The notifications ConfigMap as deploy/argocd/ gives it (if it does), its Secret with every key it names.
+    notifications = answers["ConfigMap/argocd/argocd-notifications-cm"]["data"]
+    for ours in of_kind(project.argocd_objects, "ConfigMap"):
+        if ours["metadata"]["name"] == "argocd-notifications-cm":
+            notifications.update(ours.get("data") or {})
+    keys = re.findall(r"\$([A-Za-z0-9_.-]+)", notifications["service.github"])
+    answers["Secret/argocd/argocd-notifications-secret"]["data"] = {key: "<base64>" for key in keys}
     for env in envs:
         answers[f"Namespace//{env.namespace}"] = make("namespace", env.namespace)
         for name, keys in {**env.secrets, **{pull: () for pull in env.pull_secrets}, "ghcr-pull": ()}.items():
@@ -91,7 +102,7 @@ def cluster_complete(project, envs) -> dict:
     return answers
 
 
-def run_doctor(root, fake_program, tmp_path, github: dict | None, cluster: dict | None, *args: str):
+def run_doctor(root, fake_program, tmp_path, github: dict | None, cluster: dict | None, *args: str, **extra: str):
     """The doctor as a process in the project, the fakes first on PATH; its exit status, lines and calls."""
     bin_dir = tmp_path / "bin"
     fake_program(bin_dir / "gh", (ANSWERS / "gh.py").read_text())
@@ -106,7 +117,9 @@ def run_doctor(root, fake_program, tmp_path, github: dict | None, cluster: dict 
         "FAKE_GH_LOG": str(tmp_path / "gh-calls.jsonl"),
         "FAKE_KUBECTL_ANSWERS": str(tmp_path / "cluster.json"),
         "REAL_KUBECTL": shutil.which("kubectl") or "kubectl",
+        **extra,
     }
+    env = {name: value for name, value in env.items() if value}
     result = subprocess.run(
         [sys.executable, "-m", DOCTOR, *args],
         cwd=root,
@@ -216,6 +229,18 @@ def test_a_private_repository_on_github_team_can_enforce_it(root, fake_program, 
     assert result.returncode == 0, result.stdout
     assert ("ok", "approval") in {(status, piece) for status, piece, _ in lines}
     assert "private on GitHub team" in result.stdout
+
+
+def test_without_gh_logged_in_or_a_cluster_each_part_says_what_to_do(root, fake_program, tmp_path, facts):
+    project, envs = facts
+    result, lines, _ = run_doctor(
+        root, fake_program, tmp_path, github_complete(project, envs), {}, GH_TOKEN="", FAKE_GH_LOGGED_OUT="1"
+    )
+    assert result.returncode == 1
+    said = {piece: (status, text) for status, piece, text in lines}
+    assert said["gh"][0] == "missing" and "gh auth login" in said["gh"][1]
+    assert said["cluster"][0] == "missing" and "--skip-cluster" in said["cluster"][1]
+    assert set(said) == {"gh", "cluster"}
 
 
 def test_help_and_skipping_both_parts(root, fake_program, tmp_path):

@@ -15,7 +15,7 @@ args = sys.argv[1:]
 with open(os.environ["FAKE_GH_LOG"], "a") as log:
     log.write(json.dumps(args) + "\n")
 if args[:2] == ["auth", "status"]:
-    sys.exit(0)
+    sys.exit("You are not logged into any GitHub hosts." if os.environ.get("FAKE_GH_LOGGED_OUT") else 0)
 if args[:1] != ["api"] or "--include" not in args:
     sys.exit(f"fake gh: no answer for {args}")
 with open(os.environ["FAKE_GH_ANSWERS"]) as answers:

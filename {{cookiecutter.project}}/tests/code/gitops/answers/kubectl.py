@@ -21,6 +21,8 @@ def option(name: str) -> str:
     return args[args.index(name) + 1] if name in args else ""
 
 
+if args[:1] == ["version"] and "version" not in answers:  # no cluster at the current context
+    sys.exit("The connection to the server localhost:8080 was refused - did you specify the right host or port?")
 if args[:1] == ["version"]:
     print(json.dumps(answers["version"]))
 elif args[:1] == ["get"]:
