@@ -100,7 +100,7 @@ def next_free(candidate: str, taken: Mapping[str, str]) -> str:
     """`candidate` when no tag has that name; else the patch after the newest of it and the taken ones that is free."""
     if candidate not in taken:
         return candidate
-    major, minor, patch = max((semver(t) for t in (candidate, *taken)))
+    major, minor, patch = max(semver(t) for t in (candidate, *taken))
     while f"v{major}.{minor}.{patch}" in taken:
         patch += 1
     return f"v{major}.{minor}.{patch}"
@@ -116,11 +116,15 @@ def decide(running: Running, tags: Mapping[str, str], candidate: str, behind: bo
     newest = max(tags, key=semver) if tags else None
     if here:
         if here[-1] == newest:
-            return Decision("resume", here[-1], f"{here[-1]} is on {running.commit[:7]} already: finishing what is missing")
+            return Decision(
+                "resume", here[-1], f"{here[-1]} is on {running.commit[:7]} already: finishing what is missing"
+            )
         return Decision("nothing", here[-1], f"{running.env} runs {here[-1]} (released): nothing to release")
     if behind and newest:
         return Decision(
-            "nothing", newest, f"{running.env} runs {running.build}, older than {newest} (a rollback): nothing to release"
+            "nothing",
+            newest,
+            f"{running.env} runs {running.build}, older than {newest} (a rollback): nothing to release",
         )
     return Decision("release", next_free(candidate, tags))
 

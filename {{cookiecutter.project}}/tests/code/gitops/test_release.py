@@ -169,7 +169,9 @@ def test_a_tag_the_remote_has_on_another_commit_is_an_error_naming_the_fix(relea
     with pytest.raises(SystemExit) as failed:
         release.push_tag("origin", "v0.2.0", head)
     message = str(failed.value.code)
-    assert message.startswith("error: origin has v0.2.0 on ") and "git tag --delete v0.2.0 && git fetch --tags" in message
+    assert (
+        message.startswith("error: origin has v0.2.0 on ") and "git tag --delete v0.2.0 && git fetch --tags" in message
+    )
     git("tag", "v0.4.0", "HEAD", cwd=repo)
     release.push_tag("origin", "v0.4.0", head)  # pushed for real
     release.push_tag("origin", "v0.4.0", head)  # and again: nothing to do
