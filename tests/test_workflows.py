@@ -26,6 +26,8 @@ HOSTILE = 'x";touch pwned;"'
 HOSTILE_ENV = HOSTILE + "$(touch pwned)`touch pwned`$(shell touch pwned)"
 # `make … NAME="$VAR"`: a shell value handed to make as make text.
 MAKE_ASSIGNS_SHELL_VALUE = re.compile(r"\bmake\b[^\n]*\b[A-Z_]+=[\"']?[^\"'\s]*\$")
+# The commands that push a bot branch or tag and open its pull request or release.
+PROPOSING = re.compile(r"make (promote|rollback|publish|(release|template-update) [A-Z]+_ARGS=--publish)\b")
 APP_TOKEN_ACTION = re.compile(r"^actions/create-github-app-token@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 
 
@@ -89,9 +91,8 @@ def test_every_bot_step_uses_the_bots_token_and_says_which_it_is(project):
         assert step["with"]["app-id"] == "${{ vars.MODELOPS_APP_ID }}", where
         assert step["with"]["app-private-key"] == "${{ secrets.MODELOPS_APP_PRIVATE_KEY }}", where
         assert step["with"]["github-token"] == "${{ github.token }}", where
-    proposing = re.compile(r"make (promote|rollback|publish|template-update TEMPLATE_ARGS=--publish)\b")
     for where, step in steps(project):
-        if proposing.search(str(step.get("run", ""))):
+        if PROPOSING.search(str(step.get("run", ""))):
             env = step.get("env", {})
             assert env.get("GH_TOKEN") == "${{ steps.bot.outputs.token }}", f"{where} opens a PR with another token"
             assert env.get("MODELOPS_BOT") == "${{ steps.bot.outputs.kind }}", f"{where} does not say which token"
