@@ -154,7 +154,20 @@ def test_code_owners_guard_production_the_workflows_and_the_criteria(project):
     assert all((project / rule[0].strip("/")).exists() for rule in rules), "a rule names a path the project lacks"
 
 
-# --- the Makefile, run for real ------------------------------------------------------------------
+# --- the Makefile, read and run for real -------------------------------------------------------------
+
+
+def test_no_recipe_pastes_a_value_a_workflow_may_set(project):
+    text = (project / "Makefile").read_text()
+    exported = re.search(r"^export ((?:[A-Z_]+ ?)+)$", text, re.MULTILINE)
+    assert exported, "the Makefile exports no variable: recipes cannot read workflow values from the environment"
+    names = set(exported.group(1).split())
+    assert {variable for _, variable in RECIPE_VALUES} <= names
+    # $(NAME) or ${NAME} is make's; $$NAME and $${NAME} are the shell's, reading the environment
+    reference = re.compile(rf"(?<!\$)\$[({{]({'|'.join(sorted(names))})[)}}]")
+    pasted = [line.strip() for line in text.splitlines() if line.startswith("\t") and reference.search(line)]
+    assert pasted == [], f'read the value as "$$NAME" (the environment), not $(NAME) — {pasted}'
+
 
 # (target, the make variable a workflow may set): every recipe that hands a value to a command.
 RECIPE_VALUES = [
