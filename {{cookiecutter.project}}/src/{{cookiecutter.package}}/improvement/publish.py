@@ -10,8 +10,9 @@ names the fix. Then it pushes the proposal's branch and, through the forge
 open already, its title and body are replaced instead. The pull request's URL is the last line
 printed.
 
-`make publish` runs this after `make retrain` (retrain.yml in CI, after `gh auth setup-git` lets
-git push with the job's token); `--dry-run` prints the commands and the body, and runs nothing.
+`make publish` runs this after `make retrain` (retrain.yml in CI, where git pushes with the bot's
+token: the GitHub App's when set up, so CI runs on the pull request; see .github/actions/bot-identity);
+`--dry-run` prints the commands and the body, and runs nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from ..core.records import ImprovementSummary
 
 LABEL = forge.Label("model-retrain", "0e8a16", "A retrained model proposed by make retrain")
 APPROVAL = (
-    "**Merging this pull request is the approval**: CD (`cd.yml`) then builds the new model, promotes it"
-    " (staging, then production, each by its own pull request) and releases it (`release.yml`)."
+    "**Merging this pull request is the approval**: CD (`cd.yml`) then builds the new model and opens the"
+    " pull request moving staging to it; once the cluster reports staging healthy, `promote-production.yml`"
+    " opens the one moving production, whose merge releases it (`release.yml`)."
 )
 DVC_DIR = Path(".dvc")
 IF_REJECTED = "if the remote has the branch with other commits, rerun `make retrain` for a new branch"
