@@ -61,7 +61,9 @@ PROJECT_FILES = {
     "data/production/recent_inputs.csv",
     "data/production/train.csv",
     "deploy/README.md",
+    "deploy/argocd/notifications.yaml",
     "deploy/argocd/production.yaml",
+    "deploy/argocd/project.yaml",
     "deploy/argocd/staging.yaml",
     "deploy/base/deployment.yaml",
     "deploy/base/hpa.yaml",
@@ -70,11 +72,19 @@ PROJECT_FILES = {
     "deploy/base/pdb.yaml",
     "deploy/base/service.yaml",
     "deploy/base/serviceaccount.yaml",
+    "deploy/components/ingress/ingress.yaml",
+    "deploy/components/ingress/kustomization.yaml",
+    "deploy/components/pull-secret/kustomization.yaml",
+    "deploy/components/smoke-test/job.yaml",
+    "deploy/components/smoke-test/kustomization.yaml",
+    "deploy/components/smoke-test/networkpolicy.yaml",
     "deploy/local/environment.yaml",
     "deploy/production/deployment-patch.yaml",
     "deploy/production/hpa-patch.yaml",
     "deploy/production/kustomization.yaml",
     "deploy/schemas/argocd-application.json",
+    "deploy/schemas/argocd-appproject.json",
+    "deploy/schemas/argocd-notifications.json",
     "deploy/staging/deployment-patch.yaml",
     "deploy/staging/hpa-patch.yaml",
     "deploy/staging/kustomization.yaml",
@@ -202,12 +212,14 @@ CODE_FILES = {
     "tests/code/gitops/answers/github-complete.json",
     "tests/code/gitops/answers/github-empty.json",
     "tests/code/gitops/answers/kubectl.py",
+    "tests/code/gitops/test_components.py",
     "tests/code/gitops/test_deploy_stop.py",
     "tests/code/gitops/test_doctor.py",
     "tests/code/gitops/test_manifests.py",
     "tests/code/gitops/test_production_doc.py",
     "tests/code/gitops/test_promote.py",
     "tests/code/gitops/test_rollback.py",
+    "tests/code/gitops/test_smoke_job.py",
     "tests/code/governance/test_evidence.py",
     "tests/code/governance/test_templateupdate.py",
     "tests/code/improvement/test_compare.py",
@@ -263,7 +275,8 @@ GITHUB_EXPRESSION = "${{"
 DOCKERFILE_TEMPLATE = "Dockerfile.j2"  # BentoML renders it at `bentoml build`
 REPORT_TEMPLATES = "src/*/reporting/templates/*.md.j2"  # the reporting package renders the documents
 CHANGELOG_TEMPLATE = "cliff.toml"  # git-cliff renders its Tera templates at `make release`
-JINJA_BY_DESIGN = {DOCKERFILE_TEMPLATE, REPORT_TEMPLATES, CHANGELOG_TEMPLATE}
+NOTIFICATIONS_TEMPLATES = "deploy/argocd/notifications.yaml"  # Argo CD Notifications' Go templates
+JINJA_BY_DESIGN = {DOCKERFILE_TEMPLATE, REPORT_TEMPLATES, CHANGELOG_TEMPLATE, NOTIFICATIONS_TEMPLATES}
 # What cruft must leave alone: left out, `cruft update` re-runs git init in its renders and drops every change.
 CRUFT_SKIPS = {".git", ".dvc", ".dvcignore"}
 SLO_KEYS = {"users", "spawn_rate", "duration_s", "p95_ms", "max_error_rate", "min_rps"}

@@ -7,9 +7,15 @@ strict: an unknown or misspelled field fails), validates the Argo CD Application
 schema knows — the wiring between the manifests and the service: the image is the overlay's
 version, the probes hit /livez and /readyz on port 3000, every MODELOPS_* setting exists and is
 valid, every secret comes from a mounted Secret (or a secretKeyRef) and never a literal, nothing of
-record stays in a pod, BentoML has a writable home under a read-only root, the graceful stop, and
-the Application follows deploy/<env> on main with prune and self-heal.
-It exits non-zero naming the environment, the object and the problem.
+record stays in a pod, BentoML has a writable home under a read-only root, the graceful stop, the
+in-cluster smoke Job (PostSync) tests the overlay's own image, and the Application follows
+deploy/<env> on main with prune and self-heal. Once for all environments: the Argo CD project
+(`deploy/argocd/project.yaml`, against `argocd-appproject.json`) allows what the overlays render and
+nothing more cluster-wide, and the notifications (`deploy/argocd/notifications.yaml`, strict as a
+ConfigMap and against `argocd-notifications.json`) report each Application's syncs to GitHub.
+It exits non-zero naming the environment, the object and the problem; an overlay still at
+0.0.0-unreleased is a warning (its Application must not be applied yet), and `--released` makes it
+the failure. The two Argo CD schemas are derived from Argo CD's CRDs (`--schema-from-crd`).
 
 Here: reading and rendering the overlays, the validators and the command; the wiring checks are in
 gitops/wiring.py. kubernetes-validate (~110 MB of schemas) and jsonschema are not in the project's lock: the
@@ -31,10 +37,26 @@ from typing import Any
 import yaml
 
 from ..core import cli, paths
-from ..core.environments import OVERLAY_FILE, known
-from .wiring import APPLICATIONS, Object, Problem, check_application, check_overlay, check_workload, name_of
+from ..core.environments import OVERLAY_FILE, PLACEHOLDER, known
+from .wiring import (
+    APPLICATIONS,
+    NOTIFICATIONS_FILE,
+    PROJECT_FILE,
+    Object,
+    Problem,
+    check_application,
+    check_notifications,
+    check_overlay,
+    check_project,
+    check_smoke_job,
+    check_workload,
+    name_of,
+)
 
-APPLICATION_SCHEMA = paths.DEPLOY / "schemas" / "argocd-application.json"
+SCHEMAS = paths.DEPLOY / "schemas"
+APPLICATION_SCHEMA = SCHEMAS / "argocd-application.json"
+PROJECT_SCHEMA = SCHEMAS / "argocd-appproject.json"
+NOTIFICATIONS_SCHEMA = SCHEMAS / "argocd-notifications.json"
 KUBECTL_FIX = "install kubectl (it carries Kustomize): https://kubernetes.io/docs/tasks/tools/"
 
 
@@ -105,8 +127,39 @@ def application(env: str) -> Object:
     path = APPLICATIONS / f"{env}.yaml"
     if not path.is_file():
         raise ManifestError(f"error: no Argo CD Application {path} — copy another environment's and adapt it")
+    return read_object(path)
+
+
+def read_object(path: Path) -> Object:
+    """A one-object YAML file of deploy/ as data ({} when it holds no mapping)."""
+    if not path.is_file():
+        raise ManifestError(f"error: no {path} — restore it from git")
     data = yaml.safe_load(path.read_text())
     return data if isinstance(data, dict) else {}
+
+
+def notifications_config(configmap: Object) -> dict[str, Any]:
+    """The notifications ConfigMap's data, each value parsed as YAML (as Argo CD reads it)."""
+    data = configmap.get("data") or {}
+    parsed = {}
+    for key, text in data.items():
+        try:
+            parsed[key] = yaml.safe_load(str(text))
+        except yaml.YAMLError as exc:
+            raise ManifestError(f"error: {NOTIFICATIONS_FILE}: data.{key} is not YAML: {exc}") from exc
+    return parsed
+
+
+def unreleased(env: str) -> bool:
+    """Whether `env`'s overlay still names the placeholder tag: nothing promoted there yet."""
+    return image_tag(env) == PLACEHOLDER
+
+
+def unreleased_message(env: str) -> str:
+    return (
+        f"{env}: deploy/{env} still names {PLACEHOLDER}, an image that does not exist (ImagePullBackOff) —"
+        f" merge the first promotion pull request, then `kubectl apply -n argocd -f deploy/argocd/{env}.yaml`"
+    )
 
 
 # --- checks by the pinned tools (the pre-commit hook's environment) ------------------------------
@@ -126,20 +179,20 @@ def require_tools() -> None:
         )
 
 
-def schema_problems(env: str, app: Object, schema: Object) -> list[Problem]:
-    """Every way the Application breaks the schema (unknown fields included)."""
+def schema_problems(env: str, obj: object, schema_file: Path, where: Path) -> list[Problem]:
+    """Every way `obj` (read from `where`) breaks the JSON schema in `schema_file` (unknown fields included)."""
     import jsonschema  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
+    schema = json.loads(schema_file.read_text())
     validator_class = jsonschema.validators.validator_for(schema)
     try:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ManifestError(f"error: {APPLICATION_SCHEMA} is not a valid JSON schema: {exc.message}") from exc
+        raise ManifestError(f"error: {schema_file} is not a valid JSON schema: {exc.message}") from exc
     validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-    where = str(APPLICATIONS / f"{env}.yaml")
     return [
-        Problem(env, where, f"{'.'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}")
-        for error in sorted(validator.iter_errors(app), key=lambda e: list(map(str, e.absolute_path)))
+        Problem(env, str(where), f"{'.'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}")
+        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     ]
 
 
@@ -166,11 +219,33 @@ def check(env: str) -> tuple[list[Object], list[Problem]]:
     kustomization = overlay(env)
     objects = render(env)
     app = application(env)
-    schema = json.loads(APPLICATION_SCHEMA.read_text())
     problems = check_overlay(env, kustomization) + check_workload(env, objects, kustomization)
-    problems += check_application(env, app, kustomization) + schema_problems(env, app, schema)
+    problems += check_smoke_job(env, objects, kustomization)
+    problems += check_application(env, app, kustomization)
+    problems += schema_problems(env, app, APPLICATION_SCHEMA, APPLICATIONS / f"{env}.yaml")
     problems += list(kubernetes_problems(env, objects))
     return objects, problems
+
+
+def check_argocd(rendered: dict[str, list[Object]]) -> list[Problem]:
+    """The project and the notifications, against the Applications and what each overlay renders."""
+    apps = {env: application(env) for env in rendered}
+    project = read_object(PROJECT_FILE)
+    configmap = read_object(NOTIFICATIONS_FILE)
+    config = notifications_config(configmap)
+    problems = schema_problems("argocd", project, PROJECT_SCHEMA, PROJECT_FILE)
+    problems += check_project(project, apps, rendered)
+    problems += [
+        Problem("argocd", str(NOTIFICATIONS_FILE), p.message) for p in kubernetes_problems("argocd", [configmap])
+    ]
+    problems += schema_problems("argocd", config, NOTIFICATIONS_SCHEMA, NOTIFICATIONS_FILE)
+    problems += check_notifications(config, apps)
+    return problems
+
+
+def application_files() -> list[Path]:
+    """The files of deploy/argocd/ that hold an Application (the project and notifications are not)."""
+    return [path for path in sorted(APPLICATIONS.glob("*.yaml")) if read_object(path).get("kind") == "Application"]
 
 
 def orphan_applications() -> list[Problem]:
@@ -178,33 +253,146 @@ def orphan_applications() -> list[Problem]:
     overlays = set(environments())
     return [
         Problem(path.stem, str(path), f"no overlay deploy/{path.stem}/kustomization.yaml for this Application")
-        for path in sorted(APPLICATIONS.glob("*.yaml"))
+        for path in application_files()
         if path.stem not in overlays
     ]
+
+
+# --- Argo CD's schemas, from its CRDs ---------------------------------------------------------------
+
+WRITTEN_BY_ARGO_CD = ("status", "operation")  # never kept in git: a file holding them is refused
+
+
+def strict_schema(node: object) -> object:
+    """An OpenAPI v3 schema of a CRD as a JSON schema: descriptions dropped, every listed object closed.
+
+    Where the CRD lists `properties` (and neither `additionalProperties` nor
+    `x-kubernetes-preserve-unknown-fields`), any other key is refused: a misspelled field fails
+    instead of being pruned by the API server. `x-kubernetes-int-or-string` keeps its `anyOf`.
+    """
+    if isinstance(node, list):
+        return [strict_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, object] = {}
+    for key, value in node.items():
+        if key == "description" or key.startswith("x-kubernetes-"):
+            continue
+        if key == "properties":
+            out[key] = {name: strict_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = strict_schema(value)
+    if node.get("x-kubernetes-int-or-string") and "anyOf" not in out:
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+OBJECT_META = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},
+        "namespace": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def schema_from_crd(crd: Object, source: str) -> Object:
+    """The JSON schema of a CRD's stored version as kept in git: its spec strict, metadata a small ObjectMeta."""
+    names = (crd.get("spec") or {}).get("names") or {}
+    versions = [v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("storage")]
+    if not versions or "kind" not in names:
+        raise ManifestError("error: not a CustomResourceDefinition with a stored version — pass the CRD's YAML")
+    (version,) = versions
+    openapi = dict(version["schema"]["openAPIV3Schema"])
+    properties = {k: v for k, v in openapi.get("properties", {}).items() if k not in WRITTEN_BY_ARGO_CD}
+    properties["apiVersion"] = {"const": f"{crd['spec']['group']}/{version['name']}"}
+    properties["kind"] = {"const": names["kind"]}
+    properties["metadata"] = OBJECT_META
+    body = strict_schema({**openapi, "properties": properties})
+    assert isinstance(body, dict)
+    required = sorted({"apiVersion", "kind", "metadata", *openapi.get("required", [])} - set(WRITTEN_BY_ARGO_CD))
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": (
+            f"Derived from {source} (its openAPIV3Schema, version {version['name']}) by"
+            " `python -m <package>.gitops.manifests --schema-from-crd CRD --source ...`: descriptions dropped,"
+            " every object whose properties the CRD lists closed (additionalProperties: false), status and"
+            " operation left out (Argo CD writes them), metadata limited to name, namespace, labels,"
+            " annotations and finalizers. Regenerate it when you upgrade Argo CD."
+        ),
+        "title": f"Argo CD {names['kind']} ({crd['spec']['group']}/{version['name']}), as kept in git",
+        **{k: v for k, v in body.items() if k != "required"},
+        "required": required,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--env", default="all", help="an environment of deploy/, e.g. staging (default: all)")
+    parser.add_argument(
+        "--released",
+        action="store_true",
+        help=f"only check that each environment names a released version, not {PLACEHOLDER} (before its Application)",
+    )
+    parser.add_argument(
+        "--schema-from-crd", type=Path, metavar="CRD", help="print the JSON schema derived from a CRD's YAML"
+    )
+    parser.add_argument(
+        "--source", default="a CustomResourceDefinition", help="where the CRD comes from (its $comment)"
+    )
     args = parser.parse_args(argv)
     cli.start(args)
-    require_tools()
+    if args.schema_from_crd:
+        crd = yaml.safe_load(args.schema_from_crd.read_text())
+        print(json.dumps(schema_from_crd(crd, args.source), indent=1, ensure_ascii=False))
+        return
     selected = environments() if args.env == "all" else [args.env]
     if not selected:
         raise ManifestError(
             f"error: no overlay in {paths.DEPLOY}/ (deploy/<env>/kustomization.yaml) — restore it from git"
         )
+    if args.released:
+        waiting = [env for env in selected if unreleased(env)]
+        for env in waiting:
+            print(f"error: {unreleased_message(env)}", file=sys.stderr)
+        if waiting:
+            raise SystemExit(1)
+        print(f"released: {', '.join(f'{env} {image_tag(env)}' for env in selected)}")
+        return
+    require_tools()
     orphans = orphan_applications() if args.env == "all" else []
     for problem in orphans:
         print(f"FAILED {problem}", file=sys.stderr)
     failed = bool(orphans)
+    rendered = {}
     for env in selected:
         objects, problems = check(env)
+        rendered[env] = objects
         for problem in problems:
             print(f"FAILED {problem}", file=sys.stderr)
         failed |= bool(problems)
         if not problems:
             print(f"manifests ok: {env} ({len(objects)} objects, {image(env)})")
+        if unreleased(env):
+            print(f"warning: {unreleased_message(env)}", file=sys.stderr)
+    argocd = check_argocd(rendered) if args.env == "all" else []
+    for problem in argocd:
+        print(f"FAILED {problem}", file=sys.stderr)
+    failed |= bool(argocd)
+    if args.env == "all" and not argocd:
+        print(f"argocd ok: {PROJECT_FILE}, {NOTIFICATIONS_FILE}")
     if failed:
         raise SystemExit(1)
 

@@ -4,9 +4,12 @@ The image is the overlay's version; the probes hit /livez and /readyz on port 30
 MODELOPS_* setting exists and is valid; every secret comes from a mounted Secret's file or a
 `secretKeyRef`, never a literal; nothing of record stays in a pod (the log goes to a sink, labels
 to a database); BentoML has a writable home under a read-only root; the upload buffer fits its
-volume; egress reaches the stores; the graceful stop; an autoscaler owns the replica count; and
-the Argo CD Application follows deploy/<env> on main with prune and self-heal. Each check returns
-the `Problem`s it finds (none: the wiring holds); `gitops/manifests.py` renders the objects and runs them.
+volume; egress reaches the stores; the graceful stop; an autoscaler owns the replica count; the
+in-cluster smoke Job tests the overlay's own image against the Service; the Argo CD Application
+follows deploy/<env> on main with prune and self-heal; the AppProject allows what the overlays render
+and no cluster kind but their Namespaces; the notifications report every Application's syncs. Each
+check returns the `Problem`s it finds (none: the wiring holds); `gitops/manifests.py` renders the
+objects and runs them.
 """
 
 from __future__ import annotations
@@ -443,3 +446,259 @@ def check_application(env: str, app: Object, kustomization: dict[str, Any]) -> l
     if namespace != kustomization.get("namespace"):
         found.append(f"destination.namespace {namespace!r} is not the overlay's {kustomization.get('namespace')!r}")
     return [Problem(env, str(APPLICATIONS / f"{env}.yaml"), message) for message in found]
+
+
+# --- the in-cluster smoke test (components/smoke-test) --------------------------------------------------
+
+SMOKE_COMPONENT = "../components/smoke-test"  # every overlay lists it under `components:`
+HOOK = "argocd.argoproj.io/hook"
+SMOKE_MODULE = "packaging.smoke"  # the command the Job runs: `python -m <package>.packaging.smoke --built`
+
+
+def smoke_jobs(objects: list[Object]) -> list[Object]:
+    """The PostSync Jobs that run the image's smoke command."""
+    return [
+        job
+        for job in of_kind(objects, "Job")
+        if "PostSync" in str(((job.get("metadata") or {}).get("annotations") or {}).get(HOOK, "")).split(",")
+    ]
+
+
+def pod_restrictions(pod: Object, container: Object) -> list[str]:
+    """What the restricted Pod Security Standard, and a read-only root, ask of a pod and its container."""
+    pod_security, security = pod.get("securityContext") or {}, container.get("securityContext") or {}
+    found = []
+    if not (pod_security.get("runAsNonRoot") or security.get("runAsNonRoot")):
+        found.append("runAsNonRoot is not set")
+    seccomp = (security.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get("type")
+    if seccomp not in {"RuntimeDefault", "Localhost"}:
+        found.append("no seccompProfile RuntimeDefault")
+    if security.get("allowPrivilegeEscalation") is not False:
+        found.append("allowPrivilegeEscalation is not false")
+    if "ALL" not in ((security.get("capabilities") or {}).get("drop") or []):
+        found.append("capabilities do not drop ALL")
+    if not security.get("readOnlyRootFilesystem"):
+        found.append("the root filesystem is writable")
+    return found
+
+
+def egress_admits(objects: list[Object], labels: dict[str, str], port: int, to_labels: dict[str, str]) -> bool:
+    """Whether the NetworkPolicies selecting a pod (`labels`) let it reach DNS and `port` of pods with `to_labels`."""
+    policies = [p for p in of_kind(objects, "NetworkPolicy") if selects(p, labels)]
+    closing = [p for p in policies if "Egress" in ((p.get("spec") or {}).get("policyTypes") or [])]
+    if not closing:
+        return True
+    rules = [rule for p in closing for rule in (p.get("spec") or {}).get("egress") or []]
+
+    def opens(rule: Object, wanted: int, peer: dict[str, str] | None) -> bool:
+        ports = {p.get("port") for p in rule.get("ports") or []}
+        peers = rule.get("to") or []
+        port_ok = not ports or wanted in ports
+        peer_ok = (
+            not peers
+            or peer is None
+            or any(
+                "podSelector" in to
+                and "namespaceSelector" not in to
+                and all(peer.get(k) == v for k, v in ((to["podSelector"] or {}).get("matchLabels") or {}).items())
+                for to in peers
+            )
+        )
+        return port_ok and peer_ok
+
+    return any(opens(r, 53, None) for r in rules) and any(opens(r, port, to_labels) for r in rules)
+
+
+def check_smoke_job(env: str, objects: list[Object], kustomization: dict[str, Any]) -> list[Problem]:
+    """The overlay's PostSync Job runs this image's `--built` smoke test against the service, as the service's pod runs.
+
+    Its pod must stay out of the service's Service (else traffic goes to it), read the API key from the
+    service's Secret through a file, meet the restricted Pod Security Standard, stop (a backoff limit and a
+    deadline), and reach the service through the NetworkPolicies.
+    """
+    where = str(paths.DEPLOY / env / OVERLAY_FILE)
+    if SMOKE_COMPONENT not in (kustomization.get("components") or []):
+        message = f"components does not include {SMOKE_COMPONENT}: nothing tests the service after a sync"
+        return [Problem(env, where, message)]
+    jobs = smoke_jobs(objects)
+    if len(jobs) != 1:
+        return [Problem(env, where, f"renders {len(jobs)} PostSync Jobs, expected the smoke test's one")]
+    (job,) = jobs
+    spec = job.get("spec") or {}
+    template = spec.get("template") or {}
+    pod = template.get("spec") or {}
+    containers = pod.get("containers") or [{}]
+    container = containers[0]
+    found: list[str] = []
+    entry = (kustomization.get("images") or [{}])[0]
+    expected = f"{entry.get('newName')}:{entry.get('newTag')}"
+    if container.get("image") != expected:
+        found.append(f"image is {container.get('image')!r}, not the overlay's {expected!r}: it must test its own build")
+    command = [str(part) for part in (container.get("command") or []) + (container.get("args") or [])]
+    if not any(part.endswith(SMOKE_MODULE) for part in command) or "--built" not in command:
+        found.append(f"does not run `python -m <package>.{SMOKE_MODULE} --built` (the image's own smoke test)")
+    url = command[command.index("--url") + 1] if "--url" in command[:-1] else ""
+    services = {(s.get("metadata") or {}).get("name") for s in of_kind(objects, "Service")}
+    host = url.removeprefix("http://").partition("/")[0].partition(":")[0].partition(".")[0]
+    if host not in services:
+        found.append(f"--url {url!r} is not a Service of the overlay ({', '.join(sorted(map(str, services)))})")
+    for field in ("backoffLimit", "activeDeadlineSeconds"):
+        if not isinstance(spec.get(field), int):
+            found.append(f"no {field}: a failing smoke test must end (and fail the sync)")
+    hook_policy = ((job.get("metadata") or {}).get("annotations") or {}).get(f"{HOOK}-delete-policy")
+    if not hook_policy:
+        found.append(f"no {HOOK}-delete-policy: the next sync could not create the Job again")
+    found += pod_restrictions(pod, container)
+    if not ((container.get("resources") or {}).get("limits")):
+        found.append("no resource limits")
+    files = container_settings(container, objects).files()
+    if f"{REQUIRED_SECRET}" not in files:
+        found.append(f"no {REQUIRED_SECRET}{FILE}: the smoke test calls the service with its API key")
+    found += secret_file_problems(container, pod, files)
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    for service in of_kind(objects, "Service"):
+        selector = (service.get("spec") or {}).get("selector") or {}
+        if selector and all(labels.get(k) == v for k, v in selector.items()):
+            found.append(f"its pod's labels match {name_of(service)}'s selector: the Service would send traffic to it")
+    deployments = of_kind(objects, "Deployment")
+    service_labels = (
+        (((deployments[0].get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if deployments
+        else {}
+    )
+    if not egress_admits(objects, labels, PORT, service_labels):
+        found.append(f"the NetworkPolicies do not let its pod reach DNS and the service's pods on port {PORT}")
+    return [Problem(env, name_of(job), message) for message in found]
+
+
+# --- the Argo CD project and notifications (deploy/argocd/) ---------------------------------------------
+
+PROJECT_FILE = APPLICATIONS / "project.yaml"
+NOTIFICATIONS_FILE = APPLICATIONS / "notifications.yaml"
+INSTANCE_LABEL = "app.kubernetes.io/instance"  # an Application's environment: the GitHub deployment's name
+SUBSCRIBE = "notifications.argoproj.io/subscribe."
+# What every environment's Application must be subscribed to: the cluster's report of each sync.
+REPORTS = ("on-modelops-deployed", "on-modelops-sync-failed", "on-modelops-degraded")
+REPORT_SERVICE = "github"
+# Cluster-scoped kinds (core and common groups): the rest of what an overlay renders is namespaced.
+CLUSTER_KINDS = {
+    ("", "Namespace"),
+    ("", "PersistentVolume"),
+    ("", "Node"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("storage.k8s.io", "StorageClass"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("networking.k8s.io", "IngressClass"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+}
+
+
+def group_kind(obj: Object) -> tuple[str, str]:
+    api_version = str(obj.get("apiVersion", ""))
+    return (api_version.rpartition("/")[0] if "/" in api_version else "", str(obj.get("kind", "")))
+
+
+def listed(entries: object, group: str, kind: str) -> bool:
+    """Whether a project's resource list holds (group, kind) (`*` matches any)."""
+    return any(
+        isinstance(e, dict) and e.get("group") in {group, "*"} and e.get("kind") in {kind, "*"}
+        for e in (entries if isinstance(entries, list) else [])
+    )
+
+
+def check_project(project: Object, apps: dict[str, Object], objects: dict[str, list[Object]]) -> list[Problem]:
+    """The Applications use this project, and it allows what they sync and nothing more cluster-wide.
+
+    `apps` and `objects` are by environment: each Application and what its overlay renders.
+    """
+    where = str(PROJECT_FILE)
+    name = (project.get("metadata") or {}).get("name")
+    spec = project.get("spec") or {}
+    found: list[Problem] = []
+    destinations = [(d.get("server"), d.get("namespace")) for d in spec.get("destinations") or []]
+    for env, app in sorted(apps.items()):
+        app_spec = app.get("spec") or {}
+        app_where = str(APPLICATIONS / f"{env}.yaml")
+        if app_spec.get("project") != name:
+            found.append(
+                Problem(env, app_where, f"spec.project is {app_spec.get('project')!r}, not this repository's {name!r}")
+            )
+        repo = (app_spec.get("source") or {}).get("repoURL")
+        if repo not in (spec.get("sourceRepos") or []):
+            found.append(Problem(env, where, f"sourceRepos does not list {repo!r}, the Application's repository"))
+        destination = app_spec.get("destination") or {}
+        if (destination.get("server"), destination.get("namespace")) not in destinations:
+            found.append(Problem(env, where, f"destinations do not list {destination.get('namespace')!r}"))
+        for obj in objects.get(env, []):
+            group, kind = group_kind(obj)
+            section = "clusterResourceWhitelist" if (group, kind) in CLUSTER_KINDS else "namespaceResourceWhitelist"
+            if not listed(spec.get(section), group, kind):
+                allowed = "{" + f"group: {group!r}, kind: {kind}" + "}"
+                message = f"{name_of(obj)} is rendered but {section} does not allow {allowed}"
+                found.append(Problem(env, where, message))
+    namespaces = {(a.get("spec") or {}).get("destination", {}).get("namespace") for a in apps.values()}
+    for entry in spec.get("clusterResourceWhitelist") or []:
+        if entry.get("kind") != "Namespace" or entry.get("group") != "" or entry.get("name") not in namespaces:
+            message = (
+                f"clusterResourceWhitelist allows {entry}: only the Applications' own Namespaces, by name"
+                " (CreateNamespace writes them); nothing else cluster-wide"
+            )
+            found.append(Problem("argocd", where, message))
+    if "*" in (spec.get("sourceRepos") or []) or any(ns in {"*", None} for _, ns in destinations):
+        found.append(Problem("argocd", where, "a wildcard source or destination: list this repository and namespaces"))
+    return found
+
+
+def check_notifications(config: dict[str, Any], apps: dict[str, Object]) -> list[Problem]:
+    """Each Application subscribes to the reports, each trigger sends templates that exist, no key is in git.
+
+    `config` is the notifications ConfigMap's data, each value parsed as YAML.
+    """
+    where = str(NOTIFICATIONS_FILE)
+    found: list[Problem] = []
+    templates = {key.removeprefix("template.") for key in config if key.startswith("template.")}
+    triggers = {key.removeprefix("trigger."): value for key, value in config.items() if key.startswith("trigger.")}
+    for trigger, conditions in sorted(triggers.items()):
+        for condition in conditions if isinstance(conditions, list) else []:
+            for template in (condition.get("send") or []) if isinstance(condition, dict) else []:
+                if template not in templates:
+                    found.append(Problem("argocd", where, f"trigger {trigger} sends template {template}, not defined"))
+    github = config.get(f"service.{REPORT_SERVICE}")
+    if not isinstance(github, dict):
+        found.append(Problem("argocd", where, f"no service.{REPORT_SERVICE}: nothing reports to GitHub"))
+    else:
+        for field in ("appID", "installationID", "privateKey"):
+            if not str(github.get(field, "")).startswith("$"):
+                message = (
+                    f"service.{REPORT_SERVICE}.{field} is not a $key of argocd-notifications-secret:"
+                    " the App's credentials stay out of git (docs/production.md)"
+                )
+                found.append(Problem("argocd", where, message))
+    for env, app in sorted(apps.items()):
+        metadata = app.get("metadata") or {}
+        app_where = str(APPLICATIONS / f"{env}.yaml")
+        if (metadata.get("labels") or {}).get(INSTANCE_LABEL) != env:
+            message = (
+                f"metadata.labels[{INSTANCE_LABEL!r}] is not {env!r}: the notifications name the environment by it"
+            )
+            found.append(Problem(env, app_where, message))
+        subscribed = set()
+        for key in metadata.get("annotations") or {}:
+            if not key.startswith(SUBSCRIBE):
+                continue
+            trigger, _, service = key.removeprefix(SUBSCRIBE).rpartition(".")
+            subscribed.add((trigger, service))
+            if trigger not in triggers:
+                found.append(Problem(env, app_where, f"{key}: no trigger.{trigger} in {where}"))
+            if f"service.{service}" not in config:
+                found.append(Problem(env, app_where, f"{key}: no service.{service} in {where}"))
+        for trigger in REPORTS:
+            if (trigger, REPORT_SERVICE) not in subscribed:
+                message = (
+                    f"not subscribed to {trigger} ({SUBSCRIBE}{trigger}.{REPORT_SERVICE}): GitHub would not hear of it"
+                )
+                found.append(Problem(env, app_where, message))
+    return found

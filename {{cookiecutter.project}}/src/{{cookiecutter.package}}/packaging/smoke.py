@@ -3,6 +3,9 @@
 The build records a few test-set records and the model's in-process predictions for them
 (`reports/smoke.json`, inside the bento). `make smoke ENV=<env> URL=<url>` checks a deployed
 environment against its desired version; `make deploy` runs the same checks on what it started.
+With `--built` the expected version is the build's own (`reports/build.json`, also inside the
+bento): the in-cluster smoke Job (deploy/components/smoke-test) runs this command in the image it
+checks, from the bento's folder, after each Argo CD sync — no git, no deploy/, no checkout.
 """
 
 from __future__ import annotations
@@ -81,15 +84,32 @@ def check(url: str, version: str, expected: dict[str, Any], api_key: str | None)
     return problems
 
 
+def built_version(record: Path = paths.BUILD_RECORD) -> str:
+    """The version this build was made as (`reports/build.json`, shipped in the bento)."""
+    if not record.is_file():
+        raise SystemExit(
+            f"error: no {record} — run from the bento's folder (the smoke Job's workingDir) or after `make build`"
+        )
+    version = json.loads(record.read_text()).get("version")
+    if not isinstance(version, str) or not version:
+        raise SystemExit(f"error: {record} has no version — rebuild: `make build`")
+    return version
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
-    parser.add_argument("--env", required=True, help="environment whose desired version is expected")
+    expect = parser.add_mutually_exclusive_group(required=True)
+    expect.add_argument("--env", help="expect the version this environment's desired state names (deploy/<env>/)")
+    expect.add_argument(
+        "--built", action="store_true", help="expect this build's own version (reports/build.json): the in-cluster Job"
+    )
     parser.add_argument("--url", required=True, help="base URL of the deployed service")
     parser.add_argument("--expected", type=Path, default=paths.SMOKE_RECORD, help="records and predictions to match")
     parser.add_argument("--wait", type=float, default=0, help="retry for up to this many seconds (a sync under way)")
     args = parser.parse_args(argv)
     settings = cli.start(args)
-    version = environments.get(args.env).version
+    version = built_version() if args.built else environments.get(args.env).version
+    where = "this image's build" if args.built else args.env
     if not args.expected.is_file():
         raise SystemExit(f"error: no {args.expected} — run `make build` (it records the expected answers)")
     expected = json.loads(args.expected.read_text())
@@ -103,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"SMOKE FAILED: {problem}")
     if problems:
         raise SystemExit(1)
-    print(f"{args.env} at {args.url} serves {version}: ready, version and predictions as built")
+    print(f"{where} at {args.url} serves {version}: ready, version and predictions as built")
 
 
 if __name__ == "__main__":

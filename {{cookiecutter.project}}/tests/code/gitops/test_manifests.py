@@ -9,6 +9,7 @@ tested is the hooks as configured, in their pinned environments.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import shutil
 import subprocess
@@ -125,7 +126,12 @@ def _settings(objects):
 
 
 def _spec(objects, kind):
-    (found,) = [obj for obj in objects if obj["kind"] == kind]
+    """The service's object of `kind` (not the smoke test's, components/smoke-test)."""
+    (found,) = [
+        obj
+        for obj in objects
+        if obj["kind"] == kind and obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "smoke-test"
+    ]
     return found["spec"]
 
 
@@ -497,3 +503,296 @@ def test_the_dockerfile_hook_fails_a_root_image_without_healthcheck(project_copy
     result = run_hook(project_copy, "checkov-dockerfile", "--hook-stage", "manual", "--files", str(dockerfile))
     assert result.returncode != 0
     assert "CKV_DOCKER_2" in result.stdout and "CKV_DOCKER_3" in result.stdout  # HEALTHCHECK, USER
+
+
+# --- the Argo CD project, the notifications, the schemas from Argo CD's CRDs ------------------------------
+
+
+@pytest.fixture(scope="module")
+def argocd(manifests, rendered) -> dict:
+    """The project, the notifications config (parsed) and, by environment, each Application and its objects."""
+    return {
+        "project": manifests.read_object(manifests.PROJECT_FILE),
+        "config": manifests.notifications_config(manifests.read_object(manifests.NOTIFICATIONS_FILE)),
+        "apps": {env: app for env, (_, _, app) in rendered.items()},
+        "objects": {env: objects for env, (_, objects, _) in rendered.items()},
+    }
+
+
+def test_the_project_and_notifications_pass_their_wiring_checks(wiring, argocd):
+    assert wiring.check_project(argocd["project"], argocd["apps"], argocd["objects"]) == []
+    assert wiring.check_notifications(argocd["config"], argocd["apps"]) == []
+
+
+def test_the_project_allows_exactly_what_the_overlays_render(wiring, argocd):
+    """Namespaced kinds: the rendered ones and no more; cluster-wide: the two Namespaces by name only."""
+    rendered = {wiring.group_kind(o) for objects in argocd["objects"].values() for o in objects}
+    spec = argocd["project"]["spec"]
+    assert {(e["group"], e["kind"]) for e in spec["namespaceResourceWhitelist"]} == rendered
+    assert ("", "Secret") not in rendered, "a Secret never comes from git"
+    namespaces = {app["spec"]["destination"]["namespace"] for app in argocd["apps"].values()}
+    assert spec["clusterResourceWhitelist"] == [
+        {"group": "", "kind": "Namespace", "name": ns}
+        for ns in sorted(namespaces, key=lambda n: n.endswith("production"))
+    ]
+    for app in argocd["apps"].values():
+        assert app["spec"]["project"] == argocd["project"]["metadata"]["name"] != "default"
+
+
+def _whitelist(project, section):
+    return project["spec"][section]
+
+
+PROJECT_MISTAKES = {
+    "the default project": (lambda p, a: a["staging"]["spec"].update(project="default"), "spec.project is 'default'"),
+    "another repository": (
+        lambda p, a: p["spec"].update(sourceRepos=["https://github.com/x/y.git"]),
+        "sourceRepos does not list",
+    ),
+    "a wildcard repository": (lambda p, a: p["spec"]["sourceRepos"].append("*"), "a wildcard source or destination"),
+    "a missing destination": (lambda p, a: p["spec"]["destinations"].pop(), "destinations do not list"),
+    "a kind not allowed": (
+        lambda p, a: p["spec"].update(
+            namespaceResourceWhitelist=[e for e in _whitelist(p, "namespaceResourceWhitelist") if e["kind"] != "Job"]
+        ),
+        "Job/",
+    ),
+    "every cluster kind": (
+        lambda p, a: _whitelist(p, "clusterResourceWhitelist").append({"group": "*", "kind": "*"}),
+        "clusterResourceWhitelist allows {'group': '*', 'kind': '*'}",
+    ),
+    "any namespace": (
+        lambda p, a: _whitelist(p, "clusterResourceWhitelist").append({"group": "", "kind": "Namespace"}),
+        "clusterResourceWhitelist allows {'group': '', 'kind': 'Namespace'}",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(PROJECT_MISTAKES))
+def test_the_project_check_names_each_mistake(wiring, argocd, mistake):
+    break_it, words = PROJECT_MISTAKES[mistake]
+    project, apps = copy.deepcopy(argocd["project"]), copy.deepcopy(argocd["apps"])
+    break_it(project, apps)
+    messages = [str(p) for p in wiring.check_project(project, apps, argocd["objects"])]
+    assert any(words in m for m in messages), messages
+
+
+PEM_HEADER = "-----BEGIN " + "RSA PRIVATE KEY-----"  # split: the private-key hook reads the text
+
+
+def _annotations(apps):
+    return apps["production"]["metadata"]["annotations"]
+
+
+NOTIFICATION_MISTAKES = {
+    "a report not subscribed": (
+        lambda c, a: _annotations(a).pop("notifications.argoproj.io/subscribe.on-modelops-deployed.github"),
+        "production: deploy/argocd/production.yaml: not subscribed to on-modelops-deployed",
+    ),
+    "a trigger that does not exist": (
+        lambda c, a: _annotations(a).update({"notifications.argoproj.io/subscribe.on-deployd.github": ""}),
+        "subscribe.on-deployd.github: no trigger.on-deployd in deploy/argocd/notifications.yaml",
+    ),
+    "a service that does not exist": (
+        lambda c, a: _annotations(a).update({"notifications.argoproj.io/subscribe.on-modelops-deployed.slack": ""}),
+        "no service.slack in",
+    ),
+    "a template that does not exist": (
+        lambda c, a: c["trigger.on-modelops-degraded"][0].update(send=["modelops-gone"]),
+        "trigger on-modelops-degraded sends template modelops-gone, not defined",
+    ),
+    "a private key in git": (
+        lambda c, a: c["service.github"].update(privateKey=PEM_HEADER),
+        "service.github.privateKey is not a $key of argocd-notifications-secret",
+    ),
+    "no environment label": (
+        lambda c, a: a["staging"]["metadata"]["labels"].pop("app.kubernetes.io/instance"),
+        "metadata.labels['app.kubernetes.io/instance'] is not 'staging'",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(NOTIFICATION_MISTAKES))
+def test_the_notifications_check_names_each_mistake(wiring, argocd, mistake):
+    break_it, words = NOTIFICATION_MISTAKES[mistake]
+    config, apps = copy.deepcopy(argocd["config"]), copy.deepcopy(argocd["apps"])
+    break_it(config, apps)
+    messages = [str(p) for p in wiring.check_notifications(config, apps)]
+    assert any(words in m for m in messages), messages
+    assert PEM_HEADER not in " ".join(messages)
+
+
+def test_the_notifications_file_keeps_argo_cds_go_templates(manifests):
+    """The template generator passes the Go templates through: Argo CD renders them, not cookiecutter."""
+    text = manifests.NOTIFICATIONS_FILE.read_text()
+    assert "raw %}" not in text
+    assert "{" + "{ .context.argocdUrl }}/applications/" in text
+
+
+def test_the_report_templates_name_the_contract(argocd):
+    """What the production promotion workflow reads: environment, state, the version first in the description."""
+    config = argocd["config"]
+    deployed = config["template.modelops-deployed"]["github"]
+    assert deployed["deployment"]["state"] == deployed["status"]["state"] == "success"
+    assert deployed["deployment"]["requiredContexts"] == [] and deployed["deployment"]["autoMerge"] is False
+    assert "app.kubernetes.io/instance" in deployed["deployment"]["environment"]
+    assert "smoke test passed" in config["template.modelops-deployed"]["message"]
+    for name in ("modelops-sync-failed", "modelops-degraded"):
+        state = config[f"template.{name}"]["github"]["deployment"]["state"]
+        assert state == "failure" or ("error" in state and "failure" in state and "Error" in state), state
+    for key, conditions in config.items():
+        if key.startswith("trigger."):
+            assert conditions[0]["oncePer"] == "app.status.operationState?.syncResult?.revision", key
+
+
+TINY_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "spec": {
+        "group": "example.io",
+        "names": {"kind": "Widget"},
+        "versions": [
+            {
+                "name": "v1",
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "required": ["spec"],
+                        "properties": {
+                            "apiVersion": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "metadata": {"type": "object"},
+                            "spec": {
+                                "type": "object",
+                                "description": "dropped",
+                                "properties": {
+                                    "size": {
+                                        "anyOf": [{"type": "integer"}, {"type": "string"}],
+                                        "x-kubernetes-int-or-string": True,
+                                    },
+                                    "values": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                        "properties": {"a": {"type": "string"}},
+                                    },
+                                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                },
+                            },
+                            "status": {"type": "object"},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def test_a_schema_from_a_crd_closes_every_listed_object(manifests):
+    import jsonschema
+
+    schema = manifests.schema_from_crd(TINY_CRD, "a test CRD")
+    assert "a test CRD" in schema["$comment"] and '"description":' not in json.dumps(schema)
+    valid = {
+        "apiVersion": "example.io/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": "10%", "values": {"any": 1}, "labels": {"a": "b"}},
+    }
+    jsonschema.validate(valid, schema)
+    for wrong in (
+        {**valid, "spec": {"sise": 1}},  # a misspelled field
+        {**valid, "status": {}},  # written by the controller, never in git
+        {**valid, "metadata": {"name": "w", "uid": "x"}},  # metadata beyond what git holds
+        {**valid, "kind": "Gadget"},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, schema)
+
+
+def test_the_argocd_schemas_are_argo_cds_own_crds_made_strict(root):
+    """Derived from the CRDs at a pinned tag; every object that lists its properties refuses others."""
+
+    def walk(node, path="#"):
+        if isinstance(node, dict):
+            if "properties" in node and node.get("type") == "object" and path.count("/values") == 0:
+                yield path, node
+            for key, value in node.items():
+                yield from walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, f"{path}/{i}")
+
+    for name, kind in (("argocd-application.json", "Application"), ("argocd-appproject.json", "AppProject")):
+        schema = json.loads((root / "deploy/schemas" / name).read_text())
+        assert "argoproj/argo-cd v3.5.1 (commit 109ca7ca71139e514114499d294a492e7910a965)" in schema["$comment"]
+        assert schema["properties"]["kind"] == {"const": kind}
+        assert "status" not in schema["properties"] and "operation" not in schema["properties"]
+        objects = list(walk(schema))
+        assert len(objects) > 10
+        open_ = [path for path, node in objects if node.get("additionalProperties") is not False]
+        assert open_ == [], open_
+
+
+def test_released_refuses_the_placeholder_with_the_fix(manifests, capsys):
+    unreleased = [env for env in manifests.environments() if manifests.unreleased(env)]
+    if not unreleased:
+        pytest.skip("every overlay names a released version")
+    with pytest.raises(SystemExit) as exc:
+        manifests.main(["--released", "--env", unreleased[0]])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert f"deploy/{unreleased[0]} still names 0.0.0-unreleased" in err
+    assert (
+        f"merge the first promotion pull request, then `kubectl apply -n argocd -f deploy/argocd/{unreleased[0]}.yaml`"
+        in err
+    )
+
+
+def test_released_passes_a_promoted_overlay(manifests, monkeypatch, capsys):
+    monkeypatch.setattr(manifests, "image_tag", lambda env: "0.1.0-1a2b3c4")
+    manifests.main(["--released", "--env", "staging"])
+    assert capsys.readouterr().out == "released: staging 0.1.0-1a2b3c4\n"
+
+
+def test_only_application_files_need_an_overlay(manifests):
+    names = {path.name for path in manifests.application_files()}
+    assert names == {f"{env}.yaml" for env in manifests.environments()}
+    assert manifests.orphan_applications() == []
+
+
+@pytest.mark.slow
+def test_the_hooks_pass_every_component_enabled(project_copy):
+    """Both overlays with pull-secret and ingress, the project allowing Ingress: the validators and checkov pass."""
+    for env in ("staging", "production"):
+        edit(
+            project_copy / f"deploy/{env}/kustomization.yaml",
+            "- ../components/smoke-test\n",
+            "- ../components/smoke-test\n- ../components/pull-secret\n- ../components/ingress\n",
+        )
+    edit(
+        project_copy / "deploy/argocd/project.yaml",
+        "  namespaceResourceWhitelist:\n",
+        "  namespaceResourceWhitelist:\n    - group: networking.k8s.io\n      kind: Ingress\n",
+    )
+    manifests = run_hook(project_copy, "manifests")
+    assert manifests.returncode == 0, manifests.stdout
+    checkov = run_hook(project_copy, "checkov", "--all-files", "--verbose")
+    assert checkov.returncode == 0, checkov.stdout
+    assert "kustomize scan results" in checkov.stdout and "Failed checks: 0," in checkov.stdout
+
+
+@pytest.mark.slow
+def test_the_manifests_hook_fails_misspelled_job_project_and_notification_fields(project_copy):
+    edit(project_copy / "deploy/components/smoke-test/job.yaml", "  activeDeadlineSeconds:", "  activeDeadlineSecond:")
+    edit(project_copy / "deploy/argocd/project.yaml", "  sourceRepos:", "  sourceRepo:")
+    edit(project_copy / "deploy/argocd/notifications.yaml", "requiredContexts:", "requiredContext:")
+    result = run_hook(project_copy, "manifests")
+    assert result.returncode != 0
+    assert "staging: Job/" in result.stdout and "'activeDeadlineSecond' was unexpected" in result.stdout
+    assert (
+        "argocd: deploy/argocd/project.yaml: spec: " in result.stdout and "'sourceRepo' was unexpected" in result.stdout
+    )
+    assert "argocd: deploy/argocd/notifications.yaml: template.modelops-deployed.github.deployment:" in result.stdout
+    assert "'requiredContext' was unexpected" in result.stdout
