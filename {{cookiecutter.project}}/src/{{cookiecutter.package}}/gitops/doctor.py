@@ -66,6 +66,9 @@ NOTIFICATIONS_SECRET = Ref("Secret", "argocd-notifications-secret", ARGOCD)
 GITHUB_SERVICE = "service.github"
 PULL_SECRET = "ghcr-pull"  # pragma: allowlist secret
 REPOSITORY_SECRETS = "argocd.argoproj.io/secret-type in (repository,repo-creds)"  # pragma: allowlist secret
+EXAMPLE_URL = "argocd.example.com"  # deploy/argocd/notifications.yaml's placeholder for Argo CD's address
+FROM = "__file__"  # where an object of deploy/argocd/ was read from (doctor's own key)
+ARGOCD_DOC = "docs/production.md, Argo CD"
 
 Object = dict[str, Any]
 
@@ -187,8 +190,9 @@ def environment(env: str) -> Environment:
 
 
 def argocd_objects() -> list[Object]:
+    """Every object of deploy/argocd/*.yaml, each with the file it comes from under the key FROM."""
     return [
-        doc
+        {**doc, FROM: str(path)}
         for path in sorted(APPLICATIONS.glob("*.yaml"))
         for doc in yaml.safe_load_all(path.read_text())
         if isinstance(doc, dict)
@@ -553,11 +557,12 @@ def environment_findings(cluster: Cluster, env: Environment, private_package: bo
             " --docker-username=<user> --docker-password=<token with read:packages>`"
         )
         if name not in env.pull_secrets:
-            fix += f", and switch on the pull Secret in deploy/{env.name} (docs/production.md), or make it public"
+            fix += f", and add `- ../components/pull-secret` under components: in deploy/{env.name}/kustomization.yaml"
         found = secret_finding(cluster, ref, (), fix)
         if found.status == OK and name not in env.pull_secrets:
             found = missing(
-                str(ref), f"exists, but deploy/{env.name} does not name it under imagePullSecrets (docs/production.md)"
+                str(ref),
+                f"exists, but deploy/{env.name} does not use it: add `- ../components/pull-secret` under components:",
             )
         findings.append(found)
     return findings
@@ -573,17 +578,20 @@ def argocd_findings(cluster: Cluster, project: Project, private_repository: bool
     applications = of_kind(project.argocd_objects, "Application")
     projects = {str(obj["metadata"]["name"]) for obj in of_kind(project.argocd_objects, "AppProject")}
     projects |= {str(app["spec"].get("project")) for app in applications} - {"default"}
-    files = "kubectl apply -n argocd -f deploy/argocd/"
+    files = {str(obj["metadata"]["name"]): str(obj.get(FROM)) for obj in project.argocd_objects}
     for name in sorted(projects):
         ref = Ref("AppProject", name, ARGOCD)
-        findings.append(
-            ok(str(ref), "exists") if cluster.get(ref) else missing(str(ref), f"`{files}` (docs/production.md)")
-        )
+        fix = f"`kubectl apply -n argocd -f {files.get(name, 'deploy/argocd/project.yaml')}` ({ARGOCD_DOC})"
+        findings.append(ok(str(ref), "exists") if cluster.get(ref) else missing(str(ref), fix))
     for app in applications:
         ref = Ref("Application", str(app["metadata"]["name"]), ARGOCD)
         found = cluster.get(ref)
         if found is None:
-            findings.append(missing(str(ref), f"`{files}` (docs/production.md)"))
+            fix = (
+                f"`kubectl apply -n argocd -f {app.get(FROM)}` once its overlay names a released version"
+                " (docs/production.md, set-up)"
+            )
+            findings.append(missing(str(ref), fix))
             continue
         status = found.get("status") or {}
         sync, health = (status.get("sync") or {}).get("status"), (status.get("health") or {}).get("status")
@@ -621,21 +629,30 @@ def notifications_findings(cluster: Cluster, project: Project) -> list[Finding]:
         for obj in of_kind(project.argocd_objects, "ConfigMap")
         if obj.get("metadata", {}).get("name") == NOTIFICATIONS_CM.name
     ]
-    wanted = set((ours[0].get("data") or {}) if ours else {}) | {GITHUB_SERVICE}
+    ours_data: dict[str, str] = (ours[0].get("data") or {}) if ours else {}
+    wanted = set(ours_data) | {GITHUB_SERVICE}
     found = cluster.get(NOTIFICATIONS_CM)
-    apply = "`kubectl apply -n argocd -f deploy/argocd/` and install the Argo CD GitHub App (docs/production.md)"
+    source = str(ours[0].get(FROM)) if ours else "<your notifications config>"
+    merge = f"`kubectl -n argocd patch configmap {NOTIFICATIONS_CM.name} --type merge --patch-file {source}`"
     data: dict[str, str] = (found or {}).get("data") or {}
     if found is None:
-        findings = [missing(str(NOTIFICATIONS_CM), apply)]
+        findings = [missing(str(NOTIFICATIONS_CM), f"install Argo CD with its notifications controller, then {merge}")]
     elif absent := sorted(wanted - set(data)):
-        findings = [missing(str(NOTIFICATIONS_CM), f"lacks {', '.join(absent)} — {apply}")]
+        findings = [missing(str(NOTIFICATIONS_CM), f"lacks {', '.join(absent)} — {merge} ({ARGOCD_DOC})")]
+    elif EXAMPLE_URL in data.get("context", ""):
+        findings = [
+            missing(
+                str(NOTIFICATIONS_CM),
+                f"argocdUrl is still {EXAMPLE_URL} — set yours under context in {source}, then {merge}",
+            )
+        ]
     else:
-        findings = [ok(str(NOTIFICATIONS_CM), f"has {GITHUB_SERVICE} and {len(wanted) - 1} more key(s)")]
-    keys = sorted(set(re.findall(r"\$([A-Za-z0-9_.-]+)", data.get(GITHUB_SERVICE, ""))))
-    fix = (
-        f"`kubectl -n argocd create secret generic {NOTIFICATIONS_SECRET.name} --from-file=github-privateKey=<the"
-        " Argo CD GitHub App's key>` (docs/production.md)"
-    )
+        findings = [
+            ok(str(NOTIFICATIONS_CM), f"has {GITHUB_SERVICE} and the {len(wanted) - 1} other key(s) of {source}")
+        ]
+    references = ours_data.get(GITHUB_SERVICE, "") + data.get(GITHUB_SERVICE, "")
+    keys = sorted(set(re.findall(r"\$([A-Za-z0-9_.-]+)", references)))
+    fix = f"put the Argo CD GitHub App's {', '.join(keys) or 'credentials'} in it ({ARGOCD_DOC}, its GitHub App)"
     findings.append(secret_finding(cluster, NOTIFICATIONS_SECRET, keys, fix))
     return findings
 

@@ -88,6 +88,8 @@ def cluster_complete(project, envs) -> dict:
     for ours in of_kind(project.argocd_objects, "ConfigMap"):
         if ours["metadata"]["name"] == "argocd-notifications-cm":
             notifications.update(ours.get("data") or {})
+    if "context" in notifications:  # the address of an Argo CD, not the file's placeholder
+        notifications["context"] = notifications["context"].replace("argocd.example.com", "argocd.ml.example.org")
     keys = re.findall(r"\$([A-Za-z0-9_.-]+)", notifications["service.github"])
     answers["Secret/argocd/argocd-notifications-secret"]["data"] = {key: "<base64>" for key in keys}
     for env in envs:
@@ -188,6 +190,19 @@ def test_an_empty_set_up_names_every_missing_piece_with_its_fix(root, fake_progr
     assert "gh secret set MODELOPS_APP_PRIVATE_KEY" in result.stdout
     assert "import .github/rulesets/main.json" in result.stdout
     assert "docs/setup.md" in result.stderr
+
+
+@needs_kubectl
+def test_the_notifications_placeholder_address_is_missing_until_set(root, fake_program, tmp_path, facts, doctor):
+    project, envs = facts
+    cluster = cluster_complete(project, envs)
+    notifications = cluster["ConfigMap/argocd/argocd-notifications-cm"]["data"]
+    notifications["context"] = "argocdUrl: https://argocd.example.com\n"
+    result, lines, _ = run_doctor(root, fake_program, tmp_path, None, cluster, "--skip-forge")
+    assert result.returncode == 1
+    missing = [(piece, text) for status, piece, text in lines if status == "missing"]
+    assert [piece for piece, _ in missing] == ["ConfigMap argocd/argocd-notifications-cm"]
+    assert "argocdUrl" in missing[0][1]
 
 
 def test_a_private_repository_on_github_free_is_told_no_approval_can_be_enforced(root, fake_program, tmp_path, facts):
