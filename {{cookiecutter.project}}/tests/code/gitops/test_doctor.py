@@ -256,6 +256,10 @@ def test_without_gh_logged_in_or_a_cluster_each_part_says_what_to_do(root, fake_
     assert said["gh"][0] == "missing" and "gh auth login" in said["gh"][1]
     assert said["cluster"][0] == "missing" and "--skip-cluster" in said["cluster"][1]
     assert set(said) == {"gh", "cluster"}
+    result, lines, _ = run_doctor(root, fake_program, tmp_path, None, None, "--skip-cluster", FAKE_GH_OFFLINE="1")
+    assert result.returncode == 1
+    assert [(status, piece) for status, piece, _ in lines] == [("missing", "gh")]
+    assert "got no answer: check your internet connection" in result.stdout
 
 
 def test_help_and_skipping_both_parts(root, fake_program, tmp_path):

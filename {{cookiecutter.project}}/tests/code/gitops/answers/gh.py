@@ -18,6 +18,8 @@ if args[:2] == ["auth", "status"]:
     sys.exit("You are not logged into any GitHub hosts." if os.environ.get("FAKE_GH_LOGGED_OUT") else 0)
 if args[:1] != ["api"] or "--include" not in args:
     sys.exit(f"fake gh: no answer for {args}")
+if os.environ.get("FAKE_GH_OFFLINE"):  # gh's words when the API cannot be reached: no status line
+    sys.exit("error connecting to api.github.com\ncheck your internet connection or https://githubstatus.com")
 with open(os.environ["FAKE_GH_ANSWERS"]) as answers:
     answer = json.load(answers).get(args[-1], {"status": 404, "body": NOT_FOUND})
 status, body = answer["status"], answer["body"]
