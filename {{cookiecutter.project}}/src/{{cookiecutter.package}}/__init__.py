@@ -1,6 +1,7 @@
 """{{ cookiecutter.project_name }}: the pipeline, service and delivery of one model.
 
-The version has one source, `pyproject.toml`; it is read here from the installed distribution.
+`__version__` is the installed distribution's: in a built image the build's version (the release
+tags decide it, core/buildinfo.py); in the work tree pyproject.toml's, the fallback before a first release.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -1,9 +1,11 @@
 """Build: the package wheel, reports/build.json, the bento tagged `<version>-<commit>`, its Dockerfile check.
 
-`make build` runs this. The bento is built from a staging folder that holds exactly what
-`bentofile.yaml` names (its `include` files, the lock file, the Dockerfile template) plus the
-wheel just built, so the wheel's name (and so the version) comes from `pyproject.toml` alone.
-Staging also lets a project live under a hidden folder (`~/.local/src/…`): BentoML refuses
+`make build` runs this. The version is the build's (core/buildinfo.py: what a release of this
+commit would be called); the wheel is built from a copy of the package whose pyproject.toml
+carries it, so the package inside the image (`__version__`), /metadata, the bento and the image
+tag name one version. The bento is built from a staging folder that holds exactly what
+`bentofile.yaml` names (its `include` files, the lock file, the Dockerfile template) plus that
+wheel. Staging also lets a project live under a hidden folder (`~/.local/src/…`): BentoML refuses
 every file whose absolute path has a part starting with a dot.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +80,25 @@ def visible_tempdir() -> Path:
     raise SystemExit("error: no temporary folder without a hidden part in its path — set TMPDIR to one")
 
 
+def stamped(pyproject: str, version: str) -> str:
+    """pyproject.toml's text with the project's `version = "..."` line set to `version`."""
+    new, count = re.subn(r'(?m)^version = "[^"]*"', f'version = "{version}"', pyproject, count=1)
+    if count != 1:
+        raise SystemExit(f'error: no `version = "..."` line in {paths.PYPROJECT} — restore it from git')
+    return new
+
+
+def wheel_source(version: str, into: Path) -> Path:
+    """A copy of what the wheel is built from (pyproject.toml stamped with `version`, README, licence, src/)."""
+    into.mkdir()
+    (into / paths.PYPROJECT.name).write_text(stamped(paths.PYPROJECT.read_text(), version))
+    for name in ("README.md", "LICENSE"):
+        if Path(name).is_file():
+            shutil.copy2(name, into / name)
+    shutil.copytree("src", into / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return into
+
+
 def stage(config: dict[str, Any], wheel: Path, into: Path) -> dict[str, Any]:
     """Copy what the bentofile names into `into`; the bentofile to build there (with the wheel)."""
     wanted = [str(config["python"]["requirements_txt"]), str(config["docker"]["dockerfile_template"])]
@@ -102,10 +124,11 @@ def build(check: bool = True) -> str:
     config = yaml.safe_load(BENTOFILE.read_text())
     work = visible_tempdir()
     try:
-        log.info("building the wheel")
-        run([tool("uv"), "build", "--wheel", "--quiet", "--out-dir", str(work / "wheel"), "."])
-        (wheel,) = (work / "wheel").glob("*.whl")
         info = describe(build_info())
+        log.info("building the wheel of %s", info["model_version"])
+        source = wheel_source(info["model_version"], work / "source")
+        run([tool("uv"), "build", "--wheel", "--quiet", "--out-dir", str(work / "wheel"), str(source)])
+        (wheel,) = (work / "wheel").glob("*.whl")
         write_json(paths.BUILD_RECORD, info)
         smoke.write_expected()  # what the deployed service must answer: the model's in-process predictions
         context = work / "context"

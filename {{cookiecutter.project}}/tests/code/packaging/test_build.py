@@ -44,3 +44,11 @@ def test_visible_tempdir_has_no_hidden_part(pkg):
         assert folder.is_dir() and not any(part.startswith(".") for part in folder.parts)
     finally:
         folder.rmdir()
+
+
+def test_the_wheel_carries_the_builds_version(pkg, isolated):
+    """Only the project's own `version = "..."` line changes; a file without one is refused naming the fix."""
+    pyproject = '[project]\nname = "p"\nversion = "0.1.0"  # a comment\n\n[tool.x]\nversion = "9"\n'
+    assert pkg.packaging.build.stamped(pyproject, "0.2.0") == pyproject.replace('"0.1.0"', '"0.2.0"')
+    with pytest.raises(SystemExit, match="restore it from git"):
+        pkg.packaging.build.stamped('[project]\nname = "p"\n', "0.2.0")
