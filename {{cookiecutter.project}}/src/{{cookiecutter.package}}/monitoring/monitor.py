@@ -186,17 +186,30 @@ def decide(
 def at_version(versions: list[str], path: Path | str) -> tuple[str | None, str]:
     """A file as the served version's commit holds it, and where it was read.
 
-    A version is `<semver>-<commit>`: when the log holds one version and git has its commit, the
-    file is read at that commit (after a rollback or a merged retraining the work tree may hold
-    another model's); otherwise None: the caller reads the work tree.
+    A version is `<semver>-<commit>`: when the log holds one version, the file is read at that
+    commit (after a rollback or a merged retraining the work tree may hold another model's). None,
+    for the caller to read the work tree: several versions, a build made outside git, no repository
+    here, or a file the commit does not hold. A commit this repository lacks stops the monitor: a
+    shallow clone would otherwise judge the served model against another model's reference.
     """
     commits = {version.rpartition("-")[2] for version in versions}
-    if len(commits) == 1:
-        commit = commits.pop()
-        text = git_or_none("show", f"{commit}:{Path(path).as_posix()}") if commit else None
-        if text:
-            return text, f"{path} at {commit}"
-    return None, str(path)
+    if len(commits) != 1:
+        return None, str(path)
+    commit = commits.pop()
+    if not commit or commit == "nogit" or git_or_none("rev-parse", "--git-dir") is None:
+        return None, str(path)
+    if git_or_none("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}") is None:
+        if git_or_none("rev-parse", "--is-shallow-repository") == "true":
+            raise SystemExit(
+                f"error: the served version's commit {commit} is not in this shallow clone — fetch the whole"
+                " history (actions/checkout with `fetch-depth: 0`, or `git fetch --unshallow`)"
+            )
+        raise SystemExit(
+            f"error: the served version's commit {commit} is not in this repository — `git fetch origin`, or"
+            " judge a version built here with --version"
+        )
+    text = git_or_none("show", f"{commit}:{Path(path).as_posix()}")
+    return (text, f"{path} at {commit}") if text else (None, str(path))
 
 
 def criteria_of(versions: list[str], path: Path | str, work_tree: dict[str, Any]) -> tuple[dict[str, Any], str]:

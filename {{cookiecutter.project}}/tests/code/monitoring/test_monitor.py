@@ -10,6 +10,7 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -245,8 +246,35 @@ def test_targets_come_from_the_commit_of_the_served_version(pkg, isolated):
     assert served["live"]["targets"]["accuracy"]["min"] == 0.9 and source == f"docs/criteria.yaml at {commit}"
     mixed, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{commit}", "0.2.0-abcdef0"], "docs/criteria.yaml", now)
     assert mixed["live"]["targets"]["accuracy"]["min"] == 0.99 and source == "docs/criteria.yaml"
-    unknown, _ = pkg.monitoring.monitor.criteria_of(["0.1.0-0000000"], "docs/criteria.yaml", now)
-    assert unknown["live"]["targets"]["accuracy"]["min"] == 0.99  # a commit git lacks: the work tree
+    built_outside_git, _ = pkg.monitoring.monitor.criteria_of(["0.1.0-nogit"], "docs/criteria.yaml", now)
+    assert built_outside_git["live"]["targets"]["accuracy"]["min"] == 0.99  # no commit to read: the work tree
+    with pytest.raises(SystemExit, match=r"commit 0000000 is not in this repository — `git fetch origin`"):
+        pkg.monitoring.monitor.criteria_of(["0.1.0-0000000"], "docs/criteria.yaml", now)
+
+
+def test_a_shallow_clone_without_the_served_commit_stops_naming_the_fix(pkg, tmp_path, monkeypatch):
+    """The monitor workflow's checkout once fetched one commit: the served model was judged against HEAD's."""
+    import subprocess
+
+    def git(*args: str, cwd: Path = tmp_path / "origin") -> str:
+        done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    (tmp_path / "origin").mkdir()
+    git("init", "--quiet")
+    (tmp_path / "origin/docs").mkdir()
+    for minimum in (0.9, 0.95):
+        (tmp_path / "origin/docs/criteria.yaml").write_text(yaml.safe_dump({"live": {"targets": {"f1": minimum}}}))
+        git("add", "--all")
+        git("-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "--quiet", "-m", f"f1 {minimum}")
+    served = git("rev-parse", "--short=7", "HEAD~1")
+    git("clone", "--quiet", "--depth=1", f"file://{tmp_path / 'origin'}", str(tmp_path / "shallow"), cwd=tmp_path)
+    monkeypatch.chdir(tmp_path / "shallow")
+    with pytest.raises(SystemExit, match=rf"commit {served} is not in this shallow clone — .*fetch-depth: 0"):
+        pkg.monitoring.monitor.criteria_of([f"0.1.0-{served}"], "docs/criteria.yaml", {})
+    git("fetch", "--quiet", "--unshallow", cwd=tmp_path / "shallow")
+    judged, source = pkg.monitoring.monitor.criteria_of([f"0.1.0-{served}"], "docs/criteria.yaml", {})
+    assert judged["live"]["targets"]["f1"] == 0.9 and source == f"docs/criteria.yaml at {served}"
 
 
 def test_the_monitor_judges_only_the_version_serving_now(pkg):
