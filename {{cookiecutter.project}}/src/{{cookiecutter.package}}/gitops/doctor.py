@@ -60,6 +60,8 @@ NO_APPROVAL = (
 )
 ARGOCD = "argocd"  # the namespace Argo CD runs in, as deploy/argocd/ applies to
 ARGOCD_CRD = Ref("CustomResourceDefinition", "applications.argoproj.io")
+ARGOCD_SERVER = Ref("Deployment", "argocd-server", ARGOCD)  # its image's tag is Argo CD's version
+ARGOCD_MINIMUM = (3, 3)  # deploy/argocd/project.yaml names the Namespaces it allows: Argo CD 3.3 or later
 METRICS = Ref("APIService", "v1beta1.metrics.k8s.io")
 NOTIFICATIONS_CM = Ref("ConfigMap", "argocd-notifications-cm", ARGOCD)  # Argo CD Notifications' own names
 NOTIFICATIONS_SECRET = Ref("Secret", "argocd-notifications-secret", ARGOCD)
@@ -569,12 +571,7 @@ def environment_findings(cluster: Cluster, env: Environment, private_package: bo
 
 
 def argocd_findings(cluster: Cluster, project: Project, private_repository: bool | None) -> list[Finding]:
-    install = "install Argo CD in the namespace argocd (https://argo-cd.readthedocs.io/en/stable/getting_started/)"
-    if cluster.get(ARGOCD_CRD) is None:
-        argocd = missing("Argo CD", install)
-    else:
-        argocd = ok("Argo CD", "its Application kind is installed")
-    findings = [argocd]
+    findings = [argocd_finding(cluster)]
     applications = of_kind(project.argocd_objects, "Application")
     projects = {str(obj["metadata"]["name"]) for obj in of_kind(project.argocd_objects, "AppProject")}
     projects |= {str(app["spec"].get("project")) for app in applications} - {"default"}
@@ -599,6 +596,27 @@ def argocd_findings(cluster: Cluster, project: Project, private_repository: bool
     findings.append(repository_credentials_finding(cluster, project, private_repository))
     findings += notifications_findings(cluster, project)
     return findings
+
+
+def argocd_finding(cluster: Cluster) -> Finding:
+    """Argo CD is installed, at a version whose AppProject may name the Namespaces it allows (3.3 or later)."""
+    install = f"install Argo CD {ARGOCD_MINIMUM[0]}.{ARGOCD_MINIMUM[1]} or later in the namespace argocd"
+    if cluster.get(ARGOCD_CRD) is None:
+        return missing("Argo CD", f"{install} (https://argo-cd.readthedocs.io/en/stable/getting_started/)")
+    server = cluster.get(ARGOCD_SERVER) or {}
+    images = [
+        str(c.get("image") or "")
+        for c in server.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    ]
+    found = next((re.search(r":v(\d+)\.(\d+)\.\d+", image) for image in images if "argocd" in image), None)
+    if found is None:
+        return ok("Argo CD", "installed (its version not read: the AppProject needs 3.3 or later)")
+    version = (int(found.group(1)), int(found.group(2)))
+    if version < ARGOCD_MINIMUM:
+        return missing(
+            "Argo CD", f"v{version[0]}.{version[1]} refuses the AppProject's Namespaces by name — upgrade: {install}"
+        )
+    return ok("Argo CD", f"v{version[0]}.{version[1]}, its Application kind installed")
 
 
 def repository_credentials_finding(cluster: Cluster, project: Project, private_repository: bool | None) -> Finding:

@@ -193,6 +193,18 @@ def test_an_empty_set_up_names_every_missing_piece_with_its_fix(root, fake_progr
 
 
 @needs_kubectl
+def test_an_argo_cd_older_than_3_3_is_missing(root, fake_program, tmp_path, facts):
+    project, envs = facts
+    cluster = cluster_complete(project, envs)
+    server = cluster["Deployment/argocd/argocd-server"]["spec"]["template"]["spec"]["containers"][0]
+    server["image"] = "quay.io/argoproj/argocd:v2.14.9"
+    result, lines, _ = run_doctor(root, fake_program, tmp_path, None, cluster, "--skip-forge")
+    assert result.returncode == 1
+    assert [(status, piece) for status, piece, _ in lines if status != "ok"] == [("missing", "Argo CD")]
+    assert "v2.14 refuses the AppProject's Namespaces by name" in result.stdout
+
+
+@needs_kubectl
 def test_the_notifications_placeholder_address_is_missing_until_set(root, fake_program, tmp_path, facts, doctor):
     project, envs = facts
     cluster = cluster_complete(project, envs)
