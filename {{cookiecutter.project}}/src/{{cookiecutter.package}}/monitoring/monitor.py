@@ -198,7 +198,7 @@ def at_version(versions: list[str], path: Path | str) -> tuple[str | None, str]:
     commit = commits.pop()
     if not commit or commit == "nogit" or git_or_none("rev-parse", "--git-dir") is None:
         return None, str(path)
-    if git_or_none("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}") is None:
+    if git_or_none("rev-parse", "--verify", "--quiet", commit + "^{commit}") is None:
         if git_or_none("rev-parse", "--is-shallow-repository") == "true":
             raise SystemExit(
                 f"error: the served version's commit {commit} is not in this shallow clone — fetch the whole"
