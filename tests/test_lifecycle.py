@@ -314,10 +314,11 @@ class LifecycleSteps:
         change (CONFIGURED).
 
         Every data, model and service contract test reads or serves this configuration's pipeline
-        outputs, and the stage and serving code tests follow its task and schema; the rest of tests/code
-        (git, the forge, GitOps, governance, monitoring, retraining, packaging, storage) runs code no
-        answer changes. The other Python runs those where they meet the version: mypy at that version
-        (`make lint`), every entry point's `--help`, the pipeline, the build and the served service.
+        outputs, and the stage code tests follow its task and schema; the rest of tests/code (git, the
+        forge, GitOps, governance, monitoring, retraining, packaging, storage, and serving, whose tests
+        serve toy models of both tasks) runs code no answer changes. The other Python runs those where they
+        meet the version: mypy at that version (`make lint`), every entry point's `--help`, the pipeline,
+        the build and the served service.
         """
         project.pipeline()
         choose = "" if project.config == REFERENCE else " " + " ".join(CONFIGURED)
