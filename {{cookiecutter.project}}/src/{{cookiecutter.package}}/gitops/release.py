@@ -398,7 +398,14 @@ def plan(site: forge.Forge, release: Release, remote: str, base: str, asset: Pat
     ]
     if release.merged:
         return [*lines, f"# CHANGELOG.md names {release.tag} already: no pull request"]
-    return [*lines, *forge.pull_request_plan(site, changelog_request(release, base), remote)]
+    request = changelog_request(release, base)
+    return [
+        *lines,
+        str(site.pull_request_query(release.branch)),
+        f"# if no pull request from {release.branch} is open (an open one is left as it is)",
+        shlex.join(["git", "push", remote, release.branch]),
+        *map(str, site.pull_request_calls(request, None, labelled=False)),
+    ]
 
 
 def publish(site: forge.Forge, release: Release, remote: str, base: str, asset: Path) -> str:

@@ -129,6 +129,25 @@ def test_the_forges_release_is_created_or_updated_and_its_report_uploaded_again(
     assert str(site.release_query("v0.2.0")) == "gh release view v0.2.0 --json url"
 
 
+def test_the_dry_run_plans_every_push_and_call_and_no_pull_request_once_the_changelog_is_merged(
+    release, module, repo, git
+):
+    git("switch", "--quiet", "-c", "release/v0.2.1", cwd=repo)
+    git("commit", "--quiet", "--allow-empty", "-m", "chore(release): v0.2.1", cwd=repo)
+    git("switch", "--quiet", "main", cwd=repo)
+    site, asset = module("core.forge").GitHub(), Path("/tmp/x/evaluation_report.md")
+    made = release.Release("v0.2.1", running(release), "notes", "release/v0.2.1", merged=False, resumed=True)
+    lines = release.plan(site, made, "origin", "main", asset)
+    assert lines[1].startswith("git push origin refs/tags/v0.2.1")
+    assert "gh release create v0.2.1 --verify-tag --title 'v0.2.1 (build 0.2.0-ccccccc)' --notes-file -" in lines
+    assert lines[-2:] == [
+        "git push origin release/v0.2.1",
+        "gh pr create --base main --head release/v0.2.1 --title 'chore(release): v0.2.1' --body-file -",
+    ]
+    merged = release.Release("v0.2.1", running(release), "notes", "release/v0.2.1", merged=True, resumed=True)
+    assert not any("gh pr" in line for line in release.plan(site, merged, "origin", "main", asset))
+
+
 # --- the git facts, on real repositories -----------------------------------------------------------
 
 
