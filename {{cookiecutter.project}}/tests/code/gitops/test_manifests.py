@@ -629,6 +629,29 @@ def test_the_notifications_file_keeps_argo_cds_go_templates(manifests):
     assert "{" + "{ .context.argocdUrl }}/applications/" in text
 
 
+def test_the_notifications_merge_into_argo_cds_configmap_keeping_its_keys(manifests, tmp_path):
+    """The documented `kubectl patch --type merge --patch-file`, run locally on a ConfigMap holding other keys."""
+    live = tmp_path / "live.yaml"
+    live.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "argocd-notifications-cm", "namespace": "argocd"},
+                "data": {"service.slack": "token: $slack-token\n", "trigger.on-sync-failed": "- when: 'true'\n"},
+            }
+        )
+    )
+    command = ["kubectl", "patch", "--local", "-f", str(live), "--type", "merge", "-o", "yaml"]
+    result = subprocess.run(
+        [*command, "--patch-file", str(manifests.NOTIFICATIONS_FILE)], capture_output=True, text=True, check=True
+    )
+    merged = yaml.safe_load(result.stdout)["data"]
+    ours = manifests.read_object(manifests.NOTIFICATIONS_FILE)["data"]
+    assert {"service.slack", "trigger.on-sync-failed"} | set(ours) == set(merged)
+    assert all(merged[key] == value for key, value in ours.items())
+
+
 def test_the_report_templates_name_the_contract(argocd):
     """What the production promotion workflow reads: environment, state, the version first in the description."""
     config = argocd["config"]
