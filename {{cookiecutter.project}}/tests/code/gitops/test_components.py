@@ -8,6 +8,7 @@ on the enabled components are in test_manifests.py (slow).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import shutil
 import subprocess
@@ -92,3 +93,23 @@ def test_the_ingress_routes_to_the_service_and_needs_the_project_to_allow_it(pkg
     ]
     project["spec"]["namespaceResourceWhitelist"].append({"group": "networking.k8s.io", "kind": "Ingress"})
     assert pkg.gitops.wiring.check_project(project, apps, rendered) == []
+
+
+def test_an_overlay_sets_the_ingress_host_with_one_patch_file(deploy_copy):
+    """deploy/README.md's way: `patches: - path: ingress-patch.yaml`, an Ingress of the same name with the host."""
+    enable(deploy_copy, "staging", ["ingress"])
+    (ingress,) = [o for o in render(deploy_copy, "staging") if o["kind"] == "Ingress"]
+    host = "staging.models.example.org"
+    patch = copy.deepcopy({k: ingress[k] for k in ("apiVersion", "kind")})
+    patch["metadata"] = {"name": ingress["metadata"]["name"]}
+    rule = copy.deepcopy(ingress["spec"]["rules"][0]) | {"host": host}
+    patch["spec"] = {"tls": [{"hosts": [host], "secretName": "staging-tls"}], "rules": [rule]}
+    (deploy_copy / "staging" / "ingress-patch.yaml").write_text(yaml.safe_dump(patch))
+    overlay = deploy_copy / "staging" / "kustomization.yaml"
+    data = yaml.safe_load(overlay.read_text())
+    data["patches"].append({"path": "ingress-patch.yaml"})
+    overlay.write_text(yaml.safe_dump(data, sort_keys=False))
+    (patched,) = [o for o in render(deploy_copy, "staging") if o["kind"] == "Ingress"]
+    assert [r["host"] for r in patched["spec"]["rules"]] == [host]
+    assert patched["spec"]["tls"] == [{"hosts": [host], "secretName": "staging-tls"}]
+    assert patched["spec"]["rules"][0]["http"] == ingress["spec"]["rules"][0]["http"]
