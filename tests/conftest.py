@@ -28,10 +28,10 @@ from support.deployment import (
     Monitored,
     on_a_free_port,
 )
-from support.lifecycle import Lifecycle
+from support.lifecycle import S3_CONFIGURATION, Lifecycle, S3Project
 from support.matrix import Configuration
 from support.options import REPO_ROOT
-from support.processes import find_interpreter, outer_bin_dir, project_env, run
+from support.processes import find_interpreter, outer_bin_dir, project_env, project_services, run
 from support.scheduling import SharedProjectScheduling, in_shared_order
 from support.tables import CsvTable, write_classification_csv, write_regression_csv
 from support.templaterepo import (
@@ -179,6 +179,35 @@ def project(
     """The project of the class's configuration (`config`), baked for this class alone."""
     config: Configuration = request.cls.config
     return new_lifecycle(config, bake_configuration(config))
+
+
+@pytest.fixture(scope="session")
+def s3_project(
+    bake_configuration: Callable[[Configuration], Path], new_lifecycle: Callable[[Configuration, Path], Lifecycle]
+) -> Iterator[S3Project]:
+    """The storage=s3 project, installed, with moto's S3 server (started by the project's own tests/services.py)
+    and its DVC bucket: shared by tests/test_storage.py and tests/test_dataplane.py (one unit under xdist)."""
+    project = new_lifecycle(S3_CONFIGURATION, bake_configuration(S3_CONFIGURATION))
+    project.install()
+    services = project_services(project.path)
+    python = project.path / ".venv" / "bin" / "python"
+    reason = services.s3_missing(python=python)
+    assert reason is None, reason
+    server = services.start_s3(python=python)
+    try:
+        aws = project.scratch / "no-aws"  # no credentials of the machine's user are read
+        env = {
+            **services.S3_CREDENTIALS,
+            "AWS_ENDPOINT_URL": server.url,
+            "AWS_CONFIG_FILE": str(aws / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        stored = S3Project(project, server.url, env)
+        services.create_bucket(server.url, stored.bucket)
+        yield stored
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

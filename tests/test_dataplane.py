@@ -1,9 +1,10 @@
 """The production data plane, for real on loopback: two replicas, one bucket, one database.
 
-One generated project (the default answers) runs as two service processes — two "pods", each
-with its own monitoring folder — that share an S3-compatible bucket (moto's server) for their
-prediction logs and a PostgreSQL server for feedback, started from the installed binaries by the
-generated project's own `tests/services.py`. Then: 100 Locust users across both, one replica
+One generated project (conftest.py's `s3_project`, after tests/test_storage.py's round trip through its DVC
+remote: one bake, install, pipeline and object store for both modules) runs as two service processes — two
+"pods", each with its own monitoring folder — that share an S3-compatible bucket (moto's server, a bucket
+of its own beside the DVC remote's) for their prediction logs and a PostgreSQL server for feedback, started
+from the installed binaries by the generated project's own `tests/services.py`. Then: 100 Locust users across both, one replica
 stopped with SIGTERM mid-run: every answered request is a row in the bucket; feedback for every
 answer sent to the *other* replica: none refused, a second copy refused; one replica SIGKILLed
 mid-run and started again: the rows lost are counted and lie within the documented window; the
@@ -19,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -27,8 +28,7 @@ from typing import Any
 
 import pytest
 from support.deployment import IDENTITY, TOKEN, free_port
-from support.lifecycle import Lifecycle
-from support.matrix import LIFECYCLE_CONFIGURATIONS, Configuration
+from support.lifecycle import Lifecycle, S3Project
 from support.processes import project_services, run
 
 pytestmark = pytest.mark.slow
@@ -219,35 +219,27 @@ def answered(path: Path) -> list[tuple[str, float, int]]:
 
 
 @pytest.fixture(scope="module")
-def plane(
-    bake_configuration: Callable[[Configuration], Path],
-    new_lifecycle: Callable[[Configuration, Path], Lifecycle],
-) -> Iterator[Plane]:
-    """The default project, installed and its pipeline run, with a bucket and a database on loopback."""
+def plane(s3_project: S3Project) -> Iterator[Plane]:
+    """The storage=s3 project (where tests/test_storage.py left it, or fresh), its pipeline run and committed,
+    with a bucket for the logs on its S3 server and a PostgreSQL server on loopback."""
     services = services_module()
     reason = services.postgres_missing()
     if reason:
         unavailable(reason)
-    config = LIFECYCLE_CONFIGURATIONS[0]
-    project = new_lifecycle(config, bake_configuration(config))
-    project.install()
-    python = project.path / ".venv" / "bin" / "python"
-    reason = services.s3_missing(python)
-    if reason:
-        unavailable(reason)
+    project = s3_project.project
     project.pipeline()
     # Committed, as a served version is: the monitor judges it against the criteria of its own commit.
     env = {**project.env, **IDENTITY}
-    run(["git", "add", "--all"], cwd=project.path, env=env)
-    run(["git", "commit", "--quiet", "--no-verify", "-m", "feat: the first model"], cwd=project.path, env=env)
-    s3, database = services.start_s3(python), services.start_postgres()
-    services.create_bucket(s3.url, BUCKET)
-    plane = Plane(project, s3.url, database.url)
+    if run(["git", "status", "--porcelain"], cwd=project.path).stdout:
+        run(["git", "add", "--all"], cwd=project.path, env=env)
+        run(["git", "commit", "--quiet", "--no-verify", "-m", "feat: the first model"], cwd=project.path, env=env)
+    database = services.start_postgres()
+    services.create_bucket(s3_project.endpoint, BUCKET)
+    plane = Plane(project, s3_project.endpoint, database.url)
     try:
         yield plane
     finally:
         plane.stop_all()
-        s3.stop()
         database.stop()
 
 

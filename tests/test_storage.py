@@ -1,53 +1,25 @@
 """storage=s3, the CI path for real: push to an S3 server on loopback, then a fresh clone given only the remote
 reproduces the pipeline, before and after a retraining proposal that tracks production data with DVC.
 
-The S3 server is moto's, started with the generated project's own tests/services.py (its venv has
-moto); the endpoint reaches DVC through AWS_ENDPOINT_URL, as the workflows' object-store step sets it.
+The project and the S3 server are conftest.py's `s3_project`, which tests/test_dataplane.py serves next: the
+server is moto's, started with the generated project's own tests/services.py (its venv has moto); the
+endpoint reaches DVC through AWS_ENDPOINT_URL, as the workflows' object-store step sets it. The test leaves
+the project committed and clean.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.lifecycle import Lifecycle, sha256
-from support.matrix import Configuration
-from support.processes import project_services, run
+from support.lifecycle import Lifecycle, S3Project, sha256
+from support.processes import run
 
 pytestmark = pytest.mark.slow
 
-BUCKET = "stored-model-tests"
-S3_PROJECT = Configuration("storage-s3-moto", {"project_name": "Stored Model", "storage": "s3", "s3_bucket": BUCKET})
 IDENTITY = ("-c", "user.name=Storage Test", "-c", "user.email=storage@example.invalid")
 MODEL = "models/model.joblib"
-
-
-@pytest.fixture(scope="module")
-def s3_project(
-    bake_configuration: Callable[[Configuration], Path], new_lifecycle: Callable[[Configuration, Path], Lifecycle]
-) -> Iterator[tuple[Lifecycle, dict[str, str]]]:
-    """The project baked with storage=s3 and installed; moto's S3 server with its bucket; the env reaching it."""
-    project = new_lifecycle(S3_PROJECT, bake_configuration(S3_PROJECT))
-    project.install()
-    services = project_services(project.path)
-    reason = services.s3_missing(python=project.path / ".venv/bin/python")
-    assert reason is None, reason
-    server = services.start_s3(python=project.path / ".venv/bin/python")
-    try:
-        services.create_bucket(server.url, BUCKET)
-        aws = project.scratch / "no-aws"  # no credentials of the machine's user are read
-        env = {
-            **services.S3_CREDENTIALS,
-            "AWS_ENDPOINT_URL": server.url,
-            "AWS_CONFIG_FILE": str(aws / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-        yield project, env
-    finally:
-        server.stop()
 
 
 def fresh_clone(project: Lifecycle, name: str) -> Path:
@@ -100,11 +72,11 @@ def reproduce_after_the_merge(project: Lifecycle, s3: dict[str, str], clone: Pat
     return clone, times
 
 
-def test_a_fresh_clone_given_only_the_remote_reproduces_before_and_after_a_retraining_proposal(s3_project):
+def test_a_fresh_clone_given_only_the_remote_reproduces_before_and_after_a_retraining_proposal(s3_project: S3Project):
     """After the pipeline's commit and `make push`, a fresh clone pulls and reproduces the model. Then what a
     merged retraining proposal leaves: data/production moved from git to DVC, dvc.lock moved on, pushed
     (`make publish` pushes with storage.push, as `make push` does): a fresh clone pulls that data too."""
-    project, s3 = s3_project
+    project, s3 = s3_project.project, s3_project.env
     times = {}
     project.make("pipeline", env=s3)
     commit(project, "chore: the pipeline's records")

@@ -1,5 +1,5 @@
 """The suite's own shape: test modules import no other test module (harnesses live in tests/support/,
-fixtures in conftest.py), and xdist runs the deployed project's tests as one unit, in story order."""
+fixtures in conftest.py), and xdist runs each shared project's tests as one unit, in story order."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from support.scheduling import (
     DEPLOYED_PROJECT,
     DEPLOYED_PROJECT_SCOPES,
     HEAVIEST_FIRST,
+    S3_PROJECT,
+    S3_PROJECT_SCOPES,
+    SHARED,
     in_shared_order,
     scope_of,
     weight_rank,
@@ -45,14 +48,17 @@ class Node:
     nodeid: str
 
 
-def test_the_deployed_projects_tests_run_together_in_story_order():
-    """Update, then delivery, then monitoring, wherever the first of them was collected; the rest keep their place."""
+def test_each_shared_projects_tests_run_together_in_story_order():
+    """Update, then delivery, then monitoring; storage, then the data plane: each wherever the first of its tests
+    was collected; the rest keep their place."""
     collected = [
         Node("tests/test_delivery.py::TestDelivery::test_b"),
+        Node("tests/test_dataplane.py::TestTwoReplicas::test_p"),
         Node("tests/test_docs.py::test_x"),
         Node("tests/test_monitoring.py::TestMonitoring::test_c"),
         Node("tests/test_delivery.py::TestDelivery::test_a"),
         Node("tests/test_update.py::test_first"),
+        Node("tests/test_storage.py::test_s"),
         Node("tests/test_lifecycle.py::TestRegressionCsv::test_y"),
     ]
     ordered = [node.nodeid for node in in_shared_order(collected)]
@@ -61,35 +67,38 @@ def test_the_deployed_projects_tests_run_together_in_story_order():
         "tests/test_delivery.py::TestDelivery::test_b",
         "tests/test_delivery.py::TestDelivery::test_a",
         "tests/test_monitoring.py::TestMonitoring::test_c",
+        "tests/test_storage.py::test_s",
+        "tests/test_dataplane.py::TestTwoReplicas::test_p",
         "tests/test_docs.py::test_x",
         "tests/test_lifecycle.py::TestRegressionCsv::test_y",
     ]
     assert {scope_of(f"{scope}::test_z") for scope in DEPLOYED_PROJECT_SCOPES} == {DEPLOYED_PROJECT}
+    assert {scope_of(f"{scope}::test_z") for scope in S3_PROJECT_SCOPES} == {S3_PROJECT}
     lifecycle = "tests/test_lifecycle.py::TestRegressionCsv"
     assert scope_of(f"{lifecycle}::test_y") == lifecycle
 
 
-def test_the_deployed_projects_scopes_exist_and_go_out_first():
-    for scope in DEPLOYED_PROJECT_SCOPES:
+def test_the_shared_projects_scopes_exist_and_go_out_first():
+    for scope in (scope for scopes in SHARED.values() for scope in scopes):
         module, _, cls = scope.partition("::")
         path = REPO_ROOT / module
         assert path.is_file(), f"support/scheduling.py names {module}, which is gone"
         if cls:
             classes = {n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)}
             assert cls in classes, f"support/scheduling.py names {scope}, which is gone"
-    assert weight_rank(DEPLOYED_PROJECT) == 0
+    assert weight_rank(DEPLOYED_PROJECT) == 0 and weight_rank(S3_PROJECT) < len(HEAVIEST_FIRST)
     lifecycle, render = "tests/test_lifecycle.py::TestRegressionCsv", "tests/test_render.py::TestRegressionCsv"
     assert weight_rank(lifecycle) < weight_rank(render)
 
 
 def test_every_slow_module_goes_out_among_the_heaviest():
-    """A module whose every test is slow (baked, installed, run for real) is in HEAVIEST_FIRST or the deployed
+    """A module whose every test is slow (baked, installed, run for real) is in HEAVIEST_FIRST or a shared
     project: unlisted, it would go out last for its few tests, and one worker would run it alone at the end."""
     slow = sorted(
         f"tests/{path.name}"
         for path in TESTS.glob("test_*.py")
         if "\npytestmark = pytest.mark.slow\n" in path.read_text()
     )
-    deployed = {scope.partition("::")[0] for scope in DEPLOYED_PROJECT_SCOPES}
-    unranked = [m for m in slow if m not in deployed and weight_rank(f"{m}::") == len(HEAVIEST_FIRST)]
+    shared = {scope.partition("::")[0] for scopes in SHARED.values() for scope in scopes}
+    unranked = [m for m in slow if m not in shared and weight_rank(f"{m}::") == len(HEAVIEST_FIRST)]
     assert slow and unranked == [], f"add {unranked} to support/scheduling.py's HEAVIEST_FIRST"

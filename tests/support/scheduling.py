@@ -1,8 +1,8 @@
 """How xdist shares the suite out: `--dist loadscope` (each class or module whole on one worker), except that
-the tests of the one deployed project are one unit, and the heaviest units go out first.
+the tests of one shared project are one unit, and the heaviest units go out first.
 
-The controller sees only node ids, so the units are named here by node id: the scopes that drive
-the deployed project (conftest.py's `deployed`) in the order their story runs, and the scopes
+The controller sees only node ids, so the units are named here by node id: the scopes that share one
+project (conftest.py's `deployed` and `s3_project`) in the order their story runs, and the scopes
 known to take minutes. Everything else follows xdist's own order (most tests first).
 """
 
@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from xdist.scheduler.loadscope import LoadScopeScheduling
 
 DEPLOYED_PROJECT = "the deployed project"
+S3_PROJECT = "the storage=s3 project"
 # The scopes that share the deployed project, in the order they run: the template update takes the
 # fresh project, delivery deploys, promotes, rolls back and releases it, monitoring watches and
 # retrains it.
@@ -22,6 +23,13 @@ DEPLOYED_PROJECT_SCOPES = (
     "tests/test_delivery.py::TestDelivery",
     "tests/test_monitoring.py::TestMonitoring",
 )
+# The scopes that share the storage=s3 project, its object store and its pipeline's outputs: the DVC
+# remote's round trip commits a clean project, which the data plane then serves as two replicas.
+S3_PROJECT_SCOPES = (
+    "tests/test_storage.py",
+    "tests/test_dataplane.py::TestTwoReplicas",
+)
+SHARED = {DEPLOYED_PROJECT: DEPLOYED_PROJECT_SCOPES, S3_PROJECT: S3_PROJECT_SCOPES}
 # Units that take minutes, heaviest first (measured with `--durations`): handed out before the rest,
 # so that no worker starts a long unit when the other is nearly done. Unlisted units go out by their
 # number of tests, most first: a unit of few but long tests (a project baked, installed and run) left
@@ -29,8 +37,7 @@ DEPLOYED_PROJECT_SCOPES = (
 HEAVIEST_FIRST = (
     DEPLOYED_PROJECT,
     "tests/test_lifecycle.py::",
-    "tests/test_dataplane.py",
-    "tests/test_storage.py",
+    S3_PROJECT,
     "tests/test_makefile.py",
     "tests/test_docs.py",
 )
@@ -42,9 +49,9 @@ class _HasNodeId(Protocol):
 
 
 def scope_of(nodeid: str) -> str:
-    """The unit of work a test belongs to: its class or module, or the deployed project."""
+    """The unit of work a test belongs to: its class or module, or the shared project whose scopes hold it."""
     scope = nodeid.rsplit("::", 1)[0]
-    return DEPLOYED_PROJECT if scope in DEPLOYED_PROJECT_SCOPES else scope
+    return next((unit for unit, scopes in SHARED.items() if scope in scopes), scope)
 
 
 def weight_rank(scope: str) -> int:
@@ -53,25 +60,28 @@ def weight_rank(scope: str) -> int:
 
 
 def in_shared_order(items: Sequence[_HasNodeId]) -> list[Any]:
-    """`items` with the deployed project's tests together, in DEPLOYED_PROJECT_SCOPES' order, where the first
-    of them was; every other test keeps its place."""
+    """`items` with each shared project's tests together, in its scopes' order, where the first of them was;
+    every other test keeps its place."""
 
     def story_rank(item: _HasNodeId) -> int:
-        return DEPLOYED_PROJECT_SCOPES.index(item.nodeid.rsplit("::", 1)[0])
+        return SHARED[scope_of(item.nodeid)].index(item.nodeid.rsplit("::", 1)[0])
 
-    shared = sorted((item for item in items if scope_of(item.nodeid) == DEPLOYED_PROJECT), key=story_rank)
+    waiting = {
+        unit: sorted((item for item in items if scope_of(item.nodeid) == unit), key=story_rank) for unit in SHARED
+    }
     ordered: list[Any] = []
     for item in items:
-        if scope_of(item.nodeid) != DEPLOYED_PROJECT:
+        unit = scope_of(item.nodeid)
+        if unit not in SHARED:
             ordered.append(item)
-        elif shared:
-            ordered += shared
-            shared = []
+        elif waiting[unit]:
+            ordered += waiting[unit]
+            waiting[unit] = []
     return ordered
 
 
 class SharedProjectScheduling(LoadScopeScheduling):  # type: ignore[misc]
-    """LoadScopeScheduling with the deployed project as one unit and the heaviest units handed out first."""
+    """LoadScopeScheduling with each shared project as one unit and the heaviest units handed out first."""
 
     def _split_scope(self, nodeid: str) -> str:
         return scope_of(nodeid)
