@@ -4,8 +4,8 @@ One generated project (conftest.py's `s3_project`, after tests/test_storage.py's
 remote: one bake, install, pipeline and object store for both modules) runs as two service processes — two
 "pods", each with its own monitoring folder — that share an S3-compatible bucket (moto's server, a bucket
 of its own beside the DVC remote's) for their prediction logs and a PostgreSQL server for feedback, started
-from the installed binaries by the generated project's own `tests/services.py`. Then: 100 Locust users across both, one replica
-stopped with SIGTERM mid-run: every answered request is a row in the bucket; feedback for every
+from the installed binaries by the generated project's own `tests/services.py`. Then: 100 Locust users
+across both, one replica stopped with SIGTERM mid-run: every answered request is a row in the bucket; feedback for every
 answer sent to the *other* replica: none refused, a second copy refused; one replica SIGKILLed
 mid-run and started again: the rows lost are counted and lie within the documented window; the
 monitor over the bucket and the database keeps the model, as it does on the laptop.

@@ -238,3 +238,24 @@ def restored(*paths: Path) -> Iterator[None]:
                 path.unlink(missing_ok=True)
             else:
                 path.write_bytes(content)
+
+
+# The storage=s3 project that tests/test_storage.py and tests/test_dataplane.py share (conftest.py's
+# `s3_project`): one bake, one install, one pipeline, one object store for both.
+S3_CONFIGURATION = Configuration(
+    "storage-s3-moto", {"project_name": "Stored Model", "storage": "s3", "s3_bucket": "stored-model-tests"}
+)
+
+
+@dataclass(frozen=True)
+class S3Project:
+    """The storage=s3 project, installed, and the S3-compatible server on loopback it reaches."""
+
+    project: Lifecycle
+    endpoint: str  # the server's URL
+    env: dict[str, str]  # what reaches it: the endpoint, test credentials, no credentials of the machine's user
+
+    @property
+    def bucket(self) -> str:
+        """The bucket of the project's DVC remote (its `s3_bucket` answer)."""
+        return str(self.project.config.answers["s3_bucket"])
