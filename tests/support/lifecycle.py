@@ -95,13 +95,18 @@ def covering(configs: list[Configuration], *keys: Callable[[Configuration], obje
 # its tests serve toy models of both tasks whatever the answers (the serving code has no template
 # variable), and its real servers (moto's S3, PostgreSQL) start once, in REFERENCE.
 CONFIGURED = ("tests/data", "tests/model", "tests/service", "tests/code/pipeline")
-# Tests in CONFIGURED whose outcome no answer changes, deselected outside REFERENCE: BentoML's own /metrics
-# with the log's counters appended (a second server of the configuration's model, started for that alone;
-# the contract tests' server, metrics off, serves every configuration).
-REFERENCE_ONLY = ("tests/service/test_contract.py::test_bentomls_metrics_when_on_carry_the_logs_counters_too",)
 ONE_PER_PYTHON = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.python_version)
 ONE_PER_TASK = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.task)
 EACH_TASK_AND_SOURCE = covering(LIFECYCLE_CONFIGURATIONS, lambda c: c.task, data_source)
+# Tests in CONFIGURED whose outcome does not follow every answer, and the configurations that run them (the
+# others deselect them): BentoML's own /metrics with the log's counters appended (a second server of the
+# model, started for that alone: the contract tests' server, metrics off, serves every configuration) runs
+# once; every command's --help (the package is the same but for the Python, as for the template's own
+# check of the entry points) once per Python version.
+ONLY_IN = {
+    "tests/service/test_contract.py::test_bentomls_metrics_when_on_carry_the_logs_counters_too": [REFERENCE],
+    "tests/code/pipeline/test_stages.py::test_every_command_has_a_help": ONE_PER_PYTHON,
+}
 
 
 def only_in(project: Lifecycle, configs: list[Configuration], what: str) -> None:
