@@ -210,6 +210,7 @@ class TestDelivery:
         assert delivery.git("tag", "--list", "v*").split() == ["v0.1.0", "v0.2.0"]
         assert not delivery.git("branch", "--no-merged", "main", "--list", "release/*"), "the changelog branches merged"
         delivery.rollback_and_merge()  # local runs v1 again: released as v0.1.0
+        delivery.retrain(0.5)  # a new model on main that no environment runs: the release follows local, not main
         nothing = delivery.make("release")
         assert nothing.stdout.strip().splitlines()[-1] == "local runs v0.1.0 (released): nothing to release"
         assert delivery.git("tag", "--list", "v*").split() == ["v0.1.0", "v0.2.0"]

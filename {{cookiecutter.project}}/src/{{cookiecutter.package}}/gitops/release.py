@@ -183,11 +183,16 @@ class ModelChanges:
     hashes: dict[str, tuple[str | None, str | None]]  # what changed: (then, now)
 
     def line(self) -> str:
-        """The one-line model delta of the changelog: `Model: f1 0.9500 → 0.9700; parameters changed: train.C.`"""
+        """The one-line model delta of the changelog: `Model: f1 0.9500 → 0.9700; parameters changed: train.C.`
+
+        Only the model's metrics (reports/metrics.json) count here; other metric files (the load test's)
+        are in the notes' table.
+        """
+        model = {m: c for m, c in self.metrics.items() if ": " not in m}  # other files' are `<file>: <name>`
         if self.previous is None:
-            shown = ", ".join(f"{m} {_plain(c.get('new'))}" for m, c in self.metrics.items())
+            shown = ", ".join(f"{m} {_plain(c.get('new'))}" for m, c in model.items())
             return f"Model: first release{' — ' + shown if shown else ''}."
-        parts = [", ".join(f"{m} {_plain(c.get('old'))} → {_plain(c.get('new'))}" for m, c in self.metrics.items())]
+        parts = [", ".join(f"{m} {_plain(c.get('old'))} → {_plain(c.get('new'))}" for m, c in model.items())]
         if self.params:
             parts.append(f"parameters changed: {', '.join(self.params)}")
         parts = [part for part in parts if part]

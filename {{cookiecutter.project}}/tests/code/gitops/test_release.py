@@ -89,7 +89,13 @@ def test_a_never_released_build_older_than_the_newest_release_is_nothing_to_rele
             {"model sha256": ("a", "b")},
             "Model: f1 0.9500 → 0.9700; parameters changed: train.C.",
         ),
-        ("v0.1.0", {}, {"train.C": {"old": 1.0, "new": 0.5}}, {}, "Model: parameters changed: train.C."),
+        (
+            "v0.1.0",
+            {"reports/load.json: rps": {"old": None, "new": 900.0}},
+            {"train.C": {"old": 1.0, "new": 0.5}},
+            {},
+            "Model: parameters changed: train.C.",
+        ),
         (
             "v0.1.0",
             {},
@@ -99,7 +105,7 @@ def test_a_never_released_build_older_than_the_newest_release_is_nothing_to_rele
         ),
         ("v0.1.0", {}, {}, {}, "No model change since v0.1.0."),
     ],
-    ids=["first", "metrics-and-params", "params-only", "data-only", "none"],
+    ids=["first", "metrics-and-params", "params-and-load-figures", "data-only", "none"],
 )
 def test_the_changelog_line_says_the_models_change_in_one_line(release, previous, metrics, params, hashes, line):
     assert release.ModelChanges(previous, metrics, params, hashes).line() == line
