@@ -218,6 +218,7 @@ CODE_FILES = {
     "tests/code/gitops/test_manifests.py",
     "tests/code/gitops/test_production_doc.py",
     "tests/code/gitops/test_promote.py",
+    "tests/code/gitops/test_release.py",
     "tests/code/gitops/test_rollback.py",
     "tests/code/gitops/test_smoke_job.py",
     "tests/code/governance/test_evidence.py",
