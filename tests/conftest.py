@@ -4,8 +4,9 @@ xdist shares the work out.
 Grouping under xdist: pytest.ini sets `--dist loadscope`, so every test that shares a baked
 configuration sits in that configuration's own test class (support.matrix), and each class runs
 whole on one worker. The one deployed project is shared by test_update.py, test_delivery.py and
-test_monitoring.py: support.scheduling makes those one unit of work, run in that order, and
-hands the heaviest units out first. (`xdist_group` marks are no way out: `--dist loadgroup` in
+test_monitoring.py, the one storage=s3 project by test_storage.py and test_dataplane.py:
+support.scheduling makes each group one unit of work, run in that order, and hands the heaviest
+units out first. (`xdist_group` marks are no way out: `--dist loadgroup` in
 xdist 3.8 renames `item._nodeid`, which pytest 9 no longer reads, so tests of one group still
 land on both workers.)
 """
