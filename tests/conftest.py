@@ -278,6 +278,6 @@ def monitored(deployed: Lifecycle) -> Iterator[Monitored]:
     monitored.versions["champion"] = monitored.build()
     monitored.promote_and_merge()
     monitored.make("deploy")
-    monitored.make("release")  # the champion's release: version 2's notes show the model's deltas against it
+    monitored.release_and_merge()  # the champion's release: version 2's notes show the model's deltas against it
     yield monitored
     monitored.make("undeploy", check=False)

@@ -68,6 +68,8 @@ ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
     "packaging.container",
     "packaging.loadtest",
     "core.storage",
+    "gitops.release",
+    "gitops.doctor",
     "governance.templateupdate",
     "governance.evidence",
     "improvement.retrain",

@@ -140,7 +140,7 @@ class TestMonitoring:
         monitored.promote_and_merge()
         monitored.make("deploy")
         assert monitored.served_version() == v2 != monitored.versions["champion"]
-        monitored.make("release")
+        monitored.release_and_merge()
         notes = sorted((monitored.path / "reports/releases").glob("v*.md"))[-1].read_text()
         # the retrained model's deltas: a metric of the model that changed (which one follows the search)
         metrics = json.loads((monitored.path / "reports/metrics.json").read_text())["metrics"]
