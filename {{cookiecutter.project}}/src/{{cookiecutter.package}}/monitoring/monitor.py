@@ -37,7 +37,7 @@ import yaml
 
 from ..core import cli, config, paths
 from ..core.artifacts import read_json, require
-from ..core.git import git_or_none
+from ..core.git import commit_of, git_or_none
 from ..core.metrics import HIGHER_IS_BETTER, live_metrics
 from ..core.records import Decision, MonitorSummary
 from ..core.schema import Schema
@@ -198,7 +198,7 @@ def at_version(versions: list[str], path: Path | str) -> tuple[str | None, str]:
     commit = commits.pop()
     if not commit or commit == "nogit" or git_or_none("rev-parse", "--git-dir") is None:
         return None, str(path)
-    if git_or_none("rev-parse", "--verify", "--quiet", commit + "^{commit}") is None:
+    if commit_of(commit) is None:
         if git_or_none("rev-parse", "--is-shallow-repository") == "true":
             raise SystemExit(
                 f"error: the served version's commit {commit} is not in this shallow clone — fetch the whole"
