@@ -171,11 +171,19 @@ class GitHub:
         if subprocess.run([gh, "auth", "status"], capture_output=True, text=True).returncode != 0:
             raise ForgeError(GH_NO_TOKEN)
 
+    def _invoke(self, call: Call) -> subprocess.CompletedProcess[str]:
+        """Run one call, whatever its exit status."""
+        return subprocess.run([self.executable(), *call.args], input=call.stdin, capture_output=True, text=True)
+
+    @staticmethod
+    def _failure(call: Call, result: subprocess.CompletedProcess[str]) -> ForgeError:
+        reason = redact((result.stderr or result.stdout).strip())
+        return ForgeError(f"error: `{call}` failed ({result.returncode}): {reason}")
+
     def run(self, call: Call) -> str:
-        result = subprocess.run([self.executable(), *call.args], input=call.stdin, capture_output=True, text=True)
+        result = self._invoke(call)
         if result.returncode != 0:
-            reason = redact((result.stderr or result.stdout).strip())
-            raise ForgeError(f"error: `{call}` failed ({result.returncode}): {reason}")
+            raise self._failure(call, result)
         return result.stdout
 
     def _listed(self, call: Call) -> list[Found]:
@@ -257,7 +265,7 @@ class GitHub:
 
     def get(self, path: str) -> Answer:
         call = self.api_query(path)
-        result = subprocess.run([self.executable(), *call.args], capture_output=True, text=True)
+        result = self._invoke(call)
         return Answer.parse(result.stdout, redact(result.stderr), call)
 
     # --- releases ------------------------------------------------------------------------------
@@ -277,13 +285,12 @@ class GitHub:
 
     def release_exists(self, tag: str) -> bool:
         call = self.release_query(tag)
-        result = subprocess.run([self.executable(), *call.args], capture_output=True, text=True)
+        result = self._invoke(call)
         if result.returncode == 0:
             return True
-        reason = redact((result.stderr or result.stdout).strip())
-        if "release not found" in reason:  # what `gh release view` says of a tag without a release
+        if "release not found" in (result.stderr or result.stdout):  # what `gh release view` says of a tag without one
             return False
-        raise ForgeError(f"error: `{call}` failed ({result.returncode}): {reason}")
+        raise self._failure(call, result)
 
 
 @dataclass(frozen=True)
