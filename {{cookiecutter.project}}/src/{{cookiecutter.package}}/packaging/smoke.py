@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core import cli, environments, paths
+from ..core.records import BuildRecord
 
 if TYPE_CHECKING:  # the model stack takes seconds to import; the HTTP checks `make deploy` runs need none of it
     from ..serving.predictor import Predictor
@@ -90,10 +91,7 @@ def built_version(record: Path = paths.BUILD_RECORD) -> str:
         raise SystemExit(
             f"error: no {record} — run from the bento's folder (the smoke Job's workingDir) or after `make build`"
         )
-    version = json.loads(record.read_text()).get("version")
-    if not isinstance(version, str) or not version:
-        raise SystemExit(f"error: {record} has no version — rebuild: `make build`")
-    return version
+    return BuildRecord.read(record).version
 
 
 def main(argv: list[str] | None = None) -> None:
