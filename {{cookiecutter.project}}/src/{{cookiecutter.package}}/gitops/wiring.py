@@ -298,9 +298,13 @@ def buffer_problems(settings: Settings, volume: Object | None) -> list[str]:
     ]
 
 
-def selects(policy: Object, labels: dict[str, str]) -> bool:
-    selector = ((policy.get("spec") or {}).get("podSelector") or {}).get("matchLabels") or {}
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether `labels` carry every label of `selector` (an empty selector matches every pod)."""
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def selects(policy: Object, labels: dict[str, str]) -> bool:
+    return matches(((policy.get("spec") or {}).get("podSelector") or {}).get("matchLabels") or {}, labels)
 
 
 def egress_problems(objects: list[Object], labels: dict[str, str], settings: Settings) -> list[str]:
@@ -500,7 +504,7 @@ def egress_admits(objects: list[Object], labels: dict[str, str], port: int, to_l
             or any(
                 "podSelector" in to
                 and "namespaceSelector" not in to
-                and all(peer.get(k) == v for k, v in ((to["podSelector"] or {}).get("matchLabels") or {}).items())
+                and matches((to["podSelector"] or {}).get("matchLabels") or {}, peer)
                 for to in peers
             )
         )
@@ -558,7 +562,7 @@ def check_smoke_job(env: str, objects: list[Object], kustomization: dict[str, An
     labels = (template.get("metadata") or {}).get("labels") or {}
     for service in of_kind(objects, "Service"):
         selector = (service.get("spec") or {}).get("selector") or {}
-        if selector and all(labels.get(k) == v for k, v in selector.items()):
+        if selector and matches(selector, labels):
             found.append(f"its pod's labels match {name_of(service)}'s selector: the Service would send traffic to it")
     deployments = of_kind(objects, "Deployment")
     service_labels = (
