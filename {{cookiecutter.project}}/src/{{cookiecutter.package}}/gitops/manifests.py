@@ -15,7 +15,10 @@ nothing more cluster-wide, and the notifications (`deploy/argocd/notifications.y
 ConfigMap and against `argocd-notifications.json`) report each Application's syncs to GitHub.
 It exits non-zero naming the environment, the object and the problem; an overlay still at
 0.0.0-unreleased is a warning (its Application must not be applied yet), and `--released` makes it
-the failure. The two Argo CD schemas are derived from Argo CD's CRDs (`--schema-from-crd`).
+the failure. The two Argo CD schemas are derived from Argo CD's CRDs (`--schema-from-crd`). An overlay
+with the opt-in canary (deploy/components/canary) renders an Argo Rollouts Rollout and AnalysisTemplate:
+each is validated against its schema derived from Argo Rollouts' CRDs (`argo-rollouts-*.json`), and
+the analysis Job's spec as a batch/v1 Job (strict), since kubernetes-validate knows no custom kind.
 
 Here: reading and rendering the overlays, the validators and the command; the wiring checks are in
 gitops/wiring.py. kubernetes-validate (~110 MB of schemas) and jsonschema are not in the project's lock: the
@@ -57,6 +60,11 @@ SCHEMAS = paths.DEPLOY / "schemas"
 APPLICATION_SCHEMA = SCHEMAS / "argocd-application.json"
 PROJECT_SCHEMA = SCHEMAS / "argocd-appproject.json"
 NOTIFICATIONS_SCHEMA = SCHEMAS / "argocd-notifications.json"
+# Custom kinds an overlay may render, each checked against its schema from its tool's CRD (--schema-from-crd).
+CUSTOM_SCHEMAS = {
+    ("argoproj.io/v1alpha1", "Rollout"): SCHEMAS / "argo-rollouts-rollout.json",
+    ("argoproj.io/v1alpha1", "AnalysisTemplate"): SCHEMAS / "argo-rollouts-analysistemplate.json",
+}
 KUBECTL_FIX = "install kubectl (it carries Kustomize): https://kubernetes.io/docs/tasks/tools/"
 
 
@@ -196,12 +204,40 @@ def schema_problems(env: str, obj: object, schema_file: Path, where: Path) -> li
     ]
 
 
+def custom_problems(env: str, objects: list[Object]) -> list[Problem]:
+    """Each custom object (CUSTOM_SCHEMAS) that breaks its schema, and each analysis Job spec that breaks batch/v1."""
+    problems = []
+    for obj in objects:
+        schema = CUSTOM_SCHEMAS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+        if schema is not None:
+            problems += schema_problems(env, obj, schema, Path(name_of(obj)))
+    return problems + list(kubernetes_problems(env, analysis_jobs(objects)))
+
+
+def analysis_jobs(objects: list[Object]) -> list[Object]:
+    """The Jobs an AnalysisTemplate's metrics would create, as batch/v1 Jobs named after the template."""
+    jobs = []
+    for obj in objects:
+        if obj.get("kind") != "AnalysisTemplate":
+            continue
+        for metric in (obj.get("spec") or {}).get("metrics") or []:
+            job = ((metric or {}).get("provider") or {}).get("job")
+            if isinstance(job, dict):
+                name = f"{(obj.get('metadata') or {}).get('name')}-{metric.get('name')}"
+                metadata = {**(job.get("metadata") or {}), "name": name}
+                jobs.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job.get("spec")})
+    return jobs
+
+
 def kubernetes_problems(env: str, objects: list[Object]) -> Iterator[Problem]:
-    """Each object that breaks its Kubernetes API schema (strict: unknown fields fail)."""
+    """Each object that breaks its Kubernetes API schema (strict: unknown fields fail); custom kinds are
+    custom_problems'."""
     import kubernetes_validate  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     version = kubernetes_validate.latest_version()
     for obj in objects:
+        if (obj.get("apiVersion"), obj.get("kind")) in CUSTOM_SCHEMAS:
+            continue
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -223,7 +259,7 @@ def check(env: str) -> tuple[list[Object], list[Problem]]:
     problems += check_smoke_job(env, objects, kustomization)
     problems += check_application(env, app, kustomization)
     problems += schema_problems(env, app, APPLICATION_SCHEMA, APPLICATIONS / f"{env}.yaml")
-    problems += list(kubernetes_problems(env, objects))
+    problems += list(kubernetes_problems(env, objects)) + custom_problems(env, objects)
     return objects, problems
 
 
@@ -308,7 +344,7 @@ OBJECT_META = {
 }
 
 
-def schema_from_crd(crd: Object, source: str) -> Object:
+def schema_from_crd(crd: Object, source: str, tool: str = "Argo CD") -> Object:
     """The JSON schema of a CRD's stored version as kept in git: its spec strict, metadata a small ObjectMeta."""
     names = (crd.get("spec") or {}).get("names") or {}
     versions = [v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("storage")]
@@ -329,10 +365,10 @@ def schema_from_crd(crd: Object, source: str) -> Object:
             f"Derived from {source} (its openAPIV3Schema, version {version['name']}) by"
             " `python -m <package>.gitops.manifests --schema-from-crd CRD --source ...`: descriptions dropped,"
             " every object whose properties the CRD lists closed (additionalProperties: false), status and"
-            " operation left out (Argo CD writes them), metadata limited to name, namespace, labels,"
-            " annotations and finalizers. Regenerate it when you upgrade Argo CD."
+            f" operation left out ({tool} writes them), metadata limited to name, namespace, labels,"
+            f" annotations and finalizers. Regenerate it when you upgrade {tool}."
         ),
-        "title": f"Argo CD {names['kind']} ({crd['spec']['group']}/{version['name']}), as kept in git",
+        "title": f"{tool} {names['kind']} ({crd['spec']['group']}/{version['name']}), as kept in git",
         **{k: v for k, v in body.items() if k != "required"},
         "required": required,
     }
@@ -352,11 +388,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--source", default="a CustomResourceDefinition", help="where the CRD comes from (its $comment)"
     )
+    parser.add_argument("--tool", default="Argo CD", help="the CRD's tool, for the schema's title (e.g. Argo Rollouts)")
     args = parser.parse_args(argv)
     cli.start(args)
     if args.schema_from_crd:
         crd = yaml.safe_load(args.schema_from_crd.read_text())
-        print(json.dumps(schema_from_crd(crd, args.source), indent=1, ensure_ascii=False))
+        print(json.dumps(schema_from_crd(crd, args.source, args.tool), indent=1, ensure_ascii=False))
         return
     selected = environments() if args.env == "all" else [args.env]
     if not selected:
