@@ -49,11 +49,15 @@ class Check:
 def champion(env: str) -> Candidate:
     """The version `env` deploys, loaded from its commit; or say what to deploy first."""
     environment = environments.get(env)
-    version = environment.version
-    if not version:
+    if not environment.version:
         raise SystemExit(f"error: nothing is deployed to {env} ({environment.path}) — promote and deploy a model first")
+    return at_version(environment.version, "champion")
+
+
+def at_version(version: str, role: str) -> Candidate:
+    """The model and transform of a build version `X.Y.Z-<commit>`, read at its commit through DVC."""
     commit = version.rpartition("-")[2]
-    from dvc.api import DVCFileSystem  # imported here: ~1 s, only retraining needs it
+    from dvc.api import DVCFileSystem  # imported here: ~1 s, only what reads a built version's model needs it
 
     try:
         fs = DVCFileSystem(".", rev=commit)
@@ -61,9 +65,9 @@ def champion(env: str) -> Candidate:
         transformer = joblib.load(io.BytesIO(fs.read_bytes(paths.TRANSFORMER.as_posix())))
     except Exception as exc:  # noqa: BLE001 - DVC raises many kinds; each means the same fix
         raise SystemExit(
-            f"error: cannot read the champion {version}'s model at commit {commit} ({exc}) — `make pull` its data"
+            f"error: cannot read the {role} {version}'s model at commit {commit} ({exc}) — `make pull` its data"
         ) from None
-    return Candidate("champion", version, model, Features(transformer))
+    return Candidate(role, version, model, Features(transformer))
 
 
 def challenger(version: str) -> Candidate:
