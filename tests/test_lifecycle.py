@@ -75,6 +75,7 @@ ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
     "improvement.retrain",
     "improvement.tune",
     "improvement.publish",
+    "improvement.impact",
 ]
 # Runs each module given as `python -m <module> --help` would, in one interpreter; prints
 # {module: [exit code, output]} as JSON on its last line.

@@ -187,6 +187,10 @@ RECIPE_VALUES = [
     ("fetch-logs", "SOURCE"),
     ("monitor-alert", "RUN_URL"),
     ("retrain", "DATA"),
+    ("impact", "CANDIDATE"),
+    ("impact", "DAYS"),
+    ("impact", "DATA"),
+    ("impact-check", "BASE"),
     ("evidence", "SKIP"),
 ]
 STAND_IN = '#!/bin/sh\nprintf "%s\\0" "$@" > "$ARGV_FILE"\n'
