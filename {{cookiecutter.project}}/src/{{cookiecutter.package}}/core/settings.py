@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "MODELOPS_"
 # The settings that are secrets: read from `<NAME>` or from the file `<NAME>_FILE` names (a mounted
 # Kubernetes Secret); the manifests check refuses a literal value of any of them.
-SECRETS = ("API_KEY", "FEEDBACK_TOKEN", "SIGNING_KEY", "DATABASE_URL", "LOG_HASH_SALT")
+SECRETS = ("API_KEY", "FEEDBACK_TOKENS", "SIGNING_KEY", "DATABASE_URL", "LOG_HASH_SALT")
 MIN_KEY_BYTES = 32  # the signing key and the hash salt: HMAC keys of at least SHA-256's output size
+MIN_TOKEN_BYTES = 16  # a feedback token: long enough that guessing one is not an attack
+SOURCE = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$"  # a labelling source's name, as stored beside its labels
 
 
 class SettingsError(SystemExit):
@@ -40,7 +43,7 @@ class Settings:
     log_drop: tuple[str, ...] = ()
     log_hash: tuple[str, ...] = ()
     log_hash_salt: str = field(default="", repr=False)
-    feedback_token: str | None = field(default=None, repr=False)
+    feedback_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (source, token) pairs
     signing_key: str | None = field(default=None, repr=False)
     database_url: str | None = field(default=None, repr=False)
     log_sink: str | None = None
@@ -73,7 +76,7 @@ class Settings:
             log_drop=_names(values, f"{PREFIX}LOG_DROP"),
             log_hash=_names(values, f"{PREFIX}LOG_HASH"),
             log_hash_salt=_key(values, f"{PREFIX}LOG_HASH_SALT", needed_by=f"{PREFIX}LOG_HASH") or "",
-            feedback_token=_secret(values, f"{PREFIX}FEEDBACK_TOKEN"),
+            feedback_tokens=_feedback_tokens(values),
             database_url=_secret(values, f"{PREFIX}DATABASE_URL"),
             signing_key=_key(values, f"{PREFIX}SIGNING_KEY"),  # the service needs it with a database (requestids)
             log_sink=values.get(f"{PREFIX}LOG_SINK", "").strip().rstrip("/") or None,
@@ -126,6 +129,40 @@ def _secret(values: Mapping[str, str], name: str) -> str | None:
             raise SettingsError(f"error: {name}_FILE={file!r} is empty — fill the Secret, or unset {name}_FILE")
         return secret
     return None
+
+
+def _feedback_tokens(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """MODELOPS_FEEDBACK_TOKENS: one `source=token` per labelling source, by commas or lines (a mounted
+    Secret's file): the server stores each label under the source whose token sent it."""
+    name = f"{PREFIX}FEEDBACK_TOKENS"
+    old = f"{PREFIX}FEEDBACK_TOKEN"
+    if values.get(old, "").strip() or values.get(f"{old}_FILE", "").strip():
+        raise SettingsError(
+            f"error: {old} is replaced by {name} (one `source=token` per labelling source, the source set from"
+            f" the token) — rename it, e.g. {name}=labellers=<the token>"
+        )
+    raw = _secret(values, name) or ""
+    pairs: dict[str, str] = {}
+    for number, entry in enumerate((e.strip() for e in raw.replace("\n", ",").split(",")), start=1):
+        if not entry:
+            continue
+        source, sep, token = (part.strip() for part in entry.partition("="))
+        if not sep or not re.fullmatch(SOURCE, source):  # the message names the entry, never its token
+            raise SettingsError(
+                f"error: {name} entry {number} is not `source=token` with a source name matching {SOURCE}"
+                " — fix it (one `source=token` per labelling source)"
+            )
+        if len(token.encode()) < MIN_TOKEN_BYTES:
+            raise SettingsError(
+                f"error: {name}: the token of source {source!r} is shorter than {MIN_TOKEN_BYTES} bytes — generate"
+                " one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
+        if source in pairs:
+            raise SettingsError(f"error: {name} names source {source!r} twice — keep one token per source")
+        if token in pairs.values():
+            raise SettingsError(f"error: {name}: source {source!r} shares its token with another — one each")
+        pairs[source] = token
+    return tuple(sorted(pairs.items()))
 
 
 def _key(values: Mapping[str, str], name: str, needed_by: str | None = None) -> str | None:

@@ -271,10 +271,10 @@ def state_problems(settings: Settings, volume: Object | None, replicas: int) -> 
             f"the prediction log would stay in {where} — set {PREFIX}LOG_SINK (s3://<bucket>/logs/<env>),"
             f" or {PREFIX}PREDICTION_LOG=false ({PRODUCTION_DOC})"
         )
-    if settings.feedback_token and not settings.database_url:
+    if settings.feedback_tokens and not settings.database_url:
         found.append(
             f"labels would go to SQLite in {where} — set {PREFIX}DATABASE_URL{FILE} (PostgreSQL) and"
-            f" {PREFIX}SIGNING_KEY{FILE}, or drop {PREFIX}FEEDBACK_TOKEN ({PRODUCTION_DOC})"
+            f" {PREFIX}SIGNING_KEY{FILE}, or drop {PREFIX}FEEDBACK_TOKENS ({PRODUCTION_DOC})"
         )
     return found
 

@@ -229,7 +229,7 @@ def plan(run: Setup, env: str, data: str, database_url: str | None) -> tuple[dic
     if live is None or live.records.empty:
         raise SystemExit(f"error: no prediction log in {data} — `make fetch-logs` or deploy and send traffic first")
     production_rows = int((read_json(paths.PREPARE_RECORD, "prepare").get("production") or {}).get("rows", 0))
-    refreshed = refresh.refresh(live, run.schema, refresh.read_known(run.schema, production_rows), run.data)
+    refreshed = refresh.refresh(live, run.schema, refresh.read_known(run.schema, production_rows, run.data), run.data)
     monitor = findings(run.monitor)
     found = {
         "env": env,

@@ -11,7 +11,8 @@ later, ground truth goes to /feedback for a seeded `feedback_fraction` of the re
 Bounded by `--seconds`. Writes reports/monitoring/simulation-<phase>.json.
 
 Needs the service (`make deploy`), its API key if it has one (MODELOPS_API_KEY) and the
-feedback token (MODELOPS_FEEDBACK_TOKEN), from the environment or .env.
+feedback token of its own labelling source (`--source`, default `simulator`, in
+MODELOPS_FEEDBACK_TOKENS), from the environment or .env: the service stores the labels under it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..core.schema import Schema
 
 log = logging.getLogger(__name__)
 BATCH = 50  # labels per feedback request
+SOURCE = "simulator"  # the labelling source the simulator's token belongs to (trusted in params.yaml's default)
 
 
 def shifted_features(schema: Schema, declared: list[str]) -> list[str]:
@@ -104,13 +106,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--seconds", type=float, default=120.0, help="stop sending after this long (default: %(default)s)"
     )
+    parser.add_argument(
+        "--source", default=SOURCE, help="the labelling source whose token sends the labels (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     env = cli.start(args)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the progress
     settings = config.load_params(args.params).get("simulate") or {}
-    if not env.feedback_token:
+    token = dict(env.feedback_tokens).get(args.source)
+    if not token:
         raise SystemExit(
-            "error: MODELOPS_FEEDBACK_TOKEN is not set — set it (environment or .env) for the service and here"
+            f"error: MODELOPS_FEEDBACK_TOKENS has no token for source {args.source!r} — add `{args.source}=<token>`"
+            " to it (environment or .env), for the service and here"
         )
     url = args.url or f"http://127.0.0.1:{environments.get('local').read().get('port', 3000)}"
     schema = Schema.load()
@@ -135,13 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(float(settings.get("feedback_delay_s", 1.0)))  # ground truth arrives late
         accepted = 0
         for start in range(0, len(chosen), BATCH):
-            items = [
-                {"request_id": rid, "label": labels[position], "source": f"simulate-{args.phase}"}
-                for position, rid in chosen[start : start + BATCH]
-            ]
-            response = client.post(
-                "/feedback", json={"items": items}, headers={"authorization": f"Bearer {env.feedback_token}"}
-            )
+            items = [{"request_id": rid, "label": labels[position]} for position, rid in chosen[start : start + BATCH]]
+            response = client.post("/feedback", json={"items": items}, headers={"authorization": f"Bearer {token}"})
             if response.status_code != 201:
                 raise SystemExit(f"error: feedback refused ({response.status_code}): {response.text[:300]}")
             accepted += int(response.json()["accepted"])
@@ -152,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         "answered": len(ids),
         "refused": len(answered) - len(ids),
         "feedback": accepted,
+        "source": args.source,
         "shifted_features": shifts,
         "label_change": (settings.get("drift") or {}).get("label_flip", 0.3) if args.phase == "drift" else 0.0,
         "seconds": round(time.monotonic() - started, 2),

@@ -32,6 +32,7 @@ from starlette.routing import Route
 from ..core.requestids import PATTERN, RequestIds
 from ..core.schema import Schema
 from .feedback import Batch, FeedbackStore, Rejected
+from .guard import SOURCE_KEY
 from .predictionlog import Entry
 from .predictor import Predictor, record_model
 
@@ -174,13 +175,16 @@ async def predict_proba(request: Request) -> JSONResponse:
 
 
 async def feedback(request: Request) -> JSONResponse:
-    """Store ground truth for answered requests (the guard has checked the feedback token)."""
+    """Store ground truth for answered requests, under the source whose feedback token the guard matched."""
     store = runtime_of(request).feedback
     if store is None:
         return error(404, "feedback is off in this service: it runs without a monitoring folder")
+    source = request.scope.get("state", {}).get(SOURCE_KEY)
+    if not isinstance(source, str):  # only the guard sets it: without it nobody vouched for the labels
+        return error(401, "missing or wrong feedback token: send `Authorization: Bearer <your source's token>`")
     body = await request.body()
     try:
-        stored = await run_in_threadpool(store.add, body)
+        stored = await run_in_threadpool(store.add, body, source)
     except Rejected as exc:
         return error(exc.status, exc.message)
     return JSONResponse({"accepted": stored}, status_code=201)
@@ -235,7 +239,7 @@ def openapi_document(version: str, schema: Schema, max_records: int) -> dict[str
                 "responses": {
                     "201": {"description": 'stored: `{"accepted": n}`'},
                     "400": {"description": "malformed: the error names the field"},
-                    "401": {"description": "missing or wrong feedback token (MODELOPS_FEEDBACK_TOKEN)"},
+                    "401": {"description": "missing or wrong feedback token (MODELOPS_FEEDBACK_TOKENS)"},
                     "404": {
                         "description": "unknown request_id: not issued by this service (forged, altered, other key)"
                     },

@@ -1,9 +1,11 @@
 """Feedback: ground truth for answered requests, checked and stored where the monitor and the retraining read it.
 
-POST /feedback takes one item `{"request_id": "...", "index": 0, "label": ..., "source": "..."}` or
-a batch `{"items": [item, ...]}`; `index` is the record's position in its request (default 0) and
-`source` who labelled it (default "unnamed"; retraining caps what one source may add). It needs
-the feedback token (`MODELOPS_FEEDBACK_TOKEN`, checked by the guard), not the prediction key.
+POST /feedback takes one item `{"request_id": "...", "index": 0, "label": ...}` or a batch
+`{"items": [item, ...]}`; `index` is the record's position in its request (default 0). It needs a
+feedback token (`MODELOPS_FEEDBACK_TOKENS`, one per labelling source, checked by the guard), not
+the prediction key. Who labelled is the source whose token sent the request: the server sets it,
+and a body naming a `source` is refused (400), so nobody can invent sources or speak for another
+(retraining caps what one source may add and lets only trusted sources judge).
 
 Any replica accepts a label for a request any replica answered: the request id is signed
 (core/requestids.py) and carries its time and record count, so it is checked without an index.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..core.labels import AlreadyLabelled, Label, LabelStore, StoreUnavailable, open_store
 from ..core.requestids import PATTERN, RequestIds
-from ..core.settings import Settings
+from ..core.settings import SOURCE, Settings
 
 log = logging.getLogger(__name__)
-SOURCE = r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,63}$"
 
 
 class Item(BaseModel):
@@ -45,7 +47,6 @@ class Item(BaseModel):
     request_id: Annotated[str, Field(pattern=PATTERN, description="from the prediction's answer")]
     index: Annotated[int, Field(ge=0, strict=True)] = 0
     label: str | int | float | bool
-    source: Annotated[str, Field(pattern=SOURCE, description="who labelled it: an annotator, a system")] = "unnamed"
 
 
 class Batch(BaseModel):
@@ -94,6 +95,12 @@ class FeedbackStore:
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "(body)"
+            if first["type"] == "extra_forbidden" and first["loc"][-1:] == ("source",):
+                raise Rejected(
+                    400,
+                    f"invalid feedback: {where}: the source is set by the server from your feedback token — drop"
+                    " the field (each labelling source has its own token in MODELOPS_FEEDBACK_TOKENS)",
+                ) from None
             raise Rejected(400, f"invalid feedback: {where}: {first['msg']}") from None
 
     def check_label(self, number: int, item: Item) -> str:
@@ -126,8 +133,11 @@ class FeedbackStore:
         if item.index >= issued.records:
             raise Rejected(422, f"item {number}: index {item.index} is beyond the request's {issued.records} records")
 
-    def add(self, body: bytes) -> int:
-        """Check every item, then store them all in one transaction; the number stored."""
+    def add(self, body: bytes, source: str) -> int:
+        """Check every item, then store them all in one transaction under `source` (the one the
+        request's feedback token belongs to); the number stored."""
+        if not re.fullmatch(SOURCE, source):
+            raise Rejected(401, "feedback refused: the token's source name is not valid")
         items = self.parse(body)
         now = self.clock()
         seen: dict[tuple[str, int], int] = {}
@@ -140,7 +150,7 @@ class FeedbackStore:
                 raise Rejected(409, f"item {number}: request {item.request_id} record {item.index} is already"
                                f" labelled (by item {seen[key]} of this batch)")  # fmt: skip
             seen[key] = number
-            labels.append(Label(item.request_id, item.index, label, now, item.source))
+            labels.append(Label(item.request_id, item.index, label, now, source))
         try:
             self.labels.insert(labels)
         except AlreadyLabelled as exc:

@@ -99,7 +99,7 @@ class LeanService(bentoml.Service):  # type: ignore[misc]  # bentoml exports Ser
             APP,
             api_key=SETTINGS.api_key,
             max_body_bytes=SETTINGS.max_body_bytes,
-            feedback_token=SETTINGS.feedback_token,
+            feedback_tokens=SETTINGS.feedback_tokens,
         )
         return FastPath(app, guarded, frozenset(r.path for r in APP.routes if isinstance(r, Route)))
 
@@ -117,5 +117,5 @@ ModelService = bentoml.service(
     tracing={"excluded_urls": ["/predict", "/predict_proba"]},
 )(bentoml.asgi_app(APP, path="/")(Worker))
 ModelService.add_asgi_middleware(
-    Guard, api_key=SETTINGS.api_key, max_body_bytes=SETTINGS.max_body_bytes, feedback_token=SETTINGS.feedback_token
+    Guard, api_key=SETTINGS.api_key, max_body_bytes=SETTINGS.max_body_bytes, feedback_tokens=SETTINGS.feedback_tokens
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_settings_malformed_env_file_line_is_named(settings, isolated):
 
 
 def test_settings_repr_hides_the_secrets(settings):
-    shown = repr(settings.Settings(api_key="k-1", feedback_token="fb-2", log_hash_salt="salt-3"))
+    shown = repr(settings.Settings(api_key="k-1", feedback_tokens=(("lab", "fb-2"),), log_hash_salt="salt-3"))
     assert "k-1" not in shown and "fb-2" not in shown and "salt-3" not in shown
 
 
@@ -87,7 +88,7 @@ def test_settings_read_the_api_key_from_a_file(settings, isolated):
         settings.Settings.from_env({**variables, "MODELOPS_API_KEY": from_env})
 
 
-@pytest.mark.parametrize("name", ["API_KEY", "FEEDBACK_TOKEN", "SIGNING_KEY", "DATABASE_URL", "LOG_HASH_SALT"])
+@pytest.mark.parametrize("name", ["API_KEY", "FEEDBACK_TOKENS", "SIGNING_KEY", "DATABASE_URL", "LOG_HASH_SALT"])
 def test_an_empty_secret_file_refuses_to_start_instead_of_turning_the_check_off(settings, isolated, name):
     (isolated / "empty").write_text("\n")
     with pytest.raises(settings.SettingsError, match=f"MODELOPS_{name}_FILE=.* is empty"):
@@ -143,8 +144,16 @@ EXAMPLES = {
     "MODELOPS_LOG_SEGMENT_SECONDS": ("5", "log_segment_seconds", 5),
     "MODELOPS_LOG_SEGMENT_MB": ("2", "log_segment_mb", 2),
     "MODELOPS_LOG_BUFFER_MB": ("64", "log_buffer_mb", 64),
-    "MODELOPS_FEEDBACK_TOKEN": ("fb-0123456789", "feedback_token", "fb-0123456789"),
-    "MODELOPS_FEEDBACK_TOKEN_FILE": ("{tmp}/key.txt", "feedback_token", "key-from-a-mounted-file-0123456789"),
+    "MODELOPS_FEEDBACK_TOKENS": (
+        "simulator=fb-0123456789abcdef, annotators=fb-fedcba9876543210",
+        "feedback_tokens",
+        (("annotators", "fb-fedcba9876543210"), ("simulator", "fb-0123456789abcdef")),
+    ),
+    "MODELOPS_FEEDBACK_TOKENS_FILE": (
+        "{tmp}/tokens.txt",
+        "feedback_tokens",
+        (("annotators", "token-of-the-annotators-0123"), ("simulator", "token-of-the-simulator-4567")),
+    ),
     "MODELOPS_DATABASE_URL": ("postgresql://db/labels", "database_url", "postgresql://db/labels"),
     "MODELOPS_DATABASE_URL_FILE": ("{tmp}/key.txt", "database_url", "key-from-a-mounted-file-0123456789"),
     "MODELOPS_SIGNING_KEY": ("s" * 32, "signing_key", "s" * 32),
@@ -168,6 +177,9 @@ def test_every_variable_of_env_example_has_a_case_here(root):
 def test_every_variable_of_env_example_works_from_env_file_and_environment(settings, isolated, name, where):
     raw, attribute, expected = EXAMPLES[name]
     (isolated / "key.txt").write_text("key-from-a-mounted-file-0123456789\n")
+    (isolated / "tokens.txt").write_text(
+        "simulator=token-of-the-simulator-4567\nannotators=token-of-the-annotators-0123\n"
+    )
     value = raw.format(tmp=isolated)
     assert getattr(settings.Settings(), attribute) != expected  # the example is not the default
     variables = {name: value, **COMPANIONS.get(name, {})}
@@ -177,3 +189,26 @@ def test_every_variable_of_env_example_works_from_env_file_and_environment(setti
     else:
         read = settings.Settings.from_env(variables)
     assert getattr(read, attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("no-equals-sign-0123456789", "entry 1 is not `source=token`"),
+        ("lab=ok-token-0123456789,bad name=token-0123456789abc", "entry 2 is not `source=token`"),
+        ("lab=short", "the token of source 'lab' is shorter than 16 bytes"),
+        ("lab=token-0123456789abc,lab=token-0123456789xyz", "names source 'lab' twice"),
+        ("lab=token-0123456789abc,other=token-0123456789abc", "source 'other' shares its token"),
+    ],
+)
+def test_feedback_tokens_are_one_valid_source_and_token_each_and_errors_never_show_a_token(settings, value, message):
+    with pytest.raises(settings.SettingsError, match=re.escape(message)) as refused:
+        settings.Settings.from_env({"MODELOPS_FEEDBACK_TOKENS": value})
+    assert "0123456789" not in str(refused.value) and "short" not in str(refused.value).replace("shorter", "")
+
+
+@pytest.mark.parametrize("name", ["MODELOPS_FEEDBACK_TOKEN", "MODELOPS_FEEDBACK_TOKEN_FILE"])
+def test_the_single_feedback_token_of_old_is_refused_naming_its_replacement(settings, name):
+    with pytest.raises(settings.SettingsError, match="replaced by MODELOPS_FEEDBACK_TOKENS") as refused:
+        settings.Settings.from_env({name: "an-old-token-0123456789"})
+    assert "an-old-token-0123456789" not in str(refused.value)

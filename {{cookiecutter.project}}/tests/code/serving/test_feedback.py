@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 KEY = b"signing key shared by the replicas, 32+ bytes"
+TOKENS = (("lab-1", "token-of-the-first-lab-0123"), ("lab-2", "token-of-the-second-lab-456"))
 INFO = {"version": "1.2.3-abcdef0"}
 DAY = 86400
 
@@ -37,13 +38,16 @@ def deploy(pkg, make_predictor, make_toy, tmp_path):
                 labels, pkg.core.requestids.RequestIds(key), tuple(predictor.classes), 30 * DAY, clock
             )
             runtime = pkg.serving.api.Runtime(predictor, INFO, 50, feedback=store)
-            replicas.append(SimpleNamespace(client=TestClient(pkg.serving.api.create_app(runtime)), store=store))
+            app = pkg.serving.guard.Guard(pkg.serving.api.create_app(runtime), None, 1_000_000, TOKENS)
+            client = TestClient(app, headers={"authorization": f"Bearer {TOKENS[0][1]}"})
+            replicas.append(SimpleNamespace(client=client, store=store, app=pkg.serving.api.create_app(runtime)))
         frame = predictor.schema.client_records(make_toy(task=task).head(5))
         return SimpleNamespace(
             replicas=replicas,
             records=frame,
             classes=predictor.classes,
             stored=lambda: sorted((r[0], r[1], r[2]) for r in replicas[0].store.labels.rows()),
+            sources=lambda: sorted((r[0], r[1], r[4]) for r in replicas[0].store.labels.rows()),
         )
 
     yield start
@@ -69,11 +73,50 @@ def test_a_label_for_an_answer_of_one_replica_is_accepted_by_the_other(deploy, d
     single, batch = predict(one, plane.records[:1]), predict(one, plane.records[1:4])
     label = plane.classes[0]
     assert other.client.post("/feedback", json={"request_id": single, "label": label}).json() == {"accepted": 1}
-    items = [{"request_id": batch, "index": i, "label": label, "source": "lab-2"} for i in range(3)]
-    response = other.client.post("/feedback", json={"items": items})
+    items = [{"request_id": batch, "index": i, "label": label} for i in range(3)]
+    response = other.client.post(
+        "/feedback", json={"items": items}, headers={"authorization": f"Bearer {TOKENS[1][1]}"}
+    )
     assert (response.status_code, response.json()) == (201, {"accepted": 3})
     stored = [(single, 0, json.dumps(label))] + [(batch, i, json.dumps(label)) for i in range(3)]
     assert plane.stored() == sorted(stored)
+    # each label's source is the one whose token sent it
+    assert plane.sources() == sorted([(single, 0, "lab-1")] + [(batch, i, "lab-2") for i in range(3)])
+
+
+@pytest.mark.parametrize("where", ["item", "batch item"])
+def test_a_source_named_in_the_body_is_refused_naming_the_field_and_nothing_is_stored(deploy, where):
+    plane = deploy()
+    one = plane.replicas[0]
+    rid = predict(one, plane.records[:1])
+    item = {"request_id": rid, "label": plane.classes[0], "source": "lab-2"}  # lab-1's token speaking for lab-2
+    body = item if where == "item" else {"items": [item]}
+    response = one.client.post("/feedback", json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "items.0.source" in error and "set by the server from your feedback token" in error
+    assert "MODELOPS_FEEDBACK_TOKENS" in error and plane.stored() == []
+
+
+@pytest.mark.parametrize("token", [None, "token-of-a-source-nobody-configured", TOKENS[0][1][:-1], TOKENS[0][1] + "x"])
+def test_an_invented_or_wrong_token_is_401_and_nothing_is_stored(deploy, token):
+    plane = deploy()
+    one = plane.replicas[0]
+    rid = predict(one, plane.records[:1])
+    headers = {"authorization": f"Bearer {token}" if token else ""}
+    response = one.client.post("/feedback", json={"request_id": rid, "label": plane.classes[0]}, headers=headers)
+    assert response.status_code == 401 and "feedback token" in response.json()["error"]
+    assert plane.stored() == []
+
+
+def test_without_the_guard_s_source_the_app_stores_nothing(deploy):
+    """Defence in depth: the app alone, with no guard in front to name the source, refuses feedback."""
+    plane = deploy()
+    one = plane.replicas[0]
+    rid = predict(one, plane.records[:1])
+    bare = TestClient(one.app)
+    response = bare.post("/feedback", json={"request_id": rid, "label": plane.classes[0]})
+    assert response.status_code == 401 and plane.stored() == []
 
 
 def test_the_same_label_sent_to_both_replicas_is_stored_once(deploy, database):

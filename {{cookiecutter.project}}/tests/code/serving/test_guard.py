@@ -13,12 +13,15 @@ LIMIT = 1000  # the guard's body limit in these tests
 
 
 def through_guard(
-    pkg, path="/predict", headers=None, chunks=(b"",), api_key=KEY, content_length=True, feedback_token=None
+    pkg, path="/predict", headers=None, chunks=(b"",), api_key=KEY, content_length=True, feedback_tokens=()
 ):
-    """Send one request through a Guard in front of an echo app: its status, answer and what the app received."""
+    """Send one request through a Guard in front of an echo app: its status, answer, what the app received
+    and the labelling source the guard attached (None when it attached none)."""
     received = []
+    sources = []
 
     async def app(scope, receive, send):
+        sources.append(scope.get("state", {}).get("feedback_source"))
         body, more = b"", True
         while more:
             message = await receive()
@@ -46,10 +49,16 @@ def through_guard(
         "path": path,
         "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
     }
-    guard = pkg.serving.guard.Guard(app, api_key=api_key, max_body_bytes=LIMIT, feedback_token=feedback_token)
+    guard = pkg.serving.guard.Guard(app, api_key=api_key, max_body_bytes=LIMIT, feedback_tokens=feedback_tokens)
     asyncio.run(guard(scope, receive, send))
     answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return SimpleNamespace(status=sent[0]["status"], answer=answer, received=received[0] if received else None)
+    return SimpleNamespace(
+        status=sent[0]["status"],
+        answer=answer,
+        received=received[0] if received else None,
+        source=sources[0] if sources else None,
+        scope=scope,
+    )
 
 
 @pytest.mark.parametrize(
@@ -135,25 +144,66 @@ def test_guard_closes_a_websocket_without_the_key(pkg, headers, reached):
 
 
 FEEDBACK_TOKEN = "feedback-token-9876543210"
+TOKENS = (
+    ("annotators", FEEDBACK_TOKEN),
+    ("partner", "partner-token-0123456789"),
+    ("simulator", "sim-token-abcdefghij"),
+)
 
 
 @pytest.mark.parametrize(
     ("token", "headers", "why"),
     [
-        (None, {"authorization": f"Bearer {FEEDBACK_TOKEN}"}, "no MODELOPS_FEEDBACK_TOKEN"),  # feedback is never open
-        (FEEDBACK_TOKEN, {}, "feedback token"),
-        (FEEDBACK_TOKEN, {"authorization": f"Bearer {KEY}"}, "feedback token"),  # the prediction key is not enough
-        (FEEDBACK_TOKEN, {"authorization": "Bearer wrong"}, "feedback token"),
+        ((), {"authorization": f"Bearer {FEEDBACK_TOKEN}"}, "no MODELOPS_FEEDBACK_TOKENS"),  # feedback is never open
+        (TOKENS, {}, "feedback token"),
+        (TOKENS, {"authorization": f"Bearer {KEY}"}, "feedback token"),  # the prediction key is not enough
+        (TOKENS, {"authorization": "Bearer wrong"}, "feedback token"),  # an invented source has no token
+        (TOKENS, {"authorization": f"Bearer {FEEDBACK_TOKEN[:-1]}"}, "feedback token"),  # a prefix is not the token
     ],
 )
 def test_feedback_without_its_own_token_is_401_and_never_reaches_the_app(pkg, token, headers, why):
-    answer = through_guard(pkg, path="/feedback", headers=headers, feedback_token=token)
+    answer = through_guard(pkg, path="/feedback", headers=headers, feedback_tokens=token)
     assert answer.status == 401 and why in json.loads(answer.answer)["error"]
     assert answer.received is None
 
 
 def test_feedback_with_its_token_passes_without_the_api_key(pkg):
     headers = {"authorization": f"Bearer {FEEDBACK_TOKEN}"}
-    answer = through_guard(pkg, path="/feedback", headers=headers, chunks=(b"{}",), feedback_token=FEEDBACK_TOKEN)
+    answer = through_guard(pkg, path="/feedback", headers=headers, chunks=(b"{}",), feedback_tokens=TOKENS)
     assert answer.status == 200 and answer.received == b"{}"
-    assert through_guard(pkg, path="/predict", headers=headers, feedback_token=FEEDBACK_TOKEN).status == 401
+    assert through_guard(pkg, path="/predict", headers=headers, feedback_tokens=TOKENS).status == 401
+
+
+@pytest.mark.parametrize(("source", "token"), TOKENS)
+def test_the_token_names_the_source_and_nothing_else_does(pkg, source, token):
+    headers = {"authorization": f"Bearer {token}", "x-source": "someone-else"}
+    answer = through_guard(pkg, path="/feedback", headers=headers, chunks=(b"{}",), feedback_tokens=TOKENS)
+    assert (answer.status, answer.source) == (200, source)
+    assert "state" not in answer.scope  # the source rides on the request's own copy of the scope, nobody else's
+    assert through_guard(pkg, path="/predict", headers={"authorization": f"Bearer {KEY}"}).source is None
+
+
+def test_every_configured_token_is_compared_in_constant_time_whichever_matches(pkg, monkeypatch):
+    compared = []
+    real = pkg.serving.guard.hmac.compare_digest
+
+    def counting(given, token):
+        compared.append(token)
+        return real(given, token)
+
+    monkeypatch.setattr(pkg.serving.guard.hmac, "compare_digest", counting)
+    for _, token in (*TOKENS, ("nobody", "an-invented-token-0000")):
+        compared.clear()
+        through_guard(pkg, path="/feedback", headers={"authorization": f"Bearer {token}"}, feedback_tokens=TOKENS)
+        assert sorted(compared) == sorted(t.encode() for _, t in TOKENS)  # all of them, no early exit
+
+
+def test_a_refused_token_is_never_logged_nor_echoed(pkg, caplog):
+    caplog.set_level("DEBUG")
+    stolen_guess = "a-guessed-token-zzzzzzzz"
+    answer = through_guard(
+        pkg, path="/feedback", headers={"authorization": f"Bearer {stolen_guess}"}, feedback_tokens=TOKENS
+    )
+    assert answer.status == 401
+    shown = caplog.text + answer.answer.decode()
+    assert stolen_guess not in shown and not any(token in shown for _, token in TOKENS)
