@@ -1,6 +1,6 @@
 """The Kustomize components: every overlay renders with each, and each does what its comment says.
 
-`smoke-test` is in every overlay; `pull-secret` and `ingress` are opt-in, enabled by one line under
+`smoke-test` is in every overlay; `pull-secret`, `ingress` and `canary` are opt-in, enabled by one line under
 an overlay's `components:` (deploy/README.md). Each is rendered here by kubectl, enabled in a copy of
 deploy/, and checked by the same wiring the manifests hook runs. The hooks' validators and checkov
 on the enabled components are in test_manifests.py (slow).
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-OPT_IN = ["pull-secret", "ingress"]
+OPT_IN = ["pull-secret", "ingress", "canary"]
 PULL_SECRET = "ghcr-pull"  # pragma: allowlist secret (a Secret's name)
 
 
@@ -52,7 +52,8 @@ def test_the_components_are_kustomize_components(root):
 
 @pytest.mark.parametrize(
     "components",
-    [list(c) for n in range(len(OPT_IN) + 1) for c in itertools.combinations(OPT_IN, n)],
+    # each pair of the first two, and all three: the canary alone has its own test below
+    [list(c) for n in range(3) for c in itertools.combinations(OPT_IN[:2], n)] + [OPT_IN],
     ids=lambda c: "+".join(c) or "as committed",
 )
 def test_every_overlay_renders_with_every_component(pkg, deploy_copy, components):
@@ -114,3 +115,70 @@ def test_an_overlay_sets_the_ingress_host_with_one_patch_file(deploy_copy):
     assert [r["host"] for r in patched["spec"]["rules"]] == [host]
     assert patched["spec"]["tls"] == [tls]
     assert patched["spec"]["rules"][0]["http"] == ingress["spec"]["rules"][0]["http"]
+
+
+def test_the_canary_adopts_the_deployment_and_its_analysis_runs_the_overlays_image(pkg, deploy_copy, root):
+    """Argo Rollouts' Rollout runs the Deployment's pods in steps, the autoscaler scales it, the two Services it
+    narrows select the service's pods, and each analysis step runs this image's canary command against them."""
+    wiring = pkg.gitops.wiring
+    enable(deploy_copy, "production", ["canary"])
+    kustomization = yaml.safe_load((deploy_copy / "production" / "kustomization.yaml").read_text())
+    objects = render(deploy_copy, "production")
+    by_kind: dict[str, list[dict]] = {}
+    for obj in objects:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    (deployment,) = by_kind["Deployment"]
+    (rollout,) = by_kind["Rollout"]
+    (hpa,) = by_kind["HorizontalPodAutoscaler"]
+    (template,) = by_kind["AnalysisTemplate"]
+    name, pod_labels = deployment["metadata"]["name"], deployment["spec"]["template"]["metadata"]["labels"]
+    assert rollout["metadata"]["name"] == name and "template" not in rollout["spec"]
+    assert rollout["spec"]["workloadRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": name, "scaleDown": "onsuccess"
+    }  # fmt: skip
+    assert rollout["spec"]["selector"] == deployment["spec"]["selector"] and "replicas" not in rollout["spec"]
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name}
+    canary = rollout["spec"]["strategy"]["canary"]
+    steps = canary["steps"]
+    assert [s["setWeight"] for s in steps if "setWeight" in s] == [20, 50]
+    analyses = [i for i, s in enumerate(steps) if "analysis" in s]
+    assert len(analyses) == 2 and all("pause" in steps[i - 1] for i in analyses), "traffic first, then the analysis"
+    assert {t["templateName"] for i in analyses for t in steps[i]["analysis"]["templates"]} == {
+        template["metadata"]["name"]
+    }
+    services = {s["metadata"]["name"]: s for s in by_kind["Service"]}
+    for role in ("canaryService", "stableService"):
+        service = services[canary[role]]
+        assert service["spec"]["selector"] == pod_labels and service["spec"]["ports"] == services[name]["spec"]["ports"]
+    (metric,) = template["spec"]["metrics"]
+    assert metric["count"] == 1 and metric["failureLimit"] == 0
+    job = metric["provider"]["job"]["spec"]
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    entry = kustomization["images"][0]
+    assert container["image"] == f"{entry['newName']}:{entry['newTag']}", "the new version's own command judges it"
+    command = container["command"]
+    assert command[:3] == ["python", "-m", f"{pkg.name}.improvement.canary"]
+    assert command[command.index("--canary-url") + 1] == f"http://{canary['canaryService']}"
+    assert command[command.index("--stable-url") + 1] == f"http://{canary['stableService']}"
+    (configmap,) = by_kind["ConfigMap"]
+    assert container["envFrom"] == [{"configMapRef": {"name": configmap["metadata"]["name"]}}]  # the hashed name
+    assert configmap["data"]["MODELOPS_METRICS"] == "true", "the analysis reads BentoML's /metrics"
+    assert wiring.pod_restrictions(pod, container) == []
+    labels = job["template"]["metadata"]["labels"]
+    assert not any(wiring.matches(s["spec"]["selector"], labels) for s in by_kind["Service"])
+    assert wiring.egress_admits(objects, labels, 3000, pod_labels)
+    problems = wiring.check_workload("production", objects, kustomization)
+    problems += wiring.check_smoke_job("production", objects, kustomization)
+    assert [str(p) for p in problems] == []
+    project = yaml.safe_load((root / "deploy/argocd/project.yaml").read_text())
+    apps = {env: yaml.safe_load((root / f"deploy/argocd/{env}.yaml").read_text()) for env in ("staging", "production")}
+    rendered = {"staging": render(deploy_copy, "staging"), "production": objects}
+    messages = [str(p) for p in wiring.check_project(project, apps, rendered)]
+    assert [m.rpartition(" does not allow ")[2] for m in messages] == [
+        "{group: 'argoproj.io', kind: AnalysisTemplate}", "{group: 'argoproj.io', kind: Rollout}"
+    ]  # fmt: skip
+    project["spec"]["namespaceResourceWhitelist"] += [
+        {"group": "argoproj.io", "kind": "Rollout"}, {"group": "argoproj.io", "kind": "AnalysisTemplate"}
+    ]  # fmt: skip
+    assert wiring.check_project(project, apps, rendered) == []

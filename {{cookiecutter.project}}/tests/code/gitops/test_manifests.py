@@ -227,7 +227,7 @@ def production_topology(objects) -> None:
     """What a storage=s3 overlay ships: the log to a sink, labels to PostgreSQL, request ids signed."""
     _settings(objects).pop("MODELOPS_PREDICTION_LOG", None)
     _settings(objects)["MODELOPS_LOG_SINK"] = "s3://bucket/logs/staging"
-    for name in ("MODELOPS_FEEDBACK_TOKEN", "MODELOPS_DATABASE_URL", "MODELOPS_SIGNING_KEY"):
+    for name in ("MODELOPS_FEEDBACK_TOKENS", "MODELOPS_DATABASE_URL", "MODELOPS_SIGNING_KEY"):
         with_secret_file(objects, name)
     _spec(objects, "NetworkPolicy")["egress"] = [
         {"ports": [{"port": 53, "protocol": "UDP"}]},
@@ -296,12 +296,12 @@ def test_a_literal_secret_is_refused_and_never_printed(pkg, wiring, rendered, wh
 
 SECRET_MISTAKES = {
     "a file outside any Secret": (
-        lambda o: _env(o).append({"name": "MODELOPS_FEEDBACK_TOKEN_FILE", "value": "/etc/token"}),
-        "MODELOPS_FEEDBACK_TOKEN_FILE=/etc/token is not in a mounted Secret volume",
+        lambda o: _env(o).append({"name": "MODELOPS_FEEDBACK_TOKENS_FILE", "value": "/etc/token"}),
+        "MODELOPS_FEEDBACK_TOKENS_FILE=/etc/token is not in a mounted Secret volume",
     ),
     "a file the Secret's items do not mount": (
-        lambda o: _env(o).append({"name": "MODELOPS_FEEDBACK_TOKEN_FILE", "value": f"{SECRET_FOLDER}/token"}),
-        f"MODELOPS_FEEDBACK_TOKEN_FILE={SECRET_FOLDER}/token, but Secret ",
+        lambda o: _env(o).append({"name": "MODELOPS_FEEDBACK_TOKENS_FILE", "value": f"{SECRET_FOLDER}/token"}),
+        f"MODELOPS_FEEDBACK_TOKENS_FILE={SECRET_FOLDER}/token, but Secret ",
     ),
     "a secret from a ConfigMap key": (
         lambda o: _env(o).append(
@@ -787,17 +787,20 @@ def test_only_application_files_need_an_overlay(manifests):
 
 @pytest.mark.slow
 def test_the_hooks_pass_every_component_enabled(project_copy):
-    """Both overlays with pull-secret and ingress, the project allowing Ingress: the validators and checkov pass."""
+    """Both overlays with pull-secret and ingress, production with the canary too, the project allowing their kinds:
+    the validators (the Rollout and AnalysisTemplate against Argo Rollouts' schemas) and checkov pass."""
     for env in ("staging", "production"):
+        canary = "- ../components/canary\n" if env == "production" else ""
         edit(
             project_copy / f"deploy/{env}/kustomization.yaml",
             "- ../components/smoke-test\n",
-            "- ../components/smoke-test\n- ../components/pull-secret\n- ../components/ingress\n",
+            "- ../components/smoke-test\n- ../components/pull-secret\n- ../components/ingress\n" + canary,
         )
+    kinds = [("networking.k8s.io", "Ingress"), ("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate")]
     edit(
         project_copy / "deploy/argocd/project.yaml",
         "  namespaceResourceWhitelist:\n",
-        "  namespaceResourceWhitelist:\n    - group: networking.k8s.io\n      kind: Ingress\n",
+        "  namespaceResourceWhitelist:\n" + "".join(f"    - group: {g}\n      kind: {k}\n" for g, k in kinds),
     )
     manifests = run_hook(project_copy, "manifests")
     assert manifests.returncode == 0, manifests.stdout
@@ -808,7 +811,14 @@ def test_the_hooks_pass_every_component_enabled(project_copy):
 
 @pytest.mark.slow
 def test_the_manifests_hook_fails_misspelled_job_project_and_notification_fields(project_copy):
+    """Each checked against its schema; the canary's custom kinds against Argo Rollouts' (enabled in production),
+    the analysis Job's spec as a batch/v1 Job."""
     edit(project_copy / "deploy/components/smoke-test/job.yaml", "  activeDeadlineSeconds:", "  activeDeadlineSecond:")
+    overlay, canary = project_copy / "deploy/production/kustomization.yaml", project_copy / "deploy/components/canary"
+    edit(overlay, "- ../components/smoke-test\n", "- ../components/smoke-test\n- ../components/canary\n")
+    edit(canary / "rollout.yaml", "      canaryService:", "      canaryServise:")
+    edit(canary / "analysis-template.yaml", "      failureLimit:", "      failureLimt:")
+    edit(canary / "analysis-template.yaml", "            backoffLimit:", "            backofLimit:")
     edit(project_copy / "deploy/argocd/project.yaml", "  sourceRepos:", "  sourceRepo:")
     edit(project_copy / "deploy/argocd/notifications.yaml", "requiredContexts:", "requiredContext:")
     result = run_hook(project_copy, "manifests")
@@ -819,3 +829,7 @@ def test_the_manifests_hook_fails_misspelled_job_project_and_notification_fields
     )
     assert "argocd: deploy/argocd/notifications.yaml: template.modelops-deployed.github.deployment:" in result.stdout
     assert "'requiredContext' was unexpected" in result.stdout
+    out = result.stdout
+    assert "production: Rollout/" in out and "spec.strategy.canary: " in out and "'canaryServise' was unexpected" in out
+    assert "production: AnalysisTemplate/" in out and "'failureLimt' was unexpected" in out
+    assert "-model-behaviour: spec: " in out and "'backofLimit' was unexpected) (Kubernetes" in out
