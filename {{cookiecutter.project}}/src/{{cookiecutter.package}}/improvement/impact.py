@@ -370,6 +370,21 @@ def analyse(
     return report
 
 
+def summary(report: dict[str, Any]) -> str:
+    """The verdict in one line: what changed, or why it is not judged."""
+    if report["verdict"] == "fail":
+        return "; ".join(report["reasons"])
+    if report["verdict"] != "pass":
+        return str(report["reasons"][0])
+    rows, found = report["rows"]["replayed"], report["disagreement"]
+    judged = sum(s["judged"] for s in report["segments"])
+    limit = report["thresholds"]["max_segment_disagreement"]
+    return (
+        f"{found['changed']} of {rows} replayed records changed ({found['rate']:.1%}); none of {judged} segments"
+        f" over {limit:.0%}"
+    )
+
+
 def with_labels(records: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
     """The records with the label that came back for each (NaN when none; the last one when several)."""
     if feedback.empty:

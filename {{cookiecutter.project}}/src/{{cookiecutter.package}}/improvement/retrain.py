@@ -43,7 +43,7 @@ from ..core.records import ImprovementSummary, LoadRecord, MonitorSummary
 from ..core.schema import Schema
 from ..monitoring.logs import local_copy, read_live
 from ..reporting.improvement import improvement_report
-from . import compare, refresh, tune
+from . import compare, impact, refresh, tune
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -314,6 +314,14 @@ def judge(
     )
     checks = [c.__dict__ for c in found]
     comparison = {"scores": scores, "checks": checks, "rows": {w: len(f) for w, f in windows.items()}}
+    # the window's logged inputs replayed through both: a change confined to one segment (a trigger) stops it
+    replayed = impact.analyse(
+        refreshed.inputs, run.schema, champion, challenger, impact.Thresholds.from_criteria(run.criteria)
+    )
+    comparison["impact"] = replayed
+    checks.append({"name": "impact", "passed": replayed["verdict"] != "fail", "detail": impact.summary(replayed)})
+    if replayed.get("segments"):
+        impact.plot(replayed, paths.IMPROVEMENT / "impact.png")
     if scores.get("challenger", {}).get("holdout"):
         comparison_plot(scores, run.policy, paths.IMPROVEMENT / "comparison.png")
     return comparison, [f"{c['name']}: {c['detail']}" for c in checks if not c["passed"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import paths
+from .impact import impact_markdown
 from .render import render
 
 TOP_TRIALS = 10  # trials the report lists (best first); trials.csv holds them all
@@ -67,4 +68,5 @@ def improvement_report(
         trial_header=trial_header,
         score_rows=score_rows,
         check_rows=check_rows,
+        impact=impact_markdown(comparison["impact"], level=3) if comparison and comparison.get("impact") else "",
     )
