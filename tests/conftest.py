@@ -70,15 +70,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def dvc_site_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Keep DVC off /var/tmp/dvc and let the hooks find the test runner's tools.
+    """Keep DVC off /var/tmp/dvc, let the hooks find the test runner's tools, and let Python cache bytecode.
 
     The post-generation hook runs `git` and `dvc` as a user's activated environment would, so the
-    runner's own virtual environment goes first on PATH for baking.
+    runner's own virtual environment goes first on PATH for baking. PYTHONDONTWRITEBYTECODE (set in
+    some containers, not in a user's shell) is dropped: with it, every process of every generated
+    project compiles pandas, scikit-learn, DVC and BentoML again (~3 s each; a pipeline's six
+    stages took twice as long).
     """
     site = tmp_path_factory.mktemp("dvc-site-cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("DVC_SITE_CACHE_DIR", str(site))
     patch.setenv("DVC_NO_ANALYTICS", "1")
+    patch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     outer = outer_bin_dir()
     if outer is not None:
         patch.setenv("PATH", f"{outer}{os.pathsep}{os.environ.get('PATH', '')}")
