@@ -17,11 +17,13 @@ version's Services. It judges, with the thresholds of the `canary:` section of d
   replayed: the check is skipped, and says so.
 
 /metrics counts BentoML's prediction requests only when MODELOPS_METRICS is on (the component turns
-it on); through a Service it is one pod's counters, a sample when a version runs several pods. It prints one line per check (PASS, FAIL, WAIT or SKIP, with the numbers) and the analysis as
-one JSON line, and exits 0 when every check passes, 1 when one fails, 3 when there is still too little
-traffic after `--wait` seconds, as `make impact` does (Argo Rollouts' job provider knows only success
-and failure: 3 fails the step too — a canary not shown safe is not promoted). The canary's version is read from its
-/metadata. `make canary-analysis CANARY=<url> STABLE=<url>` runs it on this machine.
+it on); through a Service it is one pod's counters, a sample when a version runs several pods.
+
+It prints one line per check (PASS, FAIL, WAIT or SKIP, with the numbers) and the analysis as one
+JSON line, and exits 0 when every check passes, 1 when one fails, 3 when there is still too little
+traffic after `--wait` seconds, as `make impact` does (Argo Rollouts' job provider knows only
+success and failure: 3 fails the step too — a canary not shown safe is not promoted). The canary's
+version is read from its /metadata. `make canary-analysis CANARY=<url> STABLE=<url>` runs it here.
 """
 
 from __future__ import annotations
