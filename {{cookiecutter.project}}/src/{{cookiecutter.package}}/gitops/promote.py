@@ -24,6 +24,7 @@ from ..core import cli, environments, forge, paths
 from ..core.environments import DeployError
 from ..core.git import commit_on_branch, file_at, require_clean
 from ..core.records import BuildRecord
+from ..reporting.impact import impact_markdown, read_report
 
 
 def last_build() -> str:
@@ -58,6 +59,17 @@ def approval(env: str) -> str:
         f"**Merging this pull request is the approval**: Argo CD (or `make deploy ENV={env}` for a local"
         f" environment) then makes {env} run what `deploy/{env}/` asks for."
     )
+
+
+def impact_note(env: str, version: str) -> str:
+    """The pull request's impact section: `make impact`'s report of `version` in `env`, or why there is none."""
+    report = read_report(env, version)
+    if report is None:
+        return (
+            f"Impact on {env}'s logged traffic not judged here: `make impact CANDIDATE={version} ENV={env}` judges it;"
+            " this pull request's check (`make impact-check`) does."
+        )
+    return impact_markdown(report, level=3).rstrip("\n")
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     version = args.version or (environments.get(args.from_env).version if args.from_env else last_build())
     if not version:
         raise DeployError(f"error: {args.from_env} runs nothing yet — promote it first")
-    note = approval(args.env)
+    note = f"{impact_note(args.env, version)}\n\n{approval(args.env)}"
     if args.synced:
         health = Health(args.from_env, args.synced, args.health, args.health_url)
         if reason := stale(health, args.env, version):

@@ -1,8 +1,9 @@
 """Review: the pull request's report — metrics, parameters and load-test figures against the base branch.
 
 `make pr-report BASE=origin/main` writes `reports/pr.md` from DVC's own `dvc metrics diff --md`
-and `dvc params diff --md` (base → this work tree) and the load-test record of both. CI posts it
-as one pull-request comment, updated on every push.
+and `dvc params diff --md` (base → this work tree) and the load-test record of both, and, when
+`make impact-check` ran before it (a promotion), the impact of each version it moves on its
+environment's logged traffic. CI posts it as one pull-request comment, updated on every push.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ..core import cli, paths
 from ..core.records import LoadRecord
+from ..reporting.impact import checked_section
 from ..reporting.render import table
 
 REPORT = Path("reports/pr.md")
@@ -54,6 +56,9 @@ def report(base: str) -> str:
         "",
         table(load, ["figure", base, "this change"]) if after or before else "No load test recorded.",
     ]
+    impact = checked_section(level=3)
+    if impact:
+        lines += ["", impact.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

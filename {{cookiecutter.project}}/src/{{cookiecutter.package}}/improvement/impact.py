@@ -48,7 +48,7 @@ from ..core.records import BuildRecord
 from ..core.schema import Schema
 from ..monitoring.drift import Reference, psi
 from ..monitoring.logs import local_copy, read_live
-from ..reporting.impact import impact_markdown
+from ..reporting.impact import CHECKED, impact_markdown, report_path
 from ..serving.predictionlog import HASHED, PREDICTIONS
 from . import compare
 from .compare import Candidate
@@ -59,7 +59,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 log = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
-REPORTS = Path("reports/impact")
 EXIT = {"pass": 0, "fail": 1, "too little traffic": 3, "not judged": 0}
 BATCH = 200_000  # records per prediction batch: bounds the memory of the transform's output
 LATENCY_SAMPLE = 200  # one-record calls per model for the latency figures
@@ -414,15 +413,13 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write(report: dict[str, Any], env: str, folder: Path = REPORTS) -> Path:
+def write(report: dict[str, Any], env: str) -> Path:
     """reports/impact/<env>-<candidate>.json, .md and (when something was replayed) .png; returns the .md."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{env}-{report['candidate']}"  # a version has dots: no with_suffix
-    write_json(folder / f"{stem}.json", report)
-    markdown = folder / f"{stem}.md"
+    write_json(report_path(env, report["candidate"]), report)
+    markdown = report_path(env, report["candidate"], ".md")
     markdown.write_text(impact_markdown(report))
     if report.get("segments"):
-        plot(report, folder / f"{stem}.png")
+        plot(report, report_path(env, report["candidate"], ".png"))
     return markdown
 
 
@@ -516,8 +513,7 @@ def exit_code(reports: Sequence[dict[str, Any]]) -> int:
 def show(report: dict[str, Any], env: str) -> None:
     print(impact_markdown(report))
     if report.get("segments") is not None:
-        stem = REPORTS / f"{env}-{report['candidate']}"
-        print(f"report: {stem}.md (.json, .png)")
+        print(f"report: {report_path(env, report['candidate'], '.md')} (.json, .png)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -552,21 +548,32 @@ def candidate_of(args: argparse.Namespace) -> str:
     return BuildRecord.read().version
 
 
+def jobs_of(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(env, candidate, champion) to judge: the one asked for, or each environment the change moves."""
+    if not args.changed:
+        return [(args.env, candidate_of(args), version_at(args.env, None))]
+    moved = [(env, now, before) for env, before, now in changed_envs(args.changed)]
+    note = "" if moved else f"nothing to judge: this change moves no environment's version against {args.changed}"
+    write_json(CHECKED, {"base": args.changed, "reports": [[env, now] for env, now, _ in moved], "note": note})
+    if note:
+        print(note)
+    return moved
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.changed:
-        moved = changed_envs(args.changed)
-        if not moved:
-            print(f"nothing to judge: this change moves no environment's version against {args.changed}")
-            return
-        jobs = [(env, now, before) for env, before, now in moved]
-    else:
-        jobs = [(args.env, candidate_of(args), version_at(args.env, None))]
+    try:
+        jobs = jobs_of(args)
+    except SystemExit as exc:
+        if not args.note_only:
+            raise
+        print(f"impact not judged: {exc}")
+        return
     reports = []
     for env, candidate, champion in jobs:
         try:
             report = judge_env(env, candidate, champion, args.data, args.days, args.database_url, args.latency_sample)
-        except SystemExit as exc:
+        except (SystemExit, Exception) as exc:  # noqa: BLE001 - a pull request's note never stops the promotion
             if not args.note_only:
                 raise
             report = not_judged(env, candidate, champion, f"impact not judged: {exc}")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from .render import render
+
+REPORTS = Path("reports/impact")  # <env>-<candidate>.json/.md/.png, and the promotion check's index
+CHECKED = REPORTS / "changed.json"  # `make impact-check`: the reports it wrote, or why none
 
 SHOWN_SEGMENTS = 10  # judged segments listed, the most changed first; every broken one is listed too
 
@@ -76,3 +81,28 @@ def impact_markdown(report: dict[str, Any], level: int = 2) -> str:
         metrics=metrics,
         hashes="#" * level,
     )
+
+
+def report_path(env: str, candidate: str, suffix: str = ".json") -> Path:
+    """Where `make impact` keeps its report of `candidate` in `env` (a version has dots: no with_suffix)."""
+    return REPORTS / f"{env}-{candidate}{suffix}"
+
+
+def read_report(env: str, candidate: str) -> dict[str, Any] | None:
+    """`make impact`'s report of `candidate` in `env`, if it was made here."""
+    path = report_path(env, candidate)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def checked_section(level: int = 3) -> str | None:
+    """The promotion check's impact section (`make impact-check`), or None when it did not run here."""
+    if not CHECKED.is_file():
+        return None
+    index = json.loads(CHECKED.read_text())
+    parts = [f"{'#' * level} Impact on replayed traffic (`make impact-check` against `{index['base']}`)", ""]
+    if not index["reports"]:
+        return "\n".join([*parts, index["note"], ""])
+    for env, candidate in index["reports"]:
+        found = read_report(env, candidate)
+        parts += [impact_markdown(found, level + 1) if found else f"No report for {candidate} in {env}.", ""]
+    return "\n".join(parts)

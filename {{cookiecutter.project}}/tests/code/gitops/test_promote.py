@@ -138,3 +138,21 @@ def test_a_report_of_what_production_runs_already_changes_nothing(promote, fake_
 def test_a_reported_commit_this_clone_lacks_names_the_fix(promote, fake_gh, repo, reported):
     with pytest.raises(SystemExit, match=r"fetch main's whole history"):
         promote.main(["--env", "production", "--from", "staging", "--synced", "0" * 40])
+
+
+def test_the_pull_request_carries_the_impact_table_or_says_why_not(
+    pkg, promote, fake_gh, repo, make_predictor, make_toy, capsys
+):
+    impact = pkg.improvement.impact
+    impact.write(impact.not_judged("staging", VERSION, "0.1.0-1a2b3c4", "no logged traffic for staging"), "staging")
+    promote.main(["--env", "staging", "--version", VERSION, "--pull-request"])
+    assert "no logged traffic for staging" in fake_gh.calls()[-1]["stdin"]
+    predictor = make_predictor()
+    later = "0.3.0-abc5678"
+    model = pkg.improvement.compare.Candidate("champion", later, predictor.model, predictor.features)
+    limits = impact.Thresholds(max_disagreement=0.1, max_segment_disagreement=0.25, min_segment_rows=20, min_rows=50)
+    impact.write(impact.analyse(make_toy(n=60, seed=3), predictor.schema, model, model, limits, 0), "staging")
+    promote.main(["--env", "staging", "--version", later, "--pull-request"])
+    body = fake_gh.calls()[-1]["stdin"]
+    assert f"### Impact on replayed traffic: `{later}`" in body and "| records replayed | 60 | min_rows 50 |" in body
+    assert "Verdict (`docs/criteria.yaml` `impact`): **PASS**" in body

@@ -181,6 +181,10 @@ def test_a_dropped_field_leaves_nothing_to_replay(pkg, make_predictor, make_toy,
     found = pkg.improvement.impact.replayable(records, predictor.schema)
     assert found.excluded == {"weight": "dropped from the log by the service (MODELOPS_LOG_DROP)"}
     assert (found.logged, found.not_replayable, len(found.frame)) == (20, 20, 0)
+    model = pkg.improvement.compare.Candidate("champion", CHAMPION, predictor.model, predictor.features)
+    thresholds = pkg.improvement.impact.Thresholds(**IMPACT)
+    report = pkg.improvement.impact.analyse(records, predictor.schema, model, model, thresholds)
+    assert report["verdict"] == "too little traffic" and report["rows"]["replayed"] == 0
 
 
 def test_a_regression_change_within_the_tolerance_is_no_change(pkg, make_predictor, make_toy, isolated, monkeypatch):
@@ -216,11 +220,16 @@ def test_a_promotion_check_judges_only_the_environments_the_change_moves(pkg, ma
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-m", "start")
     git("add", "deploy")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "deploy")
-    pkg.improvement.impact.main(["--changed", "HEAD"])
-    assert "nothing to judge" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        pkg.improvement.impact.main(["--changed", "HEAD"])
+    assert exited.value.code == 0 and "nothing to judge" in capsys.readouterr().out
+    assert "nothing to judge: this change moves no environment's version" in pkg.reporting.impact.checked_section()
     (isolated / "deploy/local/environment.yaml").write_text(f"version: '{CANDIDATE}'\n")
     assert pkg.improvement.impact.changed_envs("HEAD") == [("local", CHAMPION, CANDIDATE)]
     assert pkg.improvement.impact.changed_envs("HEAD~1") == [("local", "", CANDIDATE)]
     with pytest.raises(SystemExit) as exited:  # no logged traffic for local here: not judged, said so
         pkg.improvement.impact.main(["--changed", "HEAD"])
     assert exited.value.code == 0 and "no logged traffic for local: impact not judged" in capsys.readouterr().out
+    section = pkg.reporting.impact.checked_section()  # what the pull request's report comment shows
+    assert "`make impact-check` against `HEAD`" in section
+    assert "no logged traffic for local: impact not judged" in section
