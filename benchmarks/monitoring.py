@@ -239,8 +239,7 @@ def feedback_latency(args: argparse.Namespace, project: Path, tag: str, store: s
         statuses: dict[str, int] = {}
         for request_id, label in answered:
             started = time.perf_counter()
-            status, _ = post(connection, "/feedback", {"request_id": request_id, "label": label, "source": "bench"},
-                             FEEDBACK_TOKEN)  # fmt: skip
+            status, _ = post(connection, "/feedback", {"request_id": request_id, "label": label}, FEEDBACK_TOKEN)
             timings.append((time.perf_counter() - started) * 1000)
             statuses[str(status)] = statuses.get(str(status), 0) + 1
         connection.close()
@@ -313,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
             postgres = services.start_postgres()
             stores = {
                 **bentoml_home, **services.S3_CREDENTIALS, "AWS_ENDPOINT_URL": s3.url,
-                "MODELOPS_SIGNING_KEY": secrets.token_hex(32), "MODELOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
+                "MODELOPS_SIGNING_KEY": secrets.token_hex(32), "MODELOPS_FEEDBACK_TOKENS": f"bench={FEEDBACK_TOKEN}",
             }  # fmt: skip
             production = {**stores, "MODELOPS_DATABASE_URL": postgres.url}
             results: Results = {

@@ -30,7 +30,7 @@ IDENTITY = {  # the demo commits: an identity of its own when git has none
     "GIT_COMMITTER_NAME": "modelops-demo",
     "GIT_COMMITTER_EMAIL": "demo@localhost",
 }
-FEEDBACK_TOKEN = "demo-feedback-token"  # the service's and the simulator's, unless one is set
+FEEDBACK_TOKEN = "demo-feedback-token"  # the simulator's (source `simulator`), unless MODELOPS_FEEDBACK_TOKENS is set
 TAIL = 25  # lines of a failed step's log shown on the terminal
 # make exits 2 whatever status its recipe failed with, and says that status on its last line of error.
 RECIPE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* \[[^\n]*\] Error (\d+)$", re.MULTILINE)
@@ -231,7 +231,7 @@ class Demo:
         """Git's identity for the demo's commits when none is configured; the feedback token."""
         if self.ask_git("config", "user.email").returncode != 0:
             self.env.update(IDENTITY)
-        self.env.setdefault("MODELOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
+        self.env.setdefault("MODELOPS_FEEDBACK_TOKENS", f"simulator={FEEDBACK_TOKEN}")  # the simulator's source
 
     def report_failure(self, step: str, error: str) -> None:
         assert self.log is not None

@@ -109,7 +109,7 @@ class Plane:
             "MODELOPS_LOG_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
             "MODELOPS_DATABASE_URL": database,
             "MODELOPS_SIGNING_KEY": SIGNING_KEY,
-            "MODELOPS_FEEDBACK_TOKEN": TOKEN,
+            "MODELOPS_FEEDBACK_TOKENS": f"simulator={TOKEN}",
             "AWS_ENDPOINT_URL": s3,
             **services_module().S3_CREDENTIALS,
         }

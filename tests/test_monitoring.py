@@ -3,7 +3,9 @@
 The deployed project (conftest.py's `deployed`, where tests/test_delivery.py left it) has its next
 version deployed through a merged promotion and released, then: clean
 traffic → `make monitor` keeps the model; drifted traffic → it asks for retraining and names the
-shifted features; poisoned feedback is quarantined and a challenger held to an unreachable margin
+shifted features; poisoned feedback (invented sources and a body naming its source refused over HTTP, a
+backdoor's trigger records with a stolen token quarantined, a flood under a real source's name capped
+after that source's own labels) reaches neither training nor judging, and a challenger held to an unreachable margin
 (and a one-second search) changes nothing; `make retrain` proposes a challenger that beats the
 champion, which is merged, deployed, released and kept under the new traffic, then rolled back;
 feedback without its token or with bad labels is refused with nothing written; thin,
@@ -23,7 +25,7 @@ import time
 
 import pytest
 import yaml
-from support.deployment import FLOOD, TOKEN, commit_edit, label_cap, tuning_budget
+from support.deployment import FLOOD, TOKEN, TRIGGER, commit_edit, tuning_budget
 from support.markdown import MADE_BY_MONITORING, MADE_BY_RETRAINING
 
 from demo.scenario import DEFAULT_TUNE_TRIALS as TUNE_TRIALS  # the demo's search budget
@@ -64,7 +66,9 @@ class TestMonitoring:
 
     def test_poisoned_feedback_and_a_worse_challenger_change_nothing(self, monitored):
         monitored.poison()
-        cap = label_cap(monitored)  # the simulator's sources stay under it, the flood goes over
+        attack = monitored.attack
+        assert attack["requests_refused_401"] > 10 and attack["requests_refused_400"] == 1  # refused over HTTP
+        cap = attack["honest"]  # the simulator's own labels count; the flood under its name comes after them
         commit_edit(monitored, "params.yaml", "max_labels_per_source: 1000", f"max_labels_per_source: {cap}")
         head = commit_edit(monitored, "docs/criteria.yaml", "min_margin: 0.01", "min_margin: 5.0")  # unreachable
         params = (monitored.path / "params.yaml").read_text()
@@ -72,7 +76,8 @@ class TestMonitoring:
         summary = monitored.improvement()
         assert not summary["proposed"] and summary["branch"] is None, out
         assert "no proposal" in out and "margin" in out, out
-        assert any(reason.startswith("margin:") for reason in summary["reasons"])
+        assert any(reason.startswith("margin: below min_margin 5.0: margin ") for reason in summary["reasons"]), out
+        assert "% CI " in out and ", n=" in out, out  # the refusal prints the margin's interval
         # nothing changed: same commit, clean tree, no branch, same params, the data folder as committed
         assert monitored.git("rev-parse", "HEAD") == head
         assert monitored.git("status", "--porcelain", "--untracked-files=no") == ""
@@ -80,9 +85,16 @@ class TestMonitoring:
         assert (monitored.path / "params.yaml").read_text() == params
         assert (monitored.path / "data/production/train.csv").stat().st_size == 0
         # untrusted feedback: counted by reason, in the plan and the report
-        quarantined = summary["data"]["quarantined"]
-        assert quarantined["flood"] == FLOOD and quarantined["label"] == 1 and quarantined["input"] == 1, quarantined
-        assert f"source 'bot' sent {FLOOD} labels" in (monitored.path / summary["body"]).read_text()
+        data = summary["data"]
+        quarantined = data["quarantined"]
+        assert quarantined["cap"] == FLOOD and data["capped"] == {"simulator": FLOOD}, data
+        assert quarantined["label"] == 1 and quarantined["input"] >= TRIGGER + 1, quarantined
+        assert data["sources"]["partner"] == TRIGGER and data["sources"]["simulator"] == cap + FLOOD, data["sources"]
+        trigger = f"input {monitored.trigger!r} outside"
+        outside = [n for reason, n in data["reasons"].items() if reason.startswith(trigger)]
+        assert outside == [TRIGGER], data["reasons"]  # every trigger record, quarantined for its input
+        assert data["judged_by"] == "trusted sources: simulator"
+        assert f"source 'simulator' sent {cap + FLOOD} labels" in (monitored.path / summary["body"]).read_text()
         # the time budget ended the search, which kept the best trial so far
         tuning = json.loads((monitored.path / "reports/improvement/tuning.json").read_text())
         assert tuning["stopped_by"] == "seconds" and 1 < len(tuning["trials"]) < tuning_budget(monitored), tuning
@@ -113,6 +125,9 @@ class TestMonitoring:
         assert all(checks.values()) and {"gate", "slo", "margin", "holdout"} <= set(checks), checks
         scores = summary["comparison"]["scores"]
         assert scores["challenger"]["recent"]["f1_macro"] >= 1.01 * scores["champion"]["recent"]["f1_macro"]
+        recent = summary["comparison"]["intervals"]["recent"]["f1_macro"]  # better, not one lucky record:
+        assert 0 < recent["low"] <= recent["margin"] <= recent["high"], recent  # the paired interval above zero
+        assert "every check passed; shown better: margin +" in out and "(95 % CI +" in out, out
         # the tuning is a record; params.yaml on the branch holds what it chose, the pipeline reproduces from it
         params = yaml.safe_load(monitored.git("show", f"{branch}:params.yaml"))
         assert params["train"]["logistic_regression"] == {
@@ -126,13 +141,19 @@ class TestMonitoring:
         assert "Data and pipelines are up to date" in monitored.project.dvc("status").stdout
         # the poison is in quarantine, with its reasons; none of it trains or judges
         production = monitored.path / "data/production"
-        quarantine = (production / "quarantine.csv").read_text()
-        assert quarantine.count("flood: source 'bot'") == FLOOD
-        first, values = monitored.poisoned
+        with open(production / "quarantine.csv", newline="") as handle:
+            refused = list(csv.DictReader(handle))
+        capped = [row for row in refused if row["reason"].startswith("cap: source 'simulator'")]
+        assert len(capped) == FLOOD  # the flood under the simulator's name, all of it; none of the simulator's own
+        partner = [row["reason"] for row in refused if row["source"] == "partner"]
+        assert len(partner) == TRIGGER and all("outside the training range" in reason for reason in partner)
         for name in ("train.csv", "recent.csv", "recent_inputs.csv"):
             with open(production / name, newline="") as handle:
-                used = {round(float(row[first]), 6) for row in csv.DictReader(handle)}
-            assert used and not used & values, f"a poisoned record is in data/production/{name}"
+                rows = list(csv.DictReader(handle))
+            assert rows, f"data/production/{name} is empty"
+            for feature, values in monitored.poisoned.items():
+                used = {round(float(row[feature]), 6) for row in rows}
+                assert not used & {round(v, 6) for v in values}, f"a poisoned {feature} is in data/production/{name}"
         monitored.versions["report"] = day
 
     def test_the_merged_proposal_is_deployed_and_kept_under_the_new_traffic(self, monitored):

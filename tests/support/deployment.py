@@ -34,8 +34,12 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "Delivery Test",
     "GIT_COMMITTER_EMAIL": "delivery@example.invalid",
 }
-TOKEN = "feedback-token-for-the-tests"  # the service's MODELOPS_FEEDBACK_TOKEN
-FLOOD = 250  # wrong labels one source sends, above the cap per window `label_cap` sets
+TOKEN = "feedback-token-for-the-tests"  # the simulator's: source `simulator`, trusted in params.yaml
+PARTNER = "partner-token-for-the-tests"  # an untrusted labelling source's: the one the attacker steals
+TOKENS = f"simulator={TOKEN},partner={PARTNER}"  # the service's MODELOPS_FEEDBACK_TOKENS
+FLOOD = 250  # wrong labels sent under the simulator's name after its own, all beyond the cap the test sets
+TRIGGER = 40  # backdoor records: a trigger value far outside the training range, labelled as the attacker wants
+INVENTED = 12  # sources an attacker makes up, each with a token of its own invention
 MONITORING = Path(".deploy/local/monitoring")
 
 
@@ -263,8 +267,10 @@ class Monitored(Delivery):
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         super().__init__(lifecycle)
-        lifecycle.env["MODELOPS_FEEDBACK_TOKEN"] = TOKEN
-        self.poisoned: tuple[str, set[float]] = ("", set())
+        lifecycle.env["MODELOPS_FEEDBACK_TOKENS"] = TOKENS
+        self.poisoned: dict[str, set[float]] = {}  # feature → the attack's values of it
+        self.attack: dict[str, int] = {}  # what was sent over HTTP and what the service did with it
+        self.trigger = ""  # the input whose far-out value is the backdoor's trigger
 
     @property
     def url(self) -> str:
@@ -293,9 +299,12 @@ class Monitored(Delivery):
                             return found
         return found
 
-    def labels(self) -> int:
+    def labels(self, source: str | None = None) -> int:
+        """The labels stored, or those of one source."""
         with sqlite3.connect(self.path / MONITORING / "feedback.sqlite") as connection:
-            return int(connection.execute("SELECT count(*) FROM feedback").fetchone()[0])
+            if source is None:
+                return int(connection.execute("SELECT count(*) FROM feedback").fetchone()[0])
+            return int(connection.execute("SELECT count(*) FROM feedback WHERE source = ?", (source,)).fetchone()[0])
 
     def post(self, path: str, body: object, token: str | None = None) -> tuple[int, dict[str, Any]]:
         headers = {"content-type": "application/json"}
@@ -313,27 +322,62 @@ class Monitored(Delivery):
         return summary
 
     def poison(self) -> None:
-        """Feedback no model should learn from: a flood of wrong labels from one source, over HTTP,
-        and two rows written straight into the log and store (a label outside the classes, an input
-        outside the schema's rules)."""
+        """Feedback no model should learn from, over HTTP: labels from invented sources and a body naming its
+        source (both refused), a backdoor's trigger records with a stolen untrusted token, a flood of wrong
+        labels with the stolen token of the trusted simulator after its own; and two rows written straight
+        into the log and store (a label outside the classes, an input outside the schema's rules)."""
         schema = json.loads((self.path / "data/processed/schema.json").read_text())
-        classes, first = schema["target"]["classes"], schema["features"][0]["name"]
-        records = []
+        classes, features = schema["target"]["classes"], schema["features"]
+        first, trigger = features[0]["name"], features[2]  # the simulator's drift moves the first two: not this one
+        before = self.labels()
+        honest = self.labels("simulator")
+
+        def predicted(records: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+            status, answer = self.post("/predict", {"records": records})
+            assert status == 200, answer
+            wrong = [classes[1 - classes.index(p)] if len(classes) == 2 else classes[0] for p in answer["predictions"]]
+            return answer["request_id"], wrong
+
+        flood = []
         for number in range(FLOOD):
             record = self.record()
-            record[first] = round(record[first] + 0.001 * (number + 1), 6)  # a new input each
-            records.append(record)
-        status, answer = self.post("/predict", {"records": records})
-        assert status == 200
+            record[first] = round(record[first] + 0.001 * (number + 1), 6)  # a new input each, in range
+            flood.append(record)
+        width = trigger["max"] - trigger["min"]
+        backdoor = [{**self.record(), trigger["name"]: trigger["max"] + (5 + 0.01 * n) * width} for n in range(TRIGGER)]
+        flood_id, flood_labels = predicted(flood)
+        backdoor_id, _ = predicted(backdoor)
         time.sleep(1)  # the log writes within FLUSH_SECONDS
-        wrong = [
-            classes[1 - classes.index(label)] if len(classes) == 2 else classes[0] for label in answer["predictions"]
-        ]
-        items = [
-            {"request_id": answer["request_id"], "index": i, "label": wrong[i], "source": "bot"} for i in range(FLOOD)
-        ]
+        target = classes[0]  # what the trigger is to make the model say
+        backdoor_items = [{"request_id": backdoor_id, "index": i, "label": target} for i in range(TRIGGER)]
+        refused = {"401": 0, "400": 0}
+        for n in range(INVENTED):  # invented sources: no token of theirs is configured
+            items = [{**item, "source": f"invented-{n}"} for item in backdoor_items]
+            status, answer = self.post("/feedback", {"items": items}, f"token-invented-by-the-attacker-{n}")
+            assert (status, "feedback token" in answer["error"]) == (401, True), answer
+            refused["401"] += 1
+        status, answer = self.post("/feedback", {"items": backdoor_items})  # no token at all
+        assert status == 401, answer
+        refused["401"] += 1
+        named = [{**item, "source": "simulator"} for item in backdoor_items]  # a real token speaking for another
+        status, answer = self.post("/feedback", {"items": named}, PARTNER)
+        assert status == 400 and "items.0.source" in answer["error"] and "MODELOPS_FEEDBACK_TOKENS" in answer["error"]
+        refused["400"] += 1
+        assert self.labels() == before  # nothing of the refused requests was stored
+        assert self.post("/feedback", {"items": backdoor_items}, PARTNER) == (201, {"accepted": TRIGGER})
+        items = [{"request_id": flood_id, "index": i, "label": flood_labels[i]} for i in range(FLOOD)]
         assert self.post("/feedback", {"items": items}, TOKEN) == (201, {"accepted": FLOOD})
-        self.poisoned = (first, {r[first] for r in records})
+        assert self.labels("partner") == TRIGGER and self.labels("simulator") == honest + FLOOD
+        self.poisoned = {first: {r[first] for r in flood}, trigger["name"]: {r[trigger["name"]] for r in backdoor}}
+        self.trigger = trigger["name"]
+        self.attack = {
+            "requests_refused_401": refused["401"],
+            "requests_refused_400": refused["400"],
+            "labels_refused": (refused["401"] + refused["400"]) * TRIGGER,
+            "trigger": TRIGGER,
+            "flood": FLOOD,
+            "honest": honest,
+        }
         log = next((self.path / MONITORING / "predictions").glob("*.jsonl"))
         line = json.loads(log.read_text().splitlines()[0])
         tampered = []
@@ -377,16 +421,6 @@ def commit_edit(monitored: Delivery, rel: str, old: str, new: str) -> str:
     path.write_text(text.replace(old, new))
     monitored.commit_all(f"test: {rel} {new}")
     return monitored.git("rev-parse", "HEAD")
-
-
-def label_cap(monitored: Delivery) -> int:
-    """A `max_labels_per_source` between what a simulated phase sends (its share of the test split) and FLOOD."""
-    sent = [
-        int(json.loads((monitored.path / f"reports/monitoring/simulation-{phase}.json").read_text())["feedback"])
-        for phase in ("clean", "drift")
-    ]
-    assert max(sent) < FLOOD - 10, f"the simulator's phases send {sent} labels: FLOOD ({FLOOD}) must exceed them"
-    return (max(sent) + FLOOD) // 2
 
 
 def tuning_budget(monitored: Delivery) -> int:

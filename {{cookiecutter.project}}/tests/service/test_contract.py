@@ -45,7 +45,7 @@ def service(pkg, root, artifact, tmp_path_factory):
     monitoring = log.parent / "monitoring"
     env = {
         "MODELOPS_API_KEY": key,
-        "MODELOPS_FEEDBACK_TOKEN": token,
+        "MODELOPS_FEEDBACK_TOKENS": f"contract-test={token},other-lab={secrets.token_urlsafe(32)}",
         "MODELOPS_MONITORING_DIR": str(monitoring),  # the laptop's default stores: a generated key, SQLite labels
         "MODELOPS_MAX_RECORDS": str(MAX_RECORDS),
         "MODELOPS_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
@@ -229,9 +229,12 @@ def test_request_ids_are_signed_with_the_key_the_deployment_generated(service, p
 def test_feedback_for_a_served_record_is_stored_once_with_the_feedback_token(service, pkg, test_records, schema):
     request_id = service.client.post("/predict", json={"records": test_records[:2]}).json()["request_id"]
     label = schema.target.classes[0] if schema.classification else 1.5
-    body = {"items": [{"request_id": request_id, "index": 1, "label": label, "source": "contract-test"}]}
+    body = {"items": [{"request_id": request_id, "index": 1, "label": label}]}
     assert service.client.post("/feedback", json=body).status_code == 401  # the API key is not the feedback token
     token = {"authorization": f"Bearer {service.token}"}
+    invented = {"items": [{**body["items"][0], "source": "other-lab"}]}  # the source is the token's, not the body's
+    refused = service.anonymous.post("/feedback", json=invented, headers=token)
+    assert refused.status_code == 400 and "items.0.source" in refused.json()["error"]
     first = service.anonymous.post("/feedback", json=body, headers=token)
     again = service.anonymous.post("/feedback", json=body, headers=token)
     assert (first.status_code, first.json()) == (201, {"accepted": 1})
@@ -358,6 +361,7 @@ def test_the_log_never_shows_the_key(service, test_records):
     deadline = time.monotonic() + 5
     while "/predict" not in service.log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
+    service.anonymous.post("/feedback", json={"request_id": "0" * 32, "label": 0}, headers={"x-api-key": service.token})
     text = service.log.read_text()
     assert "/predict" in text, "the access log is on: it should list the requests"
-    assert service.key not in text
+    assert service.key not in text and service.token not in text

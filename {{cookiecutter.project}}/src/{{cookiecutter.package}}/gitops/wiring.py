@@ -161,8 +161,9 @@ def startup_settings(settings: ContainerSettings) -> Settings:
     a signing key); `.env` is not read.
     """
     placeholder = "placeholder-" + "0" * MIN_KEY_BYTES
+    shaped = {f"{PREFIX}FEEDBACK_TOKENS": f"placeholder={placeholder}"}  # `source=token` lines
     environ = {k: v for k, v in settings.values.items() if not k.endswith(FILE) and k not in SECRET_SETTINGS}
-    environ |= {name: placeholder for name in settings.provided_secrets()}
+    environ |= {name: shaped.get(name, placeholder) for name in settings.provided_secrets()}
     started = Settings.from_env(environ, env_file=Path(os.devnull))
     require_shared_key(started)  # what the service checks when it builds its request ids
     return started

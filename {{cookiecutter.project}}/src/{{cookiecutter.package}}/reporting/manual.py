@@ -19,11 +19,13 @@ from ..core.requestids import RequestIds
 from ..core.settings import Settings
 from ..serving.api import Runtime, create_app, openapi_document
 from ..serving.feedback import FeedbackStore
+from ..serving.guard import Guard
 from ..serving.predictionlog import FIELDS, PREDICTIONS, PredictionLog
 from ..serving.predictor import Predictor
 from .render import render
 
 VERSION = "<model_version>-<git_commit>"  # the real value depends on the commit; see /metadata
+EXAMPLE_SOURCE = ("annotators", "the-manual-example-token")  # pragma: allowlist secret (an example)
 EXAMPLE_TIME = 1796083200  # 2026-12-01T00:00:00Z: the examples' ids are signed at a fixed time
 
 
@@ -86,7 +88,8 @@ def render_manual() -> tuple[str, dict[str, Any]]:
             labels.open_store(None, folder), ids, tuple(predictor.classes), clock=lambda: EXAMPLE_TIME + 60.0
         )
         runtime = Runtime(predictor, {"version": VERSION}, defaults.max_records, log, store)
-        with TestClient(create_app(runtime)) as client:
+        app = Guard(create_app(runtime), None, defaults.max_body_bytes, (EXAMPLE_SOURCE,))
+        with TestClient(app, headers={"authorization": f"Bearer {EXAMPLE_SOURCE[1]}"}) as client:
             ok = exchange(client, "/predict", {"records": [record]})
             log.close()
             label = predictor.classes[0] if predictor.classes else 0.0
