@@ -208,3 +208,11 @@ def test_a_curated_set_judges_instead_of_feedback_and_never_trains(pkg, setting,
     assert out.counts["excluded"]["in_curated"] == 2 and out.counts["new_train"] == 40
     assert out.counts["previous_recent_to_train"] == 0 and len(out.train) == 40
     assert out.counts["judged_by"] == "the curated set data/curated/x.csv"
+
+
+def test_a_log_without_feedback_refreshes_to_nothing(pkg, setting):
+    schema, known, fresh, clean = setting
+    unlabelled = pkg.monitoring.logs.LiveData(clean.records, clean.requests, clean.feedback.iloc[0:0], 1, 0.1, 0)
+    out = pkg.improvement.refresh.refresh(unlabelled, schema, known, SETTINGS)
+    assert out.counts["labelled"] == out.counts["accepted"] == 0 and out.recent.empty and out.train.empty
+    assert out.counts["capped"] == {} and out.quarantine.empty
