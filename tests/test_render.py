@@ -154,6 +154,7 @@ CODE_FILES = {
     "src/{package}/governance/templateupdate.py",
     "src/{package}/improvement/__init__.py",
     "src/{package}/improvement/canary.py",
+    "src/{package}/improvement/changes.py",
     "src/{package}/improvement/compare.py",
     "src/{package}/improvement/impact.py",
     "src/{package}/improvement/publish.py",

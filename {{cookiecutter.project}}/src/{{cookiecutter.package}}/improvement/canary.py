@@ -11,9 +11,9 @@ version's Services. It judges, with the thresholds of the `canary:` section of d
   `max_p95_ratio` times the stable version's plus `p95_slack_ms`;
 - disagreement: the canary's own logged requests (its rows in the prediction log, `model_version`
   = the canary's version, read from MODELOPS_LOG_SINK or `--log`) replayed on the stable version's
-  /predict, in batches: the share of records whose prediction changed (`impact.changed`: another
-  class, or a value moved beyond `tolerance`) is at most `max_disagreement`, once `min_records`
-  records are logged. A log with a schema field dropped or hashed (MODELOPS_LOG_DROP/HASH) cannot be
+  /predict, in batches: the share of records whose prediction changed (`changes.changed`, the impact
+  analysis' rule: another class, or a value moved beyond `tolerance`) is at most `max_disagreement`,
+  once `min_records` records are logged. A log with a schema field dropped or hashed (MODELOPS_LOG_DROP/HASH) cannot be
   replayed: the check is skipped, and says so.
 
 /metrics counts BentoML's prediction requests only when MODELOPS_METRICS is on (the component turns
@@ -44,7 +44,7 @@ import numpy as np
 from ..core import cli, config, paths, storage
 from ..core.schema import Schema
 from ..serving.predictionlog import PREDICTIONS
-from .impact import changed
+from .changes import changed
 
 PREDICT_ENDPOINTS = frozenset({"/predict", "/predict_proba"})
 REQUESTS = "_request_total"  # BentoML's counter of HTTP requests, by endpoint and status

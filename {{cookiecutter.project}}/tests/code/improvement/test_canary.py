@@ -312,3 +312,49 @@ def test_an_unreachable_service_is_one_line_naming_the_fix(pkg, stubs, files):
             ["--canary-url", "http://127.0.0.1:9", "--stable-url", stable.url, "--schema", str(schema)]
             + ["--criteria", str(criteria)]
         )
+
+
+def test_the_canary_and_the_impact_analysis_judge_a_change_alike(pkg):
+    """`changes.changed` is the rule; `impact` must judge by the same one (it should import it from there)."""
+    import numpy as np
+
+    old, new = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.4, 3.6, 9.0])
+    for task, tolerance in (("classification", 0.0), ("regression", 0.5)):
+        ours = pkg.improvement.changes.changed(task, old, new, tolerance)
+        assert ours.tolist() == pkg.improvement.impact.changed(task, old, new, tolerance).tolist()
+    assert pkg.improvement.changes.changed("regression", old, new, 0.5).tolist() == [False, False, True, True]
+
+
+def test_the_command_imports_only_what_the_image_installs(pkg, root):
+    """The analysis Job runs the bento's image, which installs requirements.lock alone: a module the command
+    imports from the dev tools (requirements-dev.lock) would fail it in the cluster, never here."""
+    import importlib.metadata
+    import re
+    import subprocess
+    import sys
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    lines = (root / "requirements.lock").read_text().splitlines()
+    runtime = {normal(re.split(r"[=<>~!; \[]", line, maxsplit=1)[0]) for line in lines if line[:1].isalnum()}
+    dev_only = sorted(
+        name
+        for name, distributions in importlib.metadata.packages_distributions().items()
+        if name != pkg.name and not any(normal(d) in runtime for d in distributions)
+    )
+    blocker = (
+        "import sys\n"
+        f"DEV_ONLY = set({dev_only!r})\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in DEV_ONLY:\n"
+        "            raise ImportError(f'{name} is not in requirements.lock')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"import {pkg.name}.improvement.canary\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, (
+        "improvement/canary.py imports a module the image does not install — import it where it is used:\n"
+        + done.stderr[-1200:]
+    )
