@@ -37,7 +37,6 @@ from ..core import cli, config, paths
 from ..core.artifacts import read_json, read_table, write_json
 from ..core.estimators import split_xy
 from ..core.git import current_branch, git, on_new_branch, require_clean
-from ..core.metrics import HIGHER_IS_BETTER
 from ..core.params import update
 from ..core.records import ImprovementSummary, LoadRecord, MonitorSummary
 from ..core.schema import Schema
@@ -190,27 +189,30 @@ def plan_changes(
     ]
 
 
-def comparison_plot(scores: dict[str, dict[str, dict[str, float]]], policy: dict[str, Any], path: Path) -> None:
-    """The challenger's change against the champion per window and metric, in % of the champion's
-    value and signed so that right is better, beside the margin and the tolerance it must meet."""
-    rows = [
-        (
-            f"{window} {metric}",
-            100 * (new - scores["champion"][window][metric]) / abs(scores["champion"][window][metric] or 1),
-        )
-        for window, metrics in scores["challenger"].items()
-        for metric, new in metrics.items()
+def comparison_plot(intervals: dict[str, dict[str, dict[str, Any]]], policy: dict[str, Any], path: Path) -> None:
+    """The challenger's margin over the champion per window and metric (compare.Interval's fields), in %
+    of the champion's value and signed so that right is better, with its interval as an error bar,
+    beside the margin and the tolerance it must meet."""
+    rows = [(f"{window} {metric}", found) for window, metrics in intervals.items() for metric, found in metrics.items()]
+    signed = [100 * found["margin"] for _, found in rows]
+    spread = [
+        [max(0.0, 100 * (found["margin"] - found["low"])) for _, found in rows],
+        [max(0.0, 100 * (found["high"] - found["margin"])) for _, found in rows],
     ]
-    signed = [change if HIGHER_IS_BETTER[label.split()[1]] else -change for label, change in rows]
+    level = f"{100 * rows[0][1]['confidence']:g} %" if rows else ""
+    # green: shown better (the interval above zero); olive: better, within the noise; red: worse
+    colors = [
+        "tab:green" if found["low"] > 0 else "tab:olive" if found["margin"] >= 0 else "tab:red" for _, found in rows
+    ]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
-    ax.barh([label for label, _ in rows], signed, color=["tab:green" if v >= 0 else "tab:red" for v in signed])
+    ax.barh([label for label, _ in rows], signed, xerr=spread, capsize=3, color=colors)
     ax.axvline(
         100 * float(policy["min_margin"]), color="tab:blue", ls="--", label=f"min_margin (recent {policy['metric']})"
     )
     ax.axvline(-100 * float(policy["holdout_tolerance"]), color="grey", ls=":", label="holdout_tolerance")
     ax.axvline(0, color="black", lw=0.8)
     ax.invert_yaxis()
-    ax.set_xlabel("change against the champion, % of its value (right is better)")
+    ax.set_xlabel(f"margin over the champion, % of its value (right is better); whiskers: {level} interval")
     ax.set_title("champion against challenger, on the same records")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
@@ -302,18 +304,29 @@ def judge(
     champion = run.champion
     challenger = compare.challenger(f"retrained from {champion.version}")
     windows = {"holdout": run.schema.read_split(paths.TEST), "recent": refreshed.recent}
-    scores = {
-        c.role: {w: compare.score(c, frame, run.schema) for w, frame in windows.items() if len(frame)}
-        for c in (champion, challenger)
-    }
+    # each window's labels and both models' answers: the scores, and the margins' paired intervals
+    scores, intervals = compare.compared((champion, challenger), windows, run.schema, run.policy)
     metrics = read_json(paths.METRICS, "evaluate")
     holdout_fixed = compare.holdout_of(champion.version) == compare.holdout_of(None)
     targets = (run.criteria.get("live") or {}).get("targets") or {}
     found = compare.verdict(
-        scores, run.policy, len(refreshed.recent), bool(metrics["gate"]["passed"]), load, targets, holdout_fixed
+        scores,
+        intervals,
+        run.policy,
+        len(refreshed.recent),
+        bool(metrics["gate"]["passed"]),
+        load,
+        targets,
+        holdout_fixed,
     )
     checks = [c.__dict__ for c in found]
-    comparison = {"scores": scores, "checks": checks, "rows": {w: len(f) for w, f in windows.items()}}
+    margins = {w: {m: interval.to_dict() for m, interval in each.items()} for w, each in intervals.items()}
+    comparison = {
+        "scores": scores,
+        "intervals": margins,
+        "checks": checks,
+        "rows": {w: len(f) for w, f in windows.items()},
+    }
     # the window's logged inputs replayed through both: a change confined to one segment (a trigger) stops it
     replayed = impact.analyse(
         refreshed.inputs, run.schema, champion, challenger, impact.Thresholds.from_criteria(run.criteria)
@@ -323,7 +336,7 @@ def judge(
     if replayed.get("segments"):
         impact.plot(replayed, paths.IMPROVEMENT / "impact.png")
     if scores.get("challenger", {}).get("holdout"):
-        comparison_plot(scores, run.policy, paths.IMPROVEMENT / "comparison.png")
+        comparison_plot(margins, run.policy, paths.IMPROVEMENT / "comparison.png")
     return comparison, [f"{c['name']}: {c['detail']}" for c in checks if not c["passed"]]
 
 
