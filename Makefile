@@ -19,8 +19,9 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 MONITORING_ARGS ?=
+IMPACT_ARGS ?=
 
-.PHONY: help venv demo docs test test-fast bench bench-serving bench-monitoring lint lock clean
+.PHONY: help venv demo docs test test-fast bench bench-serving bench-monitoring bench-impact lint lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(strip $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +59,9 @@ bench: $(VENV)/.installed ## Both benchmarks below, one after the other (docs/be
 
 bench-serving: $(VENV)/.installed ## Serving benchmark: the service (and its variants) vs bare uvicorn vs mlflow, where its CPU goes (BENCH_ARGS=--help)
 	"$(BIN)/python" benchmarks/bench.py $(BENCH_ARGS)
+
+bench-impact: $(VENV)/.installed ## `make impact` over 1,000,000 logged requests through two models: seconds, rows/s, peak memory → benchmarks/impact.json (IMPACT_ARGS=--help)
+	"$(BIN)/python" benchmarks/impact.py $(IMPACT_ARGS)
 
 bench-monitoring: $(VENV)/.installed ## Production data plane (S3 log, PostgreSQL feedback): bare vs log off vs on, feedback latency, `make monitor` over 1M rows from the bucket (MONITORING_ARGS=--help)
 	"$(BIN)/python" benchmarks/monitoring.py $(MONITORING_ARGS)
