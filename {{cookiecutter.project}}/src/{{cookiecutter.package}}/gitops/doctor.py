@@ -13,7 +13,8 @@ workflows use (read from .github/workflows/ and .github/actions/), the GitHub Ap
 requests, the container package's visibility. The cluster: each environment's namespace, its
 Secret and the keys the Deployment reads, the image pull Secret, metrics-server, Argo CD, the
 AppProject and Applications in deploy/argocd/, repository credentials for a private repository,
-the notifications ConfigMap and Secret. docs/setup.md is the same list as steps, in order.
+the notifications ConfigMap and Secret, and Argo Rollouts once an overlay enables the canary.
+docs/setup.md is the same list as steps, in order.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ ARGOCD_CRD = Ref("CustomResourceDefinition", "applications.argoproj.io")
 ARGOCD_SERVER = Ref("Deployment", "argocd-server", ARGOCD)  # its image's tag is Argo CD's version
 ARGOCD_MINIMUM = (3, 3)  # deploy/argocd/project.yaml names the Namespaces it allows: Argo CD 3.3 or later
 METRICS = Ref("APIService", "v1beta1.metrics.k8s.io")
+# The kinds deploy/components/canary renders: Argo Rollouts' CRDs, needed once an overlay enables it.
+ROLLOUTS_CRDS = (
+    Ref("CustomResourceDefinition", "rollouts.argoproj.io"),
+    Ref("CustomResourceDefinition", "analysistemplates.argoproj.io"),
+)
 NOTIFICATIONS_CM = Ref("ConfigMap", "argocd-notifications-cm", ARGOCD)  # Argo CD Notifications' own names
 NOTIFICATIONS_SECRET = Ref("Secret", "argocd-notifications-secret", ARGOCD)
 GITHUB_SERVICE = "service.github"
@@ -137,6 +143,7 @@ class Environment:
     secrets: dict[str, tuple[str, ...]]  # Secret name → the keys the Deployment mounts
     pull_secrets: tuple[str, ...]
     application: Object
+    canary: bool = False  # the overlay renders an Argo Rollouts Rollout (deploy/components/canary)
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,8 @@ def environment(env: str) -> Environment:
         if volume.get("secret")
     }
     pulls = tuple(str(ref["name"]) for ref in spec.get("imagePullSecrets") or [])
-    return Environment(env, namespace, secrets, pulls, manifests.application(env))
+    canary = bool(of_kind(objects, "Rollout"))
+    return Environment(env, namespace, secrets, pulls, manifests.application(env), canary)
 
 
 def argocd_objects() -> list[Object]:
@@ -675,6 +683,23 @@ def notifications_findings(cluster: Cluster, project: Project) -> list[Finding]:
     return findings
 
 
+def rollouts_findings(cluster: Cluster, envs: list[Environment]) -> list[Finding]:
+    """Argo Rollouts' kinds installed, once an overlay enables the canary (nothing to check otherwise)."""
+    using = [env.name for env in envs if env.canary]
+    if not using:
+        return []
+    absent = [ref.name for ref in ROLLOUTS_CRDS if cluster.get(ref) is None]
+    if absent:
+        return [
+            missing(
+                "Argo Rollouts",
+                f"{', '.join(using)} enable the canary, but the cluster has no {' or '.join(absent)} — install Argo"
+                ' Rollouts (docs/production.md, "The canary"), or remove `- ../components/canary` from the overlay',
+            )
+        ]
+    return [ok("Argo Rollouts", f"its Rollout and AnalysisTemplate kinds installed, for {', '.join(using)}")]
+
+
 def cluster_findings(cluster: Cluster, project: Project, facts: ForgeFacts) -> list[Finding]:
     try:
         version = cluster.server_version()
@@ -684,8 +709,10 @@ def cluster_findings(cluster: Cluster, project: Project, facts: ForgeFacts) -> l
         return [missing(piece, f"{reason} — or skip this part: `make doctor DOCTOR_ARGS=--skip-cluster`")]
     findings = [ok("cluster", f"kubectl reaches Kubernetes {version}")]
     try:
-        for env in manifests.environments():
-            findings += environment_findings(cluster, environment(env), facts.private_package)
+        envs = [environment(env) for env in manifests.environments()]
+        for env in envs:
+            findings += environment_findings(cluster, env, facts.private_package)
+        findings += rollouts_findings(cluster, envs)
         available = condition(cluster.get(METRICS) or {}, "Available")
         if available == "True":
             findings.append(ok("metrics-server", f"{METRICS.name} is Available"))

@@ -330,3 +330,29 @@ def test_setup_doc_names_every_setting_and_every_check(root, fake_program, tmp_p
         pieces |= {piece for _, piece, _ in lines if not SETTING.match(piece)}
     absent = sorted(piece for piece in pieces if f"`{piece}`" not in page and piece not in page)
     assert absent == [], f"docs/setup.md does not name the checks {absent}"
+
+
+def test_argo_rollouts_is_checked_once_an_overlay_enables_the_canary(doctor):
+    """components/canary renders a Rollout and an AnalysisTemplate: without Argo Rollouts' CRDs the sync fails."""
+
+    class Cluster:
+        def __init__(self, present: set[str]) -> None:
+            self.present = present
+
+        def get(self, ref):
+            return {"metadata": {"name": ref.name}} if ref.name in self.present else None
+
+    def env(name: str, canary: bool):
+        return doctor.Environment(name, f"ns-{name}", {}, (), {}, canary)
+
+    assert doctor.rollouts_findings(Cluster(set()), [env("staging", False), env("production", False)]) == []
+    (found,) = doctor.rollouts_findings(
+        Cluster({"rollouts.argoproj.io"}), [env("staging", False), env("production", True)]
+    )
+    assert str(found) == (
+        "missing: Argo Rollouts — production enable the canary, but the cluster has no analysistemplates.argoproj.io —"
+        ' install Argo Rollouts (docs/production.md, "The canary"), or remove `- ../components/canary` from the overlay'
+    )
+    both = {"rollouts.argoproj.io", "analysistemplates.argoproj.io"}
+    (found,) = doctor.rollouts_findings(Cluster(both), [env("production", True)])
+    assert (found.status, found.piece) == ("ok", "Argo Rollouts")
