@@ -12,7 +12,9 @@ Python version (ONE_PER_PYTHON: the entry points, mypy, the S3 remote), once (RE
 project's whole suite; elsewhere only its CONFIGURED folders run), one per task
 (ONE_PER_TASK: a model parameter's rerun, the gate's failure), where every task and every data source
 appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test of the built bento),
-or once (REFERENCE: the project's slow code tests, the lint hooks that read only names, the load test's
+where every Python, task and source appear (EACH_PYTHON_TASK_AND_SOURCE: lint, DVC's push and pull, the
+evidence map, the READMEs' paths; the wine and the classification CSV run what their data change), or
+once (REFERENCE: the project's slow code tests, the lint hooks that read only names, the load test's
 failure); elsewhere it is skipped naming the classes that run it.
 """
 
@@ -29,6 +31,7 @@ import pytest
 import yaml
 from support.lifecycle import (
     CONFIGURED,
+    EACH_PYTHON_TASK_AND_SOURCE,
     EACH_TASK_AND_SOURCE,
     LOAD_TEST_ENV,
     MODEL_PARAMETER,
@@ -207,6 +210,7 @@ class LifecycleSteps:
     def test_lint_passes_on_the_fresh_project(self, project):
         """`make lint` passes and changes nothing: every hook in REFERENCE, the hooks whose files vary by answer
         in the others (NAME_ONLY_HOOKS skipped, and PYTHON_ONLY_HOOKS outside ONE_PER_PYTHON)."""
+        only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "`make lint` (its files follow the Python, task and source)")
         project.install()
         hooks = {hook["id"] for repo in yaml.safe_load((project.path / ".pre-commit-config.yaml").read_text())["repos"]
                  for hook in repo["hooks"]}  # fmt: skip
@@ -346,6 +350,7 @@ class LifecycleSteps:
     # --- DVC remotes ----------------------------------------------------------------------------
 
     def test_push_then_pull_restores_data_and_model(self, project):
+        only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "DVC's push and pull (they move files whatever they hold)")
         project.pipeline()
         model = project.path / "models" / "model.joblib"
         raw = project.path / "data" / "raw" / "dataset.csv"
@@ -364,6 +369,7 @@ class LifecycleSteps:
 
     def test_push_goes_to_the_remote_named_in_dotenv(self, project):
         """MODELOPS_DVC_REMOTE in `.env` alone (no shell variable) sends `make push` to that folder."""
+        only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "the remote named in .env (it follows no data)")
         project.pipeline()
         assert not any(k.startswith("MODELOPS_") for k in project.env), "the shell must not set it here"
         remote = project.scratch / "remote-from-dotenv"
@@ -442,6 +448,7 @@ class LifecycleSteps:
     def test_evidence_lists_every_duty_and_requires_only_what_a_fresh_checkout_holds(self, project):
         """Every duty of docs/evidence.yaml is listed; what the pipeline, build and load test make is present
         and current; the deployment's, the release's and a retraining's evidence waits for its point."""
+        only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "the evidence map (its duties follow no data)")
         done = project.evidence()
         out = done.stdout
         assert done.returncode == 0, f"make evidence failed on a fresh project:\n{out[-3000:]}"
@@ -474,6 +481,7 @@ class LifecycleSteps:
 
     def test_every_path_the_readmes_name_exists_after_the_lifecycle(self, project):
         """What tests/test_readme.py could only find declared (dvc.yaml, a command) exists now."""
+        only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "the READMEs' paths (their text follows the task and the source)")
         project.push()
         project.evidence()
         made_later = {**MADE_BY_DELIVERY, **MADE_BY_MONITORING, **MADE_BY_RETRAINING}  # test_delivery, test_monitoring

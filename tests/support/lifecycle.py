@@ -98,6 +98,13 @@ CONFIGURED = ("tests/data", "tests/model", "tests/service", "tests/code/pipeline
 ONE_PER_PYTHON = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.python_version)
 ONE_PER_TASK = first_of_each(LIFECYCLE_CONFIGURATIONS, lambda c: c.task)
 EACH_TASK_AND_SOURCE = covering(LIFECYCLE_CONFIGURATIONS, lambda c: c.task, data_source)
+# What follows the rendered text and the Python but not the data's values runs where every Python, task and
+# source appear (the two lists above together): `make lint` (the text hooks read files whose Jinja branches
+# follow the task or the data's source, each on its own; ruff and mypy read a package that differs by its name
+# and the Python alone), DVC's push and pull (DVC moves files whatever they hold), `make evidence` and the
+# READMEs' paths. The others (a third class, another table) run what their data change: the pipeline, the
+# records, the gate, their own tests and the build.
+EACH_PYTHON_TASK_AND_SOURCE = [c for c in LIFECYCLE_CONFIGURATIONS if c in ONE_PER_PYTHON or c in EACH_TASK_AND_SOURCE]
 # Tests in CONFIGURED whose outcome does not follow every answer, and the configurations that run them (the
 # others deselect them): BentoML's own /metrics with the log's counters appended (a second server of the
 # model, started for that alone: the contract tests' server, metrics off, serves every configuration) runs
