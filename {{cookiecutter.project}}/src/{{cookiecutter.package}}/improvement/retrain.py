@@ -167,7 +167,7 @@ def plan_changes(
             f"+ {counts['production_train']} labelled production records"
             f" (last {window_days:g} days; {counts['quarantined_total']} quarantined)",
         ],
-        ["recent window (judge)", "—", f"{counts['recent']} newest labelled records, never trained on"],
+        ["recent window (judge)", "—", f"{counts['recent']} records of {counts['judged_by']}, never trained on"],
         [
             "features",
             "drifted: " + (", ".join(drifted) or "none"),
