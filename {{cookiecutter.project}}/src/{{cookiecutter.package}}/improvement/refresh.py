@@ -12,8 +12,9 @@ labels of the window count, later ones are capped; its new training records hold
 it holds several sources. Capped records go to quarantine.csv too, with their reason, counted
 by source. A record identical to a holdout record is excluded (the holdout is never trained on),
 so is one the training data already holds; repeats count once. `inputs`, the drift reference
-the retraining may propose, is every logged input from the recent window's start, less the
-requests whose labels were refused.
+the retraining may propose, is every logged input from the recent window's start (the log's, when
+a curated set judges) within the training range plus the slack, less the requests whose labels
+were refused.
 
 Only trusted sources judge (`retrain.data.trusted_sources`): the newest `retrain.data.recent_share`
 of their accepted records is the recent window, which judges champion and challenger and never
