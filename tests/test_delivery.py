@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -27,6 +28,78 @@ from support.processes import run
 pytestmark = pytest.mark.slow
 
 ONE_LINE_ERROR = re.compile(r"^error: .+ — .+$", re.M)  # the problem, a dash, the fix
+
+# Run by the project's Python in the project: `bentoml serve` of each bento on a free port, the three started
+# at once, each stopped with every worker by the project's own packaging.localserver. The analysis runs in the
+# canary's bento folder, as the Job runs in the image (its workingDir): the criteria and the schema are the
+# build's. Prints {case: [exit code, output]} last, its timings before (on stderr: `run` merges both).
+CANARY_DRIVER = """
+import concurrent.futures, importlib, json, os, subprocess, sys, tempfile, time, urllib.request
+package, slug, stable, canary, canary_src, twin_src = sys.argv[1:7]
+localserver = importlib.import_module(package + ".packaging.localserver")
+settings = importlib.import_module(package + ".core.settings").Settings.from_env()
+records = importlib.import_module(package + ".core.schema").Schema.load().example_records(60)
+folder = tempfile.mkdtemp(prefix="canary-")
+began = time.monotonic()
+
+def elapsed(what):
+    print(f"{time.monotonic() - began:6.1f} s {what}", file=sys.stderr)
+
+def post(url, i):
+    headers = {"content-type": "application/json"}
+    if settings.api_key:
+        headers["authorization"] = "Bearer " + settings.api_key
+    body = json.dumps({"records": [records[i % len(records)]]}).encode()
+    urllib.request.urlopen(urllib.request.Request(url + "/predict", data=body, headers=headers), timeout=30).read()
+
+def logged(name, version):
+    path = os.path.join(folder, name, "predictions")
+    rows = 0
+    for entry in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        with open(os.path.join(path, entry)) as handle:
+            rows += sum(1 for line in handle if version in line)
+    return rows
+
+def analyse(canary_url, stable_url, name, src):
+    command = [sys.executable, "-m", package + ".improvement.canary", "--canary-url", canary_url,
+               "--stable-url", stable_url, "--log", os.path.join(folder, name)]
+    env = {**os.environ, **({"MODELOPS_API_KEY": settings.api_key} if settings.api_key else {})}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=src, env=env)
+    return [done.returncode, done.stdout + done.stderr]
+
+servers = {}
+try:  # the three start at once (each `bentoml serve` loads for seconds); each process carries its mark
+    for name, version in (("stable", stable), ("canary", canary), ("twin", stable)):
+        port, mark = localserver.free_port(), localserver.new_mark()
+        env = {**os.environ, "MODELOPS_METRICS": "true", "MODELOPS_WORKERS": "1",
+               "MODELOPS_MONITORING_DIR": os.path.join(folder, name), localserver.MARK: mark}
+        command = [os.path.join(os.path.dirname(sys.executable), "bentoml"), "serve", slug + ":" + version,
+                   "--host", "127.0.0.1", "--port", str(port)]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        servers[name] = (f"http://127.0.0.1:{port}", process, mark)
+    for url, process, mark in servers.values():
+        localserver.wait_ready(url, process, 120)
+    elapsed("three servers ready")
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda job: post(*job), [(url, i) for url, _, _ in servers.values() for i in range(210)]))
+    elapsed("traffic sent")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and min(logged("canary", canary), logged("twin", stable)) < 210:
+        time.sleep(0.2)
+    urls = {name: url for name, (url, _, _) in servers.items()}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        different = pool.submit(analyse, urls["canary"], urls["stable"], "canary", canary_src)
+        same = pool.submit(analyse, urls["twin"], urls["stable"], "twin", twin_src)
+        results = {"different": different.result(), "same": same.result()}
+    elapsed("analysed")
+finally:
+    for url, process, mark in servers.values():
+        localserver.stop_server(process.pid, mark)
+        process.wait()
+    elapsed("stopped")
+print(json.dumps(results))
+"""
 
 
 class TestDelivery:
@@ -116,6 +189,36 @@ class TestDelivery:
         delivery.rollback_and_merge()  # git says v1 again: the desired state matches what runs
         assert delivery.desired()["version"] == v1
         assert "local: unchanged" in delivery.make("deploy").stdout
+
+    def test_the_canary_analysis_fails_a_canary_that_predicts_differently(self, delivery):
+        """Argo Rollouts' analysis step on this machine: the stable version (v1) and a canary each served by its
+        bento with BentoML's /metrics on and a prediction log of its own, traffic through both, then the project's
+        analysis command. The build the case above left predicting one constant class fails on disagreement,
+        naming the check; a second server of v1 — a canary that behaves as the stable version — passes."""
+        stable, broken = delivery.versions["v1"], delivery.versions["to-break"]  # to-break: the wrong prediction
+        started = time.monotonic()
+        done = run(
+            [delivery.path / ".venv/bin/python", "-c", CANARY_DRIVER, delivery.project.package, delivery.project.slug,
+             stable, broken, delivery.bento_file(broken, ""), delivery.bento_file(stable, "")],
+            cwd=delivery.path, env=delivery.project.env, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        results = json.loads(done.stdout.strip().splitlines()[-1])
+        code, out = results["different"]
+        assert code == 1, out
+        assert re.search(r"^FAIL disagreement: \d+\.\d+% of \d+ logged records predicted differently", out, re.M), out
+        assert "PASS traffic:" in out and "PASS errors:" in out and f"canary {broken}: FAIL" in out
+        record = json.loads(out.splitlines()[-2])
+        assert (record["canary_version"], record["stable_version"], record["verdict"]) == (broken, stable, "FAIL")
+        assert record["replay"]["records"] >= 200 and record["replay"]["changed"] > 0
+        code, out = results["same"]
+        assert code == 0, out
+        assert [line.split(":")[0] for line in out.splitlines()[1:5]] == [
+            "PASS traffic", "PASS errors", "PASS latency", "PASS disagreement"
+        ], out  # fmt: skip
+        assert "0.00% of" in out and f"canary {stable}: PASS" in out
+        timings = "\n".join(done.stdout.strip().splitlines()[:-1])
+        print(f"canary analysis, three servers and traffic: {time.monotonic() - started:.1f} s\n{timings}")
 
     # --- what is refused, with nothing half-done -------------------------------------------------
 
