@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import yaml
 
+from . import paths
+
 DEPLOY = Path("deploy")
 LOCAL_FILE = "environment.yaml"
 OVERLAY_FILE = "kustomization.yaml"
@@ -81,6 +83,21 @@ def get(name: str) -> Environment:
             f"error: unknown environment {name!r} — use one of {', '.join(environments) or '(none in deploy/)'}"
         )
     return environments[name]
+
+
+def log_source(name: str) -> str | None:
+    """Where environment `name`'s prediction log can be read: a local deployment's monitoring folder when it
+    holds a log, or the sink a Kubernetes overlay names (MODELOPS_LOG_SINK); None when there is none."""
+    environment = get(name)
+    if environment.kind == "local":
+        folder = paths.live_data(name)
+        return str(folder) if any((folder / "predictions").rglob("*.jsonl")) else None  # serving.predictionlog.PREDICTIONS
+    for generator in environment.read().get("configMapGenerator") or []:
+        for literal in generator.get("literals") or []:
+            setting, _, value = str(literal).partition("=")
+            if setting == "MODELOPS_LOG_SINK" and value:
+                return value
+    return None
 
 
 def check_version(version: str) -> str:

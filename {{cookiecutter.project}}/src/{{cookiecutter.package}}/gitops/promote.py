@@ -16,6 +16,8 @@ report (`--health`, `--health-url`) goes into the pull request's body.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,13 +63,26 @@ def approval(env: str) -> str:
     )
 
 
+PACKAGE = (__package__ or __name__).split(".")[0]
+
+
+def judge_impact(env: str, version: str) -> None:
+    """`make impact` of `version` on `env`'s logged traffic, as its own command (a report, never a failure)."""
+    command = ["-m", f"{PACKAGE}.improvement.impact", "--note-only", "--env", env, "--candidate", version]
+    done = subprocess.run([sys.executable, *command], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"impact not judged: {(done.stdout + done.stderr).strip()[-500:]}")
+
+
 def impact_note(env: str, version: str) -> str:
     """The pull request's impact section: `make impact`'s report of `version` in `env`, or why there is none."""
+    if environments.log_source(env) is None:
+        return f"No logged traffic for {env}: impact not judged."
+    judge_impact(env, version)
     report = read_report(env, version)
     if report is None:
         return (
-            f"Impact on {env}'s logged traffic not judged here: `make impact CANDIDATE={version} ENV={env}` judges it;"
-            " this pull request's check (`make impact-check`) does."
+            f"Impact on {env}'s logged traffic not judged here: this pull request's check (`make impact-check`) does."
         )
     return impact_markdown(report, level=3).rstrip("\n")
 
@@ -138,7 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     version = args.version or (environments.get(args.from_env).version if args.from_env else last_build())
     if not version:
         raise DeployError(f"error: {args.from_env} runs nothing yet — promote it first")
-    note = f"{impact_note(args.env, version)}\n\n{approval(args.env)}"
+    note = approval(args.env)
+    if args.pull_request:  # the body of a pull request; a local branch has none
+        note = f"{impact_note(args.env, version)}\n\n{note}"
     if args.synced:
         health = Health(args.from_env, args.synced, args.health, args.health_url)
         if reason := stale(health, args.env, version):

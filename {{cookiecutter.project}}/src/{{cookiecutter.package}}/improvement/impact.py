@@ -49,7 +49,7 @@ from ..core.schema import Schema
 from ..monitoring.drift import Reference, psi
 from ..monitoring.logs import local_copy, read_live
 from ..reporting.impact import CHECKED, impact_markdown, report_path
-from ..serving.predictionlog import HASHED, PREDICTIONS
+from ..serving.predictionlog import HASHED
 from . import compare
 from .compare import Candidate
 
@@ -447,20 +447,6 @@ def version_at(env: str, commit: str | None) -> str:
         return replace(environment, path=copy).version
 
 
-def log_source(env: str) -> str | None:
-    """Where `env`'s prediction log is: the local deployment's folder, or the sink its overlay names."""
-    environment = environments.get(env)
-    if environment.kind == "local":
-        folder = paths.live_data(env)
-        return str(folder) if any((folder / PREDICTIONS).rglob("*.jsonl")) else None
-    for generator in environment.read().get("configMapGenerator") or []:
-        for literal in generator.get("literals") or []:
-            name, _, value = str(literal).partition("=")
-            if name == "MODELOPS_LOG_SINK" and value:
-                return value
-    return None
-
-
 def judge_env(
     env: str,
     candidate_version: str,
@@ -476,7 +462,7 @@ def judge_env(
         return not_judged(env, candidate_version, "", f"nothing is deployed to {env}: impact not judged")
     if champion_version == candidate_version:
         return not_judged(env, candidate_version, champion_version, f"{env} runs {candidate_version} already")
-    source = data or log_source(env)
+    source = data or environments.log_source(env)
     if not source:
         return not_judged(env, candidate_version, champion_version, f"no logged traffic for {env}: impact not judged")
     params = config.load_params()
@@ -578,7 +564,8 @@ def main(argv: list[str] | None = None) -> None:
         except (SystemExit, Exception) as exc:  # noqa: BLE001 - a pull request's note never stops the promotion
             if not args.note_only:
                 raise
-            report = not_judged(env, candidate, champion, f"impact not judged: {exc}")
+            why = str(exc) if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+            report = not_judged(env, candidate, champion, f"impact not judged: {why}")
         write(report, env)
         show(report, env)
         reports.append(report)

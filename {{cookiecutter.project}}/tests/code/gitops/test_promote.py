@@ -141,14 +141,20 @@ def test_a_reported_commit_this_clone_lacks_names_the_fix(promote, fake_gh, repo
 
 
 def test_the_pull_request_carries_the_impact_table_or_says_why_not(
-    pkg, promote, fake_gh, repo, make_predictor, make_toy, capsys
+    pkg, promote, fake_gh, repo, git, make_predictor, make_toy, monkeypatch
 ):
-    impact = pkg.improvement.impact
-    impact.write(impact.not_judged("staging", VERSION, "0.1.0-1a2b3c4", "no logged traffic for staging"), "staging")
-    promote.main(["--env", "staging", "--version", VERSION, "--pull-request"])
-    assert "no logged traffic for staging" in fake_gh.calls()[-1]["stdin"]
-    predictor = make_predictor()
-    later = "0.3.0-abc5678"
+    promote.main(["--env", "staging", "--version", VERSION, "--pull-request"])  # the overlay names no log sink
+    assert "No logged traffic for staging: impact not judged." in fake_gh.calls()[-1]["stdin"]
+    # with a sink, `make impact` runs first (its own command); here its report is made beforehand
+    overlay = repo / "deploy/staging/kustomization.yaml"
+    sink = "configMapGenerator:\n- name: settings\n  literals:\n  - MODELOPS_LOG_SINK=s3://bucket/logs/staging\n"
+    overlay.write_text(overlay.read_text() + sink)
+    git("commit", "--quiet", "-am", "deploy: staging's log sink", cwd=repo)
+    promote.main(["--env", "staging", "--version", "0.3.0-abc5678", "--pull-request"])  # the real command, run
+    body = fake_gh.calls()[-1]["stdin"]  # this toy repository has no params.yaml: said, and the promotion goes on
+    assert "**NOT JUDGED**" in body and "- impact not judged: " in body, body[:1500]
+    monkeypatch.setattr(promote, "judge_impact", lambda env, version: None)
+    impact, predictor, later = pkg.improvement.impact, make_predictor(), "0.4.0-abc9999"
     model = pkg.improvement.compare.Candidate("champion", later, predictor.model, predictor.features)
     limits = impact.Thresholds(max_disagreement=0.1, max_segment_disagreement=0.25, min_segment_rows=20, min_rows=50)
     impact.write(impact.analyse(make_toy(n=60, seed=3), predictor.schema, model, model, limits, 0), "staging")
