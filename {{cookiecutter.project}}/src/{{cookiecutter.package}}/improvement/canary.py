@@ -17,7 +17,8 @@ version's Services. It judges, with the thresholds of the `canary:` section of d
   replayed: the check is skipped, and says so.
 
 /metrics counts BentoML's prediction requests only when MODELOPS_METRICS is on (the component turns
-it on); through a Service it is one pod's counters, a sample when a version runs several pods.
+it on); through a Service it is one pod's counters, a sample when a version runs several pods. On
+one machine, servers sharing a BentoML home share those counters: give each its own BENTOML_HOME.
 
 It prints one line per check (PASS, FAIL, WAIT or SKIP, with the numbers) and the analysis as one
 JSON line, and exits 0 when every check passes, 1 when one fails, 3 when there is still too little
