@@ -2,12 +2,13 @@
 
 `--phase clean` sends the held-out test records (each `simulate.passes` times, in a seeded
 order); `--phase drift` sends as many train records, drawn without repeats, with the declared
-shifts of `simulate.drift` in params.yaml: chosen numeric features moved by `shift_std` reference
-standard deviations, and the label relation changed (`label_flip`: share of classification
-labels flipped; regression labels moved by that many standard deviations). Drifted traffic comes
-from the train set so that no shifted copy of a holdout record can reach the retraining: the
-holdout stays unseen. After the traffic, and `feedback_delay_s`
-later, ground truth goes to /feedback for a seeded `feedback_fraction` of the requests.
+shifts of `simulate.drift` in params.yaml: chosen numeric features moved by `shift_std` standard
+deviations of the original train records (the same move in every drifted phase, whatever the
+deployed model's drift reference has become), and the label relation changed (`label_flip`:
+share of classification labels flipped; regression labels moved by that many standard deviations).
+Drifted traffic comes from the train set so that no shifted copy of a holdout record can reach
+the retraining: the holdout stays unseen. After the traffic, and `feedback_delay_s` later,
+ground truth goes to /feedback for a seeded `feedback_fraction` of the requests.
 Bounded by `--seconds`. Writes reports/monitoring/simulation-<phase>.json.
 
 Needs the service (`make deploy`), its API key if it has one (MODELOPS_API_KEY) and the
@@ -52,7 +53,6 @@ def traffic(
     schema: Schema,
     settings: dict[str, Any],
     phase: str,
-    stats: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], list[Any], dict[str, float]]:
     """The records to send, their ground truth, and the shift applied to each moved feature."""
     rng = np.random.default_rng(int(settings.get("seed", 7)) + (phase == "drift"))
@@ -69,7 +69,7 @@ def traffic(
     if phase == "drift":
         spec = settings.get("drift") or {}
         for name in shifted_features(schema, list(spec.get("features") or [])):
-            shifts[name] = round(float(spec.get("shift_std", 2.0)) * float(stats[name]["std"]), 6)
+            shifts[name] = round(float(spec.get("shift_std", 2.0)) * float(train[name].std(ddof=0)), 6)
             frame[name] = frame[name] + shifts[name]
         flip = float(spec.get("label_flip", 0.3))
         if schema.classification:
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     train = schema.read_split(require(paths.TRAIN, "prepare"))
     joined = int((read_json(paths.PREPARE_RECORD, "prepare").get("production") or {}).get("rows", 0))
     train = train.head(len(train) - joined)  # the original train records, not production ones moved already
-    stats = read_json(paths.FEATURE_STATS, "featurize")
-    records, labels, shifts = traffic(test, train, schema, settings, args.phase, stats)
+    records, labels, shifts = traffic(test, train, schema, settings, args.phase)
     headers = {"authorization": f"Bearer {env.api_key}"} if env.api_key else {}
     started = time.monotonic()
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
