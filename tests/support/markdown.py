@@ -237,6 +237,7 @@ MADE_BY_DELIVERY = {
     "reports/releases/": "make release",
     "reports/releases/<tag>.md": "make release",
     "reports/pr.md": "make pr-report",
+    "reports/impact/": "make impact",
 }
 # Paths the monitoring commands make: tests/test_monitoring.py checks they exist after its steps.
 MADE_BY_MONITORING = {
