@@ -29,13 +29,13 @@ pytestmark = pytest.mark.slow
 
 ONE_LINE_ERROR = re.compile(r"^error: .+ — .+$", re.M)  # the problem, a dash, the fix
 
-# Run by the project's Python in the project: `bentoml serve` of each bento on a free port, the three started
-# at once, each stopped with every worker by the project's own packaging.localserver. The analysis runs in the
+# Run by the project's Python in the project: `bentoml serve` of each bento's folder on a free port, the three
+# started at once, each stopped with every worker by the project's own packaging.localserver. The analysis runs in the
 # canary's bento folder, as the Job runs in the image (its workingDir): the criteria and the schema are the
 # build's. Prints {case: [exit code, output]} last, its timings before (on stderr: `run` merges both).
 CANARY_DRIVER = """
 import concurrent.futures, importlib, json, os, subprocess, sys, tempfile, time, urllib.request
-package, slug, stable, canary, canary_src, twin_src = sys.argv[1:7]
+package, stable, canary, stable_bento, canary_bento = sys.argv[1:6]
 localserver = importlib.import_module(package + ".packaging.localserver")
 settings = importlib.import_module(package + ".core.settings").Settings.from_env()
 records = importlib.import_module(package + ".core.schema").Schema.load().example_records(60)
@@ -69,11 +69,14 @@ def analyse(canary_url, stable_url, name, src):
 
 servers = {}
 try:  # the three start at once (each `bentoml serve` loads for seconds); each process carries its mark
-    for name, version in (("stable", stable), ("canary", canary), ("twin", stable)):
+    for name, bento in (("stable", stable_bento), ("canary", canary_bento), ("twin", stable_bento)):
         port, mark = localserver.free_port(), localserver.new_mark()
-        env = {**os.environ, "MODELOPS_METRICS": "true", "MODELOPS_WORKERS": "1",
-               "MODELOPS_MONITORING_DIR": os.path.join(folder, name), localserver.MARK: mark}
-        command = [os.path.join(os.path.dirname(sys.executable), "bentoml"), "serve", slug + ":" + version,
+        # A BentoML home each, as each pod has: BentoML keeps /metrics' counters under it, shared otherwise.
+        env = {**os.environ, "MODELOPS_METRICS": "true", "MODELOPS_WORKERS": "1", localserver.MARK: mark,
+               "MODELOPS_MONITORING_DIR": os.path.join(folder, name),
+               "BENTOML_HOME": os.path.join(folder, name, "home")}
+        os.makedirs(env["BENTOML_HOME"])
+        command = [os.path.join(os.path.dirname(sys.executable), "bentoml"), "serve", bento,
                    "--host", "127.0.0.1", "--port", str(port)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -89,8 +92,8 @@ try:  # the three start at once (each `bentoml serve` loads for seconds); each p
         time.sleep(0.2)
     urls = {name: url for name, (url, _, _) in servers.items()}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        different = pool.submit(analyse, urls["canary"], urls["stable"], "canary", canary_src)
-        same = pool.submit(analyse, urls["twin"], urls["stable"], "twin", twin_src)
+        different = pool.submit(analyse, urls["canary"], urls["stable"], "canary", os.path.join(canary_bento, "src"))
+        same = pool.submit(analyse, urls["twin"], urls["stable"], "twin", os.path.join(stable_bento, "src"))
         results = {"different": different.result(), "same": same.result()}
     elapsed("analysed")
 finally:
@@ -133,6 +136,12 @@ class TestDelivery:
         delivery.retrain(0.5)
         v2 = delivery.versions["v2"] = delivery.build()
         assert v2 != v1
+        # what local logged (v1's smoke tests) replayed through v2 and v1, both read at their commits
+        judged = delivery.make("impact", f"CANDIDATE={v2}", check=False)
+        report = json.loads((delivery.path / f"reports/impact/local-{v2}.json").read_text())
+        assert (report["champion"], report["candidate"]) == (v1, v2) and report["rows"]["logged"] > 0, judged.stdout
+        assert judged.returncode == {"pass": 0, "fail": 1, "too little traffic": 3}[report["verdict"]], judged.stdout
+        assert f"Impact on replayed traffic: `{v2}` against `{v1}` in local" in judged.stdout
         delivery.promote_and_merge()
         delivery.make("deploy")
         assert delivery.served_version() == v2
@@ -198,8 +207,8 @@ class TestDelivery:
         stable, broken = delivery.versions["v1"], delivery.versions["to-break"]  # to-break: the wrong prediction
         started = time.monotonic()
         done = run(
-            [delivery.path / ".venv/bin/python", "-c", CANARY_DRIVER, delivery.project.package, delivery.project.slug,
-             stable, broken, delivery.bento_file(broken, ""), delivery.bento_file(stable, "")],
+            [delivery.path / ".venv/bin/python", "-c", CANARY_DRIVER, delivery.project.package, stable, broken,
+             delivery.bento_file(stable, "").parent, delivery.bento_file(broken, "").parent],
             cwd=delivery.path, env=delivery.project.env, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -207,10 +216,12 @@ class TestDelivery:
         code, out = results["different"]
         assert code == 1, out
         assert re.search(r"^FAIL disagreement: \d+\.\d+% of \d+ logged records predicted differently", out, re.M), out
-        assert "PASS traffic:" in out and "PASS errors:" in out and f"canary {broken}: FAIL" in out
+        assert "PASS traffic: 210 prediction requests" in out, out  # its own /metrics: the stable's are not counted
+        assert "PASS errors:" in out and f"canary {broken}: FAIL" in out
         record = json.loads(out.splitlines()[-2])
         assert (record["canary_version"], record["stable_version"], record["verdict"]) == (broken, stable, "FAIL")
-        assert record["replay"]["records"] >= 200 and record["replay"]["changed"] > 0
+        assert record["replay"]["records"] == 210 and record["replay"]["changed"] > 0
+        assert record["canary"]["requests"] == 210 and record["stable"]["requests"] >= 210
         code, out = results["same"]
         assert code == 0, out
         assert [line.split(":")[0] for line in out.splitlines()[1:5]] == [
