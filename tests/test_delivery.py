@@ -140,7 +140,8 @@ class TestDelivery:
         judged = delivery.make("impact", f"CANDIDATE={v2}", check=False)
         report = json.loads((delivery.path / f"reports/impact/local-{v2}.json").read_text())
         assert (report["champion"], report["candidate"]) == (v1, v2) and report["rows"]["logged"] > 0, judged.stdout
-        assert judged.returncode == {"pass": 0, "fail": 1, "too little traffic": 3}[report["verdict"]], judged.stdout
+        code = {"pass": 0, "fail": 1, "too little traffic": 3}[report["verdict"]]  # make exits 2 on any error
+        assert judged.returncode == (2 if code else 0) and (not code or f"Error {code}" in judged.stdout), judged.stdout
         assert f"Impact on replayed traffic: `{v2}` against `{v1}` in local" in judged.stdout
         delivery.promote_and_merge()
         delivery.make("deploy")

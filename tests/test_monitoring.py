@@ -122,7 +122,13 @@ class TestMonitoring:
         assert any(name.startswith("reports/improvement/") and name.endswith(".md") for name in changed), changed
         assert not any(name.startswith("reports/monitoring/") for name in changed)
         checks = {check["name"]: check["passed"] for check in summary["comparison"]["checks"]}
-        assert all(checks.values()) and {"gate", "slo", "margin", "holdout"} <= set(checks), checks
+        assert all(checks.values()) and {"gate", "slo", "margin", "holdout", "impact"} <= set(checks), checks
+        impact = summary["comparison"]["impact"]  # the window's logged inputs replayed through both models
+        assert impact["rows"]["replayed"] > 0 and impact["verdict"] != "fail", impact["reasons"]
+        body = (monitored.path / "reports/improvement/pr-body.md").read_text()
+        assert (
+            "### Impact on replayed traffic" in body and f"| records replayed | {impact['rows']['replayed']} |" in body
+        )
         scores = summary["comparison"]["scores"]
         assert scores["challenger"]["recent"]["f1_macro"] >= 1.01 * scores["champion"]["recent"]["f1_macro"]
         recent = summary["comparison"]["intervals"]["recent"]["f1_macro"]  # better, not one lucky record:
