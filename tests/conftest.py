@@ -76,13 +76,16 @@ def dvc_site_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     runner's own virtual environment goes first on PATH for baking. PYTHONDONTWRITEBYTECODE (set in
     some containers, not in a user's shell) is dropped: with it, every process of every generated
     project compiles pandas, scikit-learn, DVC and BentoML again (~3 s each; a pipeline's six
-    stages took twice as long).
+    stages took twice as long). The bytecode goes to one folder of the run's own
+    (PYTHONPYCACHEPREFIX), never beside the sources: a __pycache__ in the template (MkDocs imports the
+    project's tests/code/layout.py) would be copied into every project baked after it.
     """
     site = tmp_path_factory.mktemp("dvc-site-cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("DVC_SITE_CACHE_DIR", str(site))
     patch.setenv("DVC_NO_ANALYTICS", "1")
     patch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    patch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache")))
     outer = outer_bin_dir()
     if outer is not None:
         patch.setenv("PATH", f"{outer}{os.pathsep}{os.environ.get('PATH', '')}")
