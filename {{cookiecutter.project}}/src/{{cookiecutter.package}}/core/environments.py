@@ -90,8 +90,8 @@ def log_source(name: str) -> str | None:
     holds a log, or the sink a Kubernetes overlay names (MODELOPS_LOG_SINK); None when there is none."""
     environment = get(name)
     if environment.kind == "local":
-        folder = paths.live_data(name)
-        return str(folder) if any((folder / "predictions").rglob("*.jsonl")) else None  # serving.predictionlog.PREDICTIONS
+        folder = paths.live_data(name)  # its log under predictions/ (serving.predictionlog.PREDICTIONS)
+        return str(folder) if any((folder / "predictions").rglob("*.jsonl")) else None
     for generator in environment.read().get("configMapGenerator") or []:
         for literal in generator.get("literals") or []:
             setting, _, value = str(literal).partition("=")

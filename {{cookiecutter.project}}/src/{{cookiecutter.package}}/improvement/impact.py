@@ -51,6 +51,7 @@ from ..monitoring.logs import local_copy, read_live
 from ..reporting.impact import CHECKED, impact_markdown, report_path
 from ..serving.predictionlog import HASHED
 from . import compare
+from .changes import changed
 from .compare import Candidate
 
 matplotlib.use("Agg")
@@ -58,31 +59,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-TASKS = ("classification", "regression")
 EXIT = {"pass": 0, "fail": 1, "too little traffic": 3, "not judged": 0}
 BATCH = 200_000  # records per prediction batch: bounds the memory of the transform's output
 LATENCY_SAMPLE = 200  # one-record calls per model for the latency figures
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 SHOWN_SEGMENTS = 10
-
-
-def changed(task: str, old: np.ndarray, new: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
-    """Per record, whether the prediction changed: another class, or a value moved beyond `tolerance`."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r} — expected one of {', '.join(TASKS)}")
-    old_values, new_values = np.asarray(old), np.asarray(new)
-    if old_values.shape != new_values.shape:
-        raise ValueError(f"{old_values.shape[0]} old predictions against {new_values.shape[0]} new ones")
-    if task == "classification":
-        return np.asarray(old_values != new_values, dtype=bool)
-    difference = np.abs(new_values.astype(float) - old_values.astype(float))
-    return np.asarray(difference > tolerance, dtype=bool)
-
-
-def disagreement(task: str, old: np.ndarray, new: np.ndarray, tolerance: float = 0.0) -> float:
-    """The share of records whose prediction changed (0.0 when there are none)."""
-    flags = changed(task, old, new, tolerance)
-    return float(flags.mean()) if flags.size else 0.0
 
 
 @dataclass(frozen=True)
