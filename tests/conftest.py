@@ -14,6 +14,7 @@ land on both workers.)
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,15 +78,18 @@ def dvc_site_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     some containers, not in a user's shell) is dropped: with it, every process of every generated
     project compiles pandas, scikit-learn, DVC and BentoML again (~3 s each; a pipeline's six
     stages took twice as long). The bytecode goes to one folder of the run's own
-    (PYTHONPYCACHEPREFIX), never beside the sources: a __pycache__ in the template (MkDocs imports the
-    project's tests/code/layout.py) would be copied into every project baked after it.
+    (PYTHONPYCACHEPREFIX, and sys.pycache_prefix for what this process imports by path, such as the
+    project's tests/services.py), never beside the sources: a __pycache__ in the template (MkDocs imports
+    the project's tests/code/layout.py) would be copied into every project baked after it.
     """
     site = tmp_path_factory.mktemp("dvc-site-cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("DVC_SITE_CACHE_DIR", str(site))
     patch.setenv("DVC_NO_ANALYTICS", "1")
     patch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    patch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache")))
+    pycache = str(tmp_path_factory.mktemp("pycache"))
+    patch.setenv("PYTHONPYCACHEPREFIX", pycache)
+    patch.setattr(sys, "pycache_prefix", pycache)
     outer = outer_bin_dir()
     if outer is not None:
         patch.setenv("PATH", f"{outer}{os.pathsep}{os.environ.get('PATH', '')}")
