@@ -296,10 +296,11 @@ def test_the_plan_states_the_monitors_findings(pkg):
 
 def test_the_plan_proposes_the_recent_reference_after_drift(pkg, root):
     params = yaml.safe_load((root / "params.yaml").read_text())
-    counts = {"production_train": 40, "quarantined_total": 2, "recent": 20}
+    counts = {"production_train": 40, "quarantined_total": 2, "recent": 20, "judged_by": "trusted sources: simulator"}
     rows = {row[0]: row[1:] for row in pkg.improvement.retrain.plan_changes(params, ["size"], counts, 7)}
     assert rows["drift reference"] == ["train", "recent (the world the challenger is judged on)"]
     assert rows["features"][0] == "drifted: size"
+    assert rows["recent window (judge)"][1] == "20 records of trusted sources: simulator, never trained on"
     rows = {row[0]: row[1:] for row in pkg.improvement.retrain.plan_changes(params, [], counts, 7)}
     assert rows["drift reference"] == ["train", "train"]
 
