@@ -79,7 +79,7 @@ def require_clean(what: str) -> None:
     """Stop unless every tracked file is committed (untracked files do not matter)."""
     changed = git("status", "--porcelain", "--untracked-files=no")
     if changed:
-        files = ", ".join(line[3:] for line in changed.splitlines()[:5])
+        files = ", ".join(line.split(maxsplit=1)[-1] for line in changed.splitlines()[:5])  # "XY path", stripped
         raise GitError(f"error: {what} needs a clean work tree; uncommitted changes in {files} — commit or stash them")
 
 

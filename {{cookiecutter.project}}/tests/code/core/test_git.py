@@ -90,3 +90,12 @@ def test_only_look_alike_tags_are_no_release(gitmod, repo, git):
     for tag in ("v1.0", "model@v1"):
         git("tag", tag, cwd=repo)
     assert gitmod.latest_release_tag() is None
+
+
+def test_a_dirty_work_tree_is_refused_naming_each_changed_file_whole(gitmod, repo, git):
+    (repo / "params.yaml").write_text("train:\n  C: 3.0\n")  # unstaged: " M params.yaml"
+    (repo / "stage").mkdir()
+    (repo / "stage" / "kustomization.yaml").write_text("resources: []\n")
+    git("add", "stage/kustomization.yaml", cwd=repo)  # staged: "A  stage/…", listed after params.yaml
+    with pytest.raises(SystemExit, match=r"in params\.yaml, stage/kustomization\.yaml — commit or stash"):
+        gitmod.require_clean("promote")
