@@ -76,6 +76,7 @@ class Thresholds:
     min_rows: int
     tolerance: float = 0.0  # regression: a change up to this is no change
     bins: int = 4  # quantile bins per numeric input
+    require_traffic: tuple[str, ...] = ("production",)  # a promotion check fails on too little traffic only here
 
     @classmethod
     def from_criteria(cls, criteria: dict[str, Any]) -> Thresholds:
@@ -86,7 +87,10 @@ class Thresholds:
                 " min_segment_rows, min_rows (see the template's criteria.yaml)"
             )
         try:
-            return cls(**section)
+            required = section.get("require_traffic", cls.require_traffic)
+            if isinstance(required, str) or not all(isinstance(env, str) for env in required):
+                raise TypeError(f"require_traffic must be a list of environment names, not {required!r}")
+            return cls(**{**section, "require_traffic": tuple(required)})
         except TypeError as exc:
             raise SystemExit(f"error: {paths.CRITERIA} `impact`: {exc} — see the template's criteria.yaml") from None
 
@@ -473,10 +477,28 @@ def changed_envs(base: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def exit_code(reports: Sequence[dict[str, Any]]) -> int:
-    """A failure first, then too little traffic, else 0."""
-    codes = {EXIT[r["verdict"]] for r in reports}
+def exit_code(reports: Sequence[dict[str, Any]], required: Sequence[str] | None = None) -> int:
+    """A failure first, then too little traffic, else 0. A promotion's check (`required`: criteria
+    impact.require_traffic) fails on too little traffic only for the environments named there."""
+
+    def code(report: dict[str, Any]) -> int:
+        if required is not None and report["verdict"] == "too little traffic" and report["env"] not in required:
+            return 0
+        return EXIT[report["verdict"]]
+
+    codes = {code(r) for r in reports}
     return 1 if 1 in codes else (3 if 3 in codes else 0)
+
+
+def as_check(report: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
+    """The report as a promotion's check shows it: too little traffic where it is not required, said so."""
+    if report["verdict"] != "too little traffic" or report["env"] in required:
+        return report
+    note = (
+        f"{report['env']} is not in impact.require_traffic ({', '.join(required) or 'none'}):"
+        " too little traffic is reported, not failing the check"
+    )
+    return {**report, "reasons": [*report["reasons"], note]}
 
 
 def show(report: dict[str, Any], env: str) -> None:
@@ -505,6 +527,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.database_url = cli.start(args).database_url
     return args
+
+
+def required_traffic() -> tuple[str, ...]:
+    """docs/criteria.yaml `impact.require_traffic`: where a promotion needs enough traffic to be judged."""
+    params = config.load_params()
+    return Thresholds.from_criteria(config.load_criteria(params["evaluate"]["criteria"])).require_traffic
 
 
 def candidate_of(args: argparse.Namespace) -> str:
@@ -539,6 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"impact not judged: {exc}")
         return
     reports = []
+    required = required_traffic() if args.changed else None
     for env, candidate, champion in jobs:
         try:
             report = judge_env(env, candidate, champion, args.data, args.days, args.database_url, args.latency_sample)
@@ -547,11 +576,13 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             why = str(exc) if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
             report = not_judged(env, candidate, champion, f"impact not judged: {why}")
+        if required is not None:
+            report = as_check(report, required)
         write(report, env)
         show(report, env)
         reports.append(report)
     if not args.note_only:
-        raise SystemExit(exit_code(reports))
+        raise SystemExit(exit_code(reports, required))
 
 
 if __name__ == "__main__":

@@ -233,3 +233,38 @@ def test_a_promotion_check_judges_only_the_environments_the_change_moves(pkg, ma
     section = pkg.reporting.impact.checked_section()  # what the pull request's report comment shows
     assert "`make impact-check` against `HEAD`" in section
     assert "no logged traffic for local: impact not judged" in section
+
+
+def test_a_promotion_check_fails_on_too_little_traffic_only_where_the_criteria_require_it(
+    pkg, make_predictor, make_toy, isolated, monkeypatch, capsys
+):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=isolated, check=True)
+
+    predictor = make_predictor()
+    toy_project(pkg, predictor, isolated)
+    serve(pkg, predictor, isolated / ".deploy/local/monitoring", make_toy(n=30, seed=4))  # local's own log
+    git("init", "--quiet", "-b", "main")
+    git("add", "deploy")
+    git("commit", "--quiet", "-m", "deploy")
+    (isolated / "deploy/local/environment.yaml").write_text(f"version: '{CANDIDATE}'\n")
+    monkeypatch.setattr(pkg.improvement.impact, "at_version", versions(pkg, predictor, predictor.model).__getitem__)
+
+    def check() -> int:
+        with pytest.raises(SystemExit) as exited:
+            pkg.improvement.impact.main(["--changed", "HEAD", "--latency-sample", "0"])
+        return int(exited.value.code)
+
+    assert check() == 0  # the default requires production's traffic only
+    report, markdown = read(isolated)
+    assert report["verdict"] == "too little traffic" and report["rows"]["replayed"] == 30
+    assert "local is not in impact.require_traffic (production)" in markdown
+    toy_project_criteria = yaml.safe_load((isolated / "docs/criteria.yaml").read_text())
+    toy_project_criteria["impact"]["require_traffic"] = ["local"]
+    (isolated / "docs/criteria.yaml").write_text(yaml.safe_dump(toy_project_criteria))
+    assert check() == 3
+    assert "not in impact.require_traffic" not in read(isolated)[1]
+    toy_project_criteria["impact"]["require_traffic"] = "local"
+    (isolated / "docs/criteria.yaml").write_text(yaml.safe_dump(toy_project_criteria))
+    with pytest.raises(SystemExit, match="require_traffic must be a list of environment names"):
+        pkg.improvement.impact.main(["--changed", "HEAD"])
