@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import cli, environments, paths
+from ..core import cli, environments, paths, serviceclient
 from ..core.environments import DeployError, Environment
 from ..core.git import git, git_or_none
 from ..core.records import DeploymentEvent, append_history, read_history
@@ -134,7 +134,7 @@ def wait_ready(
             lines = [line for line in written.splitlines() if line and not line.startswith((" ", "Traceback"))]
             reason = next((line for line in reversed(lines) if "Error" in line.partition(":")[0]), INIT_ERROR)
             return f"a worker failed to load the service ({reason.strip()})"
-        status, _ = smoke._call(f"http://127.0.0.1:{running.port}/readyz", None)
+        status, _ = serviceclient.call(f"http://127.0.0.1:{running.port}/readyz", None)
         if status == 200:
             return None
         time.sleep(0.3)

@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import cli, config, paths, storage
+from ..core import cli, config, paths, serviceclient, storage
 from ..core.schema import Schema
 from ..serving.predictionlog import PREDICTIONS
 from .changes import changed
@@ -185,22 +183,12 @@ def parse_metrics(text: str) -> Traffic:
 
 def call(url: str, api_key: str | None, body: object | None = None, timeout: float = 30) -> Any:
     """GET (or POST `body` as JSON) `url`; the answer's JSON, or its text when it is not JSON."""
-    headers = {"content-type": "application/json"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raise CanaryError(f"error: {url} answered {exc.code} — check the service and MODELOPS_API_KEY") from exc
-    except OSError as exc:
-        raise CanaryError(f"error: cannot reach {url}: {exc} — is the service up (and its Service named so)?") from exc
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
+    status, answer = serviceclient.call(url, api_key, body, timeout)
+    if status == 0:
+        raise CanaryError(f"error: cannot reach {url}: {answer} — is the service up (and its Service named so)?")
+    if status >= 400:
+        raise CanaryError(f"error: {url} answered {status} — check the service and MODELOPS_API_KEY")
+    return answer
 
 
 def version_of(url: str, api_key: str | None) -> str:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import math
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core import cli, environments, paths
 from ..core.records import BuildRecord
+from ..core.serviceclient import call
 
 if TYPE_CHECKING:  # the model stack takes seconds to import; the HTTP checks `make deploy` runs need none of it
     from ..serving.predictor import Predictor
@@ -42,25 +41,6 @@ def write_expected(path: Path = paths.SMOKE_RECORD) -> dict[str, Any]:
     return expected
 
 
-def _call(url: str, api_key: str | None, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    headers = {"content-type": "application/json"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except OSError as exc:
-        return 0, str(exc)
-    try:
-        return status, json.loads(raw)
-    except ValueError:  # the health checks answer plain text
-        return status, raw.decode(errors="replace")
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=1e-9)
@@ -69,15 +49,15 @@ def _same(a: Any, b: Any) -> bool:
 
 def check(url: str, version: str, expected: dict[str, Any], api_key: str | None) -> list[str]:
     """Every smoke check that fails, each naming what was expected (empty: healthy)."""
-    status, _ = _call(f"{url}/readyz", None)
+    status, _ = call(f"{url}/readyz", None)
     if status != 200:
         return [f"readiness: GET /readyz answered {status or 'nothing'}, not 200"]
     problems = []
-    status, info = _call(f"{url}/metadata", api_key)
+    status, info = call(f"{url}/metadata", api_key)
     served = info.get("version") if status == 200 and isinstance(info, dict) else None
     if served != version:
         problems.append(f"version: /metadata reports {served!r}, expected {version!r}")
-    status, answer = _call(f"{url}/predict", api_key, {"records": expected["records"]})
+    status, answer = call(f"{url}/predict", api_key, {"records": expected["records"]})
     predictions = answer.get("predictions") if status == 200 and isinstance(answer, dict) else None
     wanted = expected["predictions"]
     if predictions is None or len(predictions) != len(wanted) or not all(map(_same, predictions, wanted)):
