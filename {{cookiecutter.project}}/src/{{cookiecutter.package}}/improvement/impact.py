@@ -384,7 +384,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     judged = sorted((s for s in report["segments"] if s["judged"]), key=lambda s: (-s["disagreement"], s["segment"]))
     shown = judged[:20]
     thresholds = report["thresholds"]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(shown) + 1.8))
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(shown) + 2.2))
     labels = ["overall"] + [f"{s['segment']} ({s['rows']})" for s in shown]
     values = [100 * report["disagreement"]["rate"]] + [100 * s["disagreement"] for s in shown]
     colours = ["tab:grey"] + ["tab:red" if s["broke"] else "tab:blue" for s in shown]
@@ -392,8 +392,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.axvline(100 * thresholds["max_segment_disagreement"], color="tab:red", ls="--", label="max_segment_disagreement")
     ax.axvline(100 * thresholds["max_disagreement"], color="black", ls=":", label="max_disagreement (overall)")
     ax.invert_yaxis()
-    ax.set_xlabel("records whose prediction changed, % (segment rows in brackets)")
-    ax.set_title(f"{report['candidate']} against {report['champion']}: {report['verdict']}")
+    ax.set_xlabel("records whose prediction changed, %\n(a segment's rows in brackets)")
+    ax.set_title(f"{report['candidate']}\nagainst {report['champion']}: {report['verdict']}", fontsize=10)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
