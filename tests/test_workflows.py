@@ -185,6 +185,8 @@ RECIPE_VALUES = [
     ("simulate", "PHASE"),
     ("monitor", "DATA"),
     ("fetch-logs", "SOURCE"),
+    ("score", "INPUT"),
+    ("score", "OUTPUT"),
     ("monitor-alert", "RUN_URL"),
     ("retrain", "DATA"),
     ("impact", "CANDIDATE"),

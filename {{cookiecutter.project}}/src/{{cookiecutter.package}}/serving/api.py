@@ -118,15 +118,20 @@ def runtime_of(request: Request) -> Runtime:
     return state
 
 
+def problems(exc: ValidationError) -> list[dict[str, str]]:
+    """What a validation found wrong, one entry per error: the field (dotted path), the rule, the message."""
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "rule": e["type"], "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
 async def parse(request: Request, rt: Runtime) -> list[dict[str, Any]] | JSONResponse:
     """Validated records as plain dicts keyed by feature name, or the 4xx answer explaining why not."""
     try:
         body = rt.request.model_validate_json(await request.body())
     except ValidationError as exc:
-        detail = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "rule": e["type"], "message": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
+        detail = problems(exc)
         return error(400, f"invalid request: {detail[0]['field']}: {detail[0]['message']}", detail)
     return [r.model_dump(by_alias=True) for r in body.records]  # type: ignore[attr-defined]
 

@@ -1,0 +1,362 @@
+"""Batch scoring: CSV or Parquet files (a file, a folder, an object-store URL) scored in chunks by the service's model.
+
+    make score INPUT=data/new.csv OUTPUT=reports/scores.csv
+    python -m <package>.serving.score --input s3://bucket/batch/ --output scores.csv --chunk-rows 50000
+
+The same Predictor and the same record schema as the online service (serving/predictor.py's
+`record_model`, errors reported by serving/api.py's `problems`): a row the service would refuse is
+written to the rejects file (default: OUTPUT with `.rejects.csv`) with the field and the reason,
+never dropped. Each output row carries its input file (`source`) and position (`row`), the
+validated inputs, the `prediction`, the `model_version` and the `run_id`: a hash of the input's
+content and the model version, so the same input scored by the same model gives the same bytes,
+however it is chunked. Files are read CHUNK_ROWS rows at a time (CSV with pandas, Parquet with
+DuckDB), so memory stays flat whatever the input's size.
+
+Every chunk is also written to the prediction log (serving/predictionlog.py, endpoint `batch`,
+one line per scored row and one failed line per rejected row) in MODELOPS_MONITORING_DIR or the
+configured MODELOPS_LOG_SINK, so `make monitor` judges batch traffic with the online one. The
+log's `latency_ms` of a batch line is its chunk's scoring time per row; its request ids are not
+signed (feedback cannot label batch rows by id). MODELOPS_PREDICTION_LOG=false turns the log off.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+import orjson
+import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from ..core import cli
+from ..core.settings import Settings
+from ..core.storage import StorageError, filesystem
+from .api import problems
+from .predictionlog import MB, Entry, PredictionLog, redaction_for
+from .predictor import Predictor
+
+CHUNK_ROWS = 50_000
+FORMATS = (".csv", ".parquet")
+REJECT_COLUMNS = ["source", "row", "field", "reason", "record"]
+HASH_BLOCK = 1 << 20
+
+
+class ScoreError(SystemExit):
+    """The input cannot be scored; the message names what to fix."""
+
+
+@dataclass
+class Counts:
+    """What a run did: rows read, scored and rejected."""
+
+    read: int = 0
+    scored: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class Input:
+    """The files of an input (one file, a folder's CSV and Parquet files, or an object-store URL)."""
+
+    fs: Any
+    root: str
+    files: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, url: str) -> Input:
+        fs, root = filesystem(url)
+        if not fs.exists(root):
+            raise ScoreError(f"error: no input at {url!r} — pass INPUT=<a CSV or Parquet file, or a folder of them>")
+        if fs.isdir(root):
+            files = sorted(str(p) for p in fs.find(root) if PurePosixPath(str(p)).suffix in FORMATS)
+            if not files:
+                raise ScoreError(f"error: no .csv or .parquet file under {url!r} — point INPUT at the data")
+        elif PurePosixPath(root).suffix in FORMATS:
+            files = [root]
+        else:
+            raise ScoreError(f"error: {url!r} is neither .csv nor .parquet — convert it, or pass a folder")
+        return cls(fs, root, files)
+
+    def name(self, path: str) -> str:
+        """A file's name relative to the input: the output's `source` (the same wherever the input lies)."""
+        relative = path[len(self.root) :].lstrip("/")
+        return relative or PurePosixPath(path).name
+
+    def run_id(self, model_version: str) -> str:
+        """16 hex characters of SHA-256 over the files' names and contents and the model version."""
+        digest = hashlib.sha256(model_version.encode() + b"\0")
+        for path in self.files:
+            digest.update(self.name(path).encode() + b"\0")
+            with self.fs.open(path, "rb") as handle:
+                while block := handle.read(HASH_BLOCK):
+                    digest.update(block)
+        return digest.hexdigest()[:16]
+
+    def size(self) -> int:
+        return sum(int(self.fs.size(path) or 0) for path in self.files)
+
+
+def typed(frame: pd.DataFrame, numeric: set[str]) -> list[dict[str, Any]]:
+    """A CSV chunk (read as text) as records the request schema can check: numbers where the text is one,
+    None where the cell is empty, the text itself otherwise (so a word in a numeric field is refused by name)."""
+    columns: list[list[Any]] = []
+    for name in frame.columns:
+        text = frame[name].astype(object)
+        present = text.notna().tolist()
+        if name in numeric:
+            number = pd.to_numeric(text, errors="coerce").tolist()
+            columns.append([n if n == n else (t if p else None) for n, t, p in zip(number, text, present, strict=True)])
+        else:
+            columns.append([t if p else None for t, p in zip(text.tolist(), present, strict=True)])
+    names = [str(c) for c in frame.columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def chunks(source: Input, path: str, rows: int, numeric: set[str]) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """The records of one file, `rows` at a time, with the bytes of the file read so far (for the progress)."""
+    size = int(source.fs.size(path) or 0)
+    if path.endswith(".parquet"):
+        yield from parquet_chunks(source, path, rows, size)
+        return
+    with source.fs.open(path, "rb") as handle:
+        for frame in pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], chunksize=rows):
+            yield typed(frame, numeric), min(handle.tell(), size)
+
+
+def parquet_chunks(source: Input, path: str, rows: int, size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """A Parquet file's records through DuckDB (NaN read as missing, like an empty CSV cell)."""
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise ScoreError("error: reading Parquet needs duckdb (requirements-dev.in) — run `make install`") from exc
+    connection = duckdb.connect()
+    connection.execute("SET threads = 1")
+    if "file" not in source.fs.protocol:
+        connection.register_filesystem(source.fs)
+        path = source.fs.unstrip_protocol(path)
+    counted = connection.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchone()
+    total, done = max(int(counted[0]) if counted else 0, 1), 0
+    connection.execute("SELECT * FROM read_parquet(?)", [path])
+    names = [column[0] for column in connection.description or []]
+    while batch := connection.fetchmany(rows):
+        done += len(batch)
+        records = [
+            {n: (None if isinstance(v, float) and v != v else v) for n, v in zip(names, values, strict=True)}
+            for values in batch
+        ]
+        yield records, size * done // total
+
+
+@dataclass
+class Scorer:
+    """One run: the predictor and its version, where scores, rejects and log rows go."""
+
+    predictor: Predictor
+    model_version: str
+    log: PredictionLog | None = None
+    counts: Counts = field(default_factory=Counts)
+
+    @functools.cached_property
+    def records(self) -> TypeAdapter[list[Any]]:
+        return TypeAdapter(list[self.predictor.record])  # type: ignore[name-defined]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["source", "row", *self.predictor.schema.names, "prediction", "model_version", "run_id"]
+
+    def check(
+        self, records: list[dict[str, Any]]
+    ) -> tuple[list[int], list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
+        """The positions and validated records the service would accept, and the problems of the others."""
+        try:
+            return list(range(len(records))), self._dump(self.records.validate_python(records)), {}
+        except ValidationError as exc:
+            found: dict[int, list[dict[str, str]]] = {}
+            for problem in problems(exc):
+                position, _, name = problem["field"].partition(".")
+                found.setdefault(int(position), []).append({**problem, "field": name or "(record)"})
+        kept = [i for i in range(len(records)) if i not in found]
+        return kept, self._dump(self.records.validate_python([records[i] for i in kept])), found
+
+    @staticmethod
+    def _dump(models: list[Any]) -> list[dict[str, Any]]:
+        return [m.model_dump(by_alias=True) for m in models]
+
+    def chunk(
+        self, name: str, first: int, records: list[dict[str, Any]], run_id: str, scores: IO[bytes], rejects: IO[bytes]
+    ) -> None:
+        """Check, score, write and log one chunk whose first record is row `first` of file `name`."""
+        started, arrived = time.perf_counter(), time.time()
+        kept, valid, found = self.check(records)
+        predictions = self.predictor.predict(valid) if valid else []
+        if valid:
+            frame = pd.DataFrame(valid, columns=self.predictor.schema.names)
+            frame.insert(0, "row", [first + i for i in kept])
+            frame.insert(0, "source", name)
+            frame["prediction"] = predictions
+            frame["model_version"], frame["run_id"] = self.model_version, run_id
+            scores.write(frame.to_csv(header=False, index=False, lineterminator="\n").encode())
+        reasons = {i: "; ".join(f"{p['field']}: {p['message']}" for p in ps) for i, ps in sorted(found.items())}
+        if reasons:
+            refused = pd.DataFrame(
+                [
+                    [name, first + i, found[i][0]["field"], reason, orjson.dumps(records[i], default=str).decode()]
+                    for i, reason in reasons.items()
+                ],
+                columns=REJECT_COLUMNS,
+            )
+            rejects.write(refused.to_csv(header=False, index=False, lineterminator="\n").encode())
+        self.counts.read += len(records)
+        self.counts.scored += len(valid)
+        self.counts.rejected += len(reasons)
+        if self.log is not None:
+            latency = (time.perf_counter() - started) * 1000 / max(len(records), 1)
+            key = f"{run_id}:{name}:{first}"
+            if valid:
+                self.put((request_id(key), arrived, "batch", 200, latency, valid, predictions))
+            for i, reason in reasons.items():
+                self.put((request_id(f"{key}:{i}"), arrived, "batch", 400, latency, [], f"row {first + i}: {reason}"))
+
+    def put(self, entry: Entry) -> None:
+        """Hand an entry to the log, waiting while it is behind: a batch never outruns its log."""
+        assert self.log is not None
+        while self.log.queue.qsize() > 2:
+            time.sleep(0.005)
+        self.log.put(entry)
+
+
+def request_id(key: str) -> str:
+    """The log's request id of a batch entry: 48 hex characters derived from the run, file and row (not signed)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
+def score(
+    scorer: Scorer,
+    input_url: str,
+    output: str,
+    rejects: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool = False,
+) -> Counts:
+    """Score every file of `input_url` into `output` (CSV) and its rejects; the counts of the run."""
+    if chunk_rows < 1:
+        raise ScoreError(f"error: --chunk-rows {chunk_rows} is below 1 — pass a positive number of rows")
+    source = Input.of(input_url)
+    run_id = source.run_id(scorer.model_version)
+    numeric = {f.name for f in scorer.predictor.schema.features if f.numeric}
+    out_fs, out_path = filesystem(output)
+    rejects_url = rejects or str(PurePosixPath(output).with_suffix(".rejects.csv"))
+    rej_fs, rej_path = filesystem(rejects_url)
+    for fs, path in ((out_fs, out_path), (rej_fs, rej_path)):
+        parent = str(PurePosixPath(path).parent)
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+    with (
+        Progress(source.size(), enabled=progress) as bar,
+        out_fs.open(out_path, "wb") as scores,
+        rej_fs.open(rej_path, "wb") as refused,
+    ):
+        scores.write((",".join(scorer.columns) + "\n").encode())
+        refused.write((",".join(REJECT_COLUMNS) + "\n").encode())
+        before = 0
+        for path in source.files:
+            name, first = source.name(path), 0
+            for records, done in chunks(source, path, chunk_rows, numeric):
+                scorer.chunk(name, first, records, run_id, scores, refused)
+                first += len(records)
+                bar.update(before + done, scorer.counts)
+            before += int(source.fs.size(path) or 0)
+    return scorer.counts
+
+
+class Progress:
+    """A progress bar on stderr (rich) over the input's bytes, with the rows scored and rejected."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.enabled = max(total, 1), enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            columns = (TextColumn("score"), BarColumn(), TextColumn("{task.percentage:>3.0f}% {task.description}"))
+            self._bar = Bar(*columns, TimeElapsedColumn(), console=Console(stderr=True))
+            self._bar.__enter__()
+            self._task = self._bar.add_task("", total=self.total)
+        return self
+
+    def update(self, done: int, counts: Counts) -> None:
+        if self._bar is not None:
+            text = f"{counts.scored:,} scored, {counts.rejected:,} rejected"
+            self._bar.update(self._task, completed=min(done, self.total), description=text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def open_log(settings: Settings, model_version: str, predictor: Predictor, chunk_rows: int) -> PredictionLog | None:
+    """The prediction log of a batch run (worker `batch`), as the settings configure the service's."""
+    if not settings.prediction_log:
+        return None
+    return PredictionLog(
+        settings.monitoring_dir.resolve(),
+        model_version,
+        "batch",
+        settings.log_retention_days,
+        redaction_for(settings, predictor.schema),
+        sink=settings.log_sink,
+        segment_bytes=settings.log_segment_mb * MB,
+        buffer_bytes=settings.log_buffer_mb * MB,
+        queue_rows=4 * chunk_rows,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--input", required=True, help="a .csv or .parquet file, a folder of them, or a URL (s3://...)")
+    parser.add_argument("--output", required=True, help="the scores, CSV (a path or a URL)")
+    parser.add_argument("--rejects", help="the refused rows and why, CSV (default: OUTPUT with .rejects.csv)")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=CHUNK_ROWS, help="rows read and scored at a time (default: %(default)s)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    args = parser.parse_args(argv)
+    settings = cli.start(args)
+    from ..core.buildinfo import read_metadata
+
+    predictor = Predictor.load()
+    version = str(read_metadata().get("version", "dev"))
+    log = open_log(settings, version, predictor, args.chunk_rows)
+    scorer = Scorer(predictor, version, log)
+    try:
+        counts = score(scorer, args.input, args.output, args.rejects, args.chunk_rows, progress=not args.no_progress)
+    except (StorageError, OSError, pd.errors.ParserError) as exc:
+        raise ScoreError(
+            f"error: cannot score {args.input!r}: {exc} — check INPUT, OUTPUT and the storage's credentials"
+        ) from exc
+    finally:
+        if log is not None:
+            log.close()
+    print(
+        f"scored {counts.scored:,} of {counts.read:,} rows into {args.output};"
+        f" rejected {counts.rejected:,} (see the rejects file)"
+    )
+    if log is not None and log.dropped:
+        raise ScoreError(
+            f"error: the prediction log dropped {log.dropped} rows"
+            f" — check that {settings.monitoring_dir} is writable and run again"
+        )
+
+
+if __name__ == "__main__":
+    main()

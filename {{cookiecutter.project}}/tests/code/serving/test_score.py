@@ -1,0 +1,143 @@
+"""Unit tests of serving/score: real CSV and Parquet files, the toy predictor, the real prediction log read back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+VERSION = "1.2.3-abcdef0"
+
+
+@pytest.fixture
+def batch(pkg, make_predictor, make_toy):
+    """(scorer factory, predictor, good frame): the toy classifier and 40 rows it accepts."""
+    predictor = make_predictor("classification")
+    good = make_toy(n=40, seed=3)[predictor.schema.names]
+
+    def scorer(version: str = VERSION, log=None):
+        return pkg.serving.score.Scorer(predictor, version, log)
+
+    return scorer, predictor, good
+
+
+def with_bad_rows(good: pd.DataFrame) -> pd.DataFrame:
+    """The good rows with three the service refuses: a word in a number, a number far out of range, an infinite one."""
+    frame = good.astype(object)
+    bad = pd.DataFrame(
+        [
+            {"size": "tall", "weight": 0.5, "colour": "red"},
+            {"size": 10.0, "weight": 1e9, "colour": "blue"},
+            {"size": "inf", "weight": 0.1, "colour": "green"},
+        ]
+    )
+    return pd.concat(
+        [frame.iloc[:10], bad.iloc[:1], frame.iloc[10:25], bad.iloc[1:], frame.iloc[25:]], ignore_index=True
+    )
+
+
+def run(pkg, scorer, source, out, chunk_rows=1000):
+    counts = pkg.serving.score.score(scorer, str(source), str(out), chunk_rows=chunk_rows)
+    return counts, pd.read_csv(out), pd.read_csv(out.with_suffix(".rejects.csv"))
+
+
+def test_good_rows_get_the_predictors_answers_and_bad_rows_are_rejected_by_field(pkg, batch, tmp_path):
+    make, predictor, good = batch
+    source = tmp_path / "in.csv"
+    with_bad_rows(good).to_csv(source, index=False)
+    counts, scores, rejects = run(pkg, make(), source, tmp_path / "scores.csv")
+    assert (counts.read, counts.scored, counts.rejected) == (43, 40, 3)
+    assert len(scores) + len(rejects) == counts.read
+    assert scores["prediction"].tolist() == predictor.predict(predictor.schema.client_records(good))
+    assert scores["row"].tolist() == [*range(10), *range(11, 26), *range(28, 43)]
+    assert set(scores["model_version"]) == {VERSION} and scores["run_id"].nunique() == 1
+    assert rejects[["row", "field"]].values.tolist() == [[10, "size"], [26, "weight"], [27, "size"]]
+    assert "valid number" in rejects["reason"][0] and "less than or equal" in rejects["reason"][1]
+    assert '"tall"' in rejects["record"][0]
+
+
+def test_a_missing_column_rejects_every_row_naming_it(pkg, batch, tmp_path):
+    make, _, good = batch
+    source = tmp_path / "in.csv"
+    good.drop(columns="colour").head(5).to_csv(source, index=False)
+    counts, scores, rejects = run(pkg, make(), source, tmp_path / "scores.csv")
+    assert (counts.scored, counts.rejected, len(scores)) == (0, 5, 0)
+    assert set(rejects["field"]) == {"colour"} and set(rejects["reason"]) == {"colour: Field required"}
+
+
+def test_chunks_give_the_same_bytes_as_one_chunk_and_the_run_id_follows_input_and_model(pkg, batch, tmp_path):
+    make, _, good = batch
+    source = tmp_path / "in.csv"
+    with_bad_rows(good).to_csv(source, index=False)
+    outputs = {}
+    for rows in (7, 1000):
+        out = tmp_path / f"scores-{rows}.csv"
+        pkg.serving.score.score(make(), str(source), str(out), chunk_rows=rows)
+        outputs[rows] = (out.read_bytes(), out.with_suffix(".rejects.csv").read_bytes())
+    assert outputs[7] == outputs[1000]
+    other = tmp_path / "other.csv"
+    pkg.serving.score.score(make("9.9.9-0000000"), str(source), str(other))
+    assert pd.read_csv(other)["run_id"][0] != pd.read_csv(tmp_path / "scores-7.csv")["run_id"][0]
+
+
+def test_parquet_input_scores_as_the_csv_does(pkg, batch, tmp_path):
+    make, predictor, good = batch
+    frame = good.copy()  # noqa: F841 - read by DuckDB's replacement scan
+    source = tmp_path / "in.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM frame) TO '{source}' (FORMAT parquet)")
+    counts, scores, rejects = run(pkg, make(), source, tmp_path / "scores.csv", chunk_rows=15)
+    assert (counts.scored, counts.rejected, len(rejects)) == (40, 0, 0)
+    assert scores["prediction"].tolist() == predictor.predict(predictor.schema.client_records(good))
+
+
+def test_a_folder_scores_each_file_and_names_it(pkg, batch, tmp_path):
+    make, _, good = batch
+    folder = tmp_path / "batch"
+    (folder / "b").mkdir(parents=True)
+    good.head(10).to_csv(folder / "a.csv", index=False)
+    with_bad_rows(good).tail(20).to_csv(folder / "b" / "c.csv", index=False)
+    (folder / "notes.txt").write_text("not data")
+    counts, scores, rejects = run(pkg, make(), folder, tmp_path / "scores.csv", chunk_rows=6)
+    assert counts.read == 30 and counts.scored + counts.rejected == 30 and counts.rejected == 2
+    assert scores.groupby("source").size().to_dict() == {"a.csv": 10, "b/c.csv": 18}
+    assert set(rejects["source"]) == {"b/c.csv"}
+
+
+def test_the_log_holds_batch_rows_and_the_monitor_reads_them(pkg, batch, tmp_path):
+    make, predictor, good = batch
+    source = tmp_path / "in.csv"
+    with_bad_rows(good).to_csv(source, index=False)
+    log = pkg.serving.predictionlog.PredictionLog(tmp_path / "monitoring", VERSION, "batch", queue_rows=40)
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    counts, _, _ = run(pkg, make(log=log), source, tmp_path / "scores.csv", chunk_rows=9)
+    log.close()
+    assert log.dropped == 0
+    lines = [
+        line for path in (tmp_path / "monitoring/predictions").glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
+    assert len(lines) == counts.read and all('"endpoint":"batch"' in line for line in lines)
+    live = pkg.monitoring.logs.read_live(
+        tmp_path / "monitoring", predictor.schema, started, datetime.now(UTC) + timedelta(minutes=1)
+    )
+    assert live is not None and len(live.records) == counts.scored
+    assert set(live.records["model_version"]) == {VERSION}
+    assert (live.requests["status"] == 400).sum() == counts.rejected
+
+
+def test_no_input_is_an_error_naming_the_fix(pkg, batch, tmp_path):
+    make, _, _ = batch
+    with pytest.raises(SystemExit, match="error: no input at .* pass INPUT="):
+        pkg.serving.score.score(make(), str(tmp_path / "missing.csv"), str(tmp_path / "out.csv"))
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(SystemExit, match="neither .csv nor .parquet"):
+        pkg.serving.score.score(make(), str(tmp_path / "data.json"), str(tmp_path / "out.csv"))
+
+
+def test_the_command_has_help(pkg):
+    module = f"{pkg.name}.serving.score"
+    shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=True)
+    assert "--chunk-rows" in shown.stdout and "--rejects" in shown.stdout
