@@ -6,11 +6,12 @@
 The same Predictor and the same record schema as the online service (serving/predictor.py's
 `record_model`, errors reported by serving/api.py's `problems`): a row the service would refuse is
 written to the rejects file (default: OUTPUT with `.rejects.csv`) with the field and the reason,
-never dropped. Each output row carries its input file (`source`) and position (`row`), the
-validated inputs, the `prediction`, the `model_version` and the `run_id`: a hash of the input's
-content and the model version, so the same input scored by the same model gives the same bytes,
-however it is chunked. Files are read CHUNK_ROWS rows at a time (CSV with pandas, Parquet with
-DuckDB), so memory stays flat whatever the input's size.
+never dropped. Each output row carries its input file (`source`) and position there (`row`, from
+0: the key to join the inputs back), the `prediction`, the `model_version` and the `run_id`: a
+hash of the input's content and the model version, so the same input scored by the same model
+gives the same bytes, however it is chunked. A valid record is scored as read (the checks are
+strict: they change no value), which spares a copy per row. Files are read CHUNK_ROWS rows at a
+time (CSV with pandas, Parquet with DuckDB), so memory stays flat whatever the input's size.
 
 Every chunk is also written to the prediction log (serving/predictionlog.py, endpoint `batch`,
 one line per scored row and one failed line per rejected row) in MODELOPS_MONITORING_DIR or the
@@ -109,8 +110,14 @@ def typed(frame: pd.DataFrame, numeric: set[str]) -> list[dict[str, Any]]:
         text = frame[name].astype(object)
         present = text.notna().tolist()
         if name in numeric:
-            number = pd.to_numeric(text, errors="coerce").tolist()
-            columns.append([n if n == n else (t if p else None) for n, t, p in zip(number, text, present, strict=True)])
+            number = pd.to_numeric(text, errors="coerce")
+            if bool((number.isna() & text.notna()).any()):  # a word among the numbers: keep it, to be refused
+                values = number.tolist()
+                columns.append(
+                    [n if n == n else (t if p else None) for n, t, p in zip(values, text, present, strict=True)]
+                )
+            else:
+                columns.append(number.astype(object).where(number.notna(), None).tolist())
         else:
             columns.append([t if p else None for t, p in zip(text.tolist(), present, strict=True)])
     names = [str(c) for c in frame.columns]
@@ -167,25 +174,22 @@ class Scorer:
 
     @property
     def columns(self) -> list[str]:
-        return ["source", "row", *self.predictor.schema.names, "prediction", "model_version", "run_id"]
+        return ["source", "row", "prediction", "model_version", "run_id"]
 
     def check(
         self, records: list[dict[str, Any]]
     ) -> tuple[list[int], list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
         """The positions and validated records the service would accept, and the problems of the others."""
         try:
-            return list(range(len(records))), self._dump(self.records.validate_python(records)), {}
+            self.records.validate_python(records)
+            return list(range(len(records))), records, {}
         except ValidationError as exc:
             found: dict[int, list[dict[str, str]]] = {}
             for problem in problems(exc):
                 position, _, name = problem["field"].partition(".")
                 found.setdefault(int(position), []).append({**problem, "field": name or "(record)"})
         kept = [i for i in range(len(records)) if i not in found]
-        return kept, self._dump(self.records.validate_python([records[i] for i in kept])), found
-
-    @staticmethod
-    def _dump(models: list[Any]) -> list[dict[str, Any]]:
-        return [m.model_dump(by_alias=True) for m in models]
+        return kept, [records[i] for i in kept], found
 
     def chunk(
         self, name: str, first: int, records: list[dict[str, Any]], run_id: str, scores: IO[bytes], rejects: IO[bytes]
@@ -195,10 +199,7 @@ class Scorer:
         kept, valid, found = self.check(records)
         predictions = self.predictor.predict(valid) if valid else []
         if valid:
-            frame = pd.DataFrame(valid, columns=self.predictor.schema.names)
-            frame.insert(0, "row", [first + i for i in kept])
-            frame.insert(0, "source", name)
-            frame["prediction"] = predictions
+            frame = pd.DataFrame({"source": name, "row": [first + i for i in kept], "prediction": predictions})
             frame["model_version"], frame["run_id"] = self.model_version, run_id
             scores.write(frame.to_csv(header=False, index=False, lineterminator="\n").encode())
         reasons = {i: "; ".join(f"{p['field']}: {p['message']}" for p in ps) for i, ps in sorted(found.items())}
