@@ -78,7 +78,7 @@ FIELDS = {
     "index": "position of the record in its request (0 for a one-record request); null for a failed request",
     "time": "UTC ISO 8601 with microseconds, when the request arrived",
     "model_version": "the version that answered",
-    "endpoint": "`predict` or `predict_proba`",
+    "endpoint": "`predict` or `predict_proba`; `batch` for `make score` (serving/score.py)",
     "status": "HTTP status of the answer",
     "latency_ms": "time in the handler: parse, validate, predict",
     "inputs": "the record as sent, minus MODELOPS_LOG_DROP fields;"
