@@ -48,7 +48,7 @@ class LiveData:
     """What the service logged in the window: one row per predicted record, one per request."""
 
     records: pd.DataFrame  # request_id, index, time, model_version, output, one column per logged input
-    requests: pd.DataFrame  # request_id, time, status, latency_ms
+    requests: pd.DataFrame  # request_id, time, status, latency_ms: the service's (batch scoring's are not requests)
     feedback: pd.DataFrame  # request_id, index, label, labelled_at, source
     files: int
     megabytes: float
@@ -164,7 +164,8 @@ def read_live(
     ).df()
     requests = connection.execute(
         f"SELECT request_id, min(time) AS time, max(status) AS status, max(latency_ms) AS latency_ms"
-        f" FROM {source} WHERE {valid} AND {window} GROUP BY request_id ORDER BY time"
+        f" FROM {source} WHERE {valid} AND {window} AND coalesce(endpoint, '') <> 'batch'"  # the service's alone
+        " GROUP BY request_id ORDER BY time"
     ).df()
     connection.close()
     return LiveData(

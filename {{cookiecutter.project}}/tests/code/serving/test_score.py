@@ -125,7 +125,7 @@ def test_the_log_holds_batch_rows_and_the_monitor_reads_them(pkg, batch, tmp_pat
     )
     assert live is not None and len(live.records) == counts.scored
     assert set(live.records["model_version"]) == {VERSION}
-    assert (live.requests["status"] == 400).sum() == counts.rejected
+    assert counts.rejected and live.requests.empty  # batch rows are judged as records, not as the service's latency
 
 
 def test_no_input_is_an_error_naming_the_fix(pkg, batch, tmp_path):
