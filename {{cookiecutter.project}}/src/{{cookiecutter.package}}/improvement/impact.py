@@ -477,22 +477,21 @@ def changed_envs(base: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def excused(report: dict[str, Any], required: Sequence[str] | None) -> bool:
+    """Too little traffic in an environment a promotion's check (`required`: criteria impact.require_traffic)
+    does not require it of: reported, not failing."""
+    return required is not None and report["verdict"] == "too little traffic" and report["env"] not in required
+
+
 def exit_code(reports: Sequence[dict[str, Any]], required: Sequence[str] | None = None) -> int:
-    """A failure first, then too little traffic, else 0. A promotion's check (`required`: criteria
-    impact.require_traffic) fails on too little traffic only for the environments named there."""
-
-    def code(report: dict[str, Any]) -> int:
-        if required is not None and report["verdict"] == "too little traffic" and report["env"] not in required:
-            return 0
-        return EXIT[report["verdict"]]
-
-    codes = {code(r) for r in reports}
+    """A failure first, then too little traffic (unless excused), else 0."""
+    codes = {0 if excused(r, required) else EXIT[r["verdict"]] for r in reports}
     return 1 if 1 in codes else (3 if 3 in codes else 0)
 
 
 def as_check(report: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
-    """The report as a promotion's check shows it: too little traffic where it is not required, said so."""
-    if report["verdict"] != "too little traffic" or report["env"] in required:
+    """The report as a promotion's check shows it: an excused verdict says why it does not fail."""
+    if not excused(report, required):
         return report
     note = (
         f"{report['env']} is not in impact.require_traffic ({', '.join(required) or 'none'}):"
