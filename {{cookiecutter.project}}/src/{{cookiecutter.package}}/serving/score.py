@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+import numpy as np
 import orjson
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
@@ -39,7 +40,7 @@ from ..core.settings import Settings
 from ..core.storage import StorageError, filesystem
 from .api import problems
 from .predictionlog import MB, Entry, PredictionLog, redaction_for
-from .predictor import Predictor
+from .predictor import Predictor, Screened, screen
 
 CHUNK_ROWS = 50_000
 FORMATS = (".csv", ".parquet")
@@ -102,41 +103,49 @@ class Input:
         return sum(int(self.fs.size(path) or 0) for path in self.files)
 
 
-def typed(frame: pd.DataFrame, numeric: set[str]) -> list[dict[str, Any]]:
-    """A CSV chunk (read as text) as records the request schema can check: numbers where the text is one,
-    None where the cell is empty, the text itself otherwise (so a word in a numeric field is refused by name)."""
+def records_of(frame: pd.DataFrame, numeric: set[str], text_numbers: bool) -> list[dict[str, Any]]:
+    """Rows as the request schema sees them: None where a cell is empty, numbers where a numeric cell's text
+    is one (CSV), the value as read otherwise (so a word in a numeric field is refused by name)."""
     columns: list[list[Any]] = []
     for name in frame.columns:
-        text = frame[name].astype(object)
-        present = text.notna().tolist()
-        if name in numeric:
-            number = pd.to_numeric(text, errors="coerce")
-            if bool((number.isna() & text.notna()).any()):  # a word among the numbers: keep it, to be refused
-                values = number.tolist()
-                columns.append(
-                    [n if n == n else (t if p else None) for n, t, p in zip(values, text, present, strict=True)]
-                )
-            else:
-                columns.append(number.astype(object).where(number.notna(), None).tolist())
+        values = frame[name].astype(object)
+        present = values.notna().tolist()
+        if name in numeric and text_numbers:
+            number = pd.to_numeric(values, errors="coerce").astype(object).tolist()
+            cells = [n if n == n else v for n, v in zip(number, values.tolist(), strict=True)]
         else:
-            columns.append([t if p else None for t, p in zip(text.tolist(), present, strict=True)])
+            cells = values.tolist()
+        columns.append([c if p else None for c, p in zip(cells, present, strict=True)])
     names = [str(c) for c in frame.columns]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def chunks(source: Input, path: str, rows: int, numeric: set[str]) -> Iterator[tuple[list[dict[str, Any]], int]]:
-    """The records of one file, `rows` at a time, with the bytes of the file read so far (for the progress)."""
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A screened table's rows as the log's records (NaN, the missing value, is logged as null)."""
+    names = [str(c) for c in frame.columns]
+    columns = [frame[name].to_numpy().tolist() for name in frame.columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def chunks(source: Input, path: str, rows: int, categorical: list[str]) -> Iterator[tuple[pd.DataFrame, int]]:
+    """A file's table, `rows` rows at a time, with the bytes of the file read so far (for the progress).
+
+    CSV: categorical columns are read as text, the others as numbers where every cell of the chunk is
+    one (text otherwise: `screen` finds the words); an empty cell is missing."""
     size = int(source.fs.size(path) or 0)
     if path.endswith(".parquet"):
         yield from parquet_chunks(source, path, rows, size)
         return
+    text = dict.fromkeys(categorical, str)
     with source.fs.open(path, "rb") as handle:
-        for frame in pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], chunksize=rows):
-            yield typed(frame, numeric), min(handle.tell(), size)
+        for frame in pd.read_csv(handle, dtype=text, keep_default_na=False, na_values=[""], chunksize=rows):
+            for name in frame.select_dtypes(include="bool").columns:  # pandas reads a column of True/False as flags
+                frame[name] = frame[name].astype(str)
+            yield frame, min(handle.tell(), size)
 
 
-def parquet_chunks(source: Input, path: str, rows: int, size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
-    """A Parquet file's records through DuckDB (NaN read as missing, like an empty CSV cell)."""
+def parquet_chunks(source: Input, path: str, rows: int, size: int) -> Iterator[tuple[pd.DataFrame, int]]:
+    """A Parquet file's table through DuckDB (NaN read as missing, like an empty CSV cell)."""
     try:
         import duckdb
     except ImportError as exc:
@@ -152,11 +161,7 @@ def parquet_chunks(source: Input, path: str, rows: int, size: int) -> Iterator[t
     names = [column[0] for column in connection.description or []]
     while batch := connection.fetchmany(rows):
         done += len(batch)
-        records = [
-            {n: (None if isinstance(v, float) and v != v else v) for n, v in zip(names, values, strict=True)}
-            for values in batch
-        ]
-        yield records, size * done // total
+        yield pd.DataFrame.from_records(batch, columns=names), size * done // total
 
 
 @dataclass
@@ -176,57 +181,65 @@ class Scorer:
     def columns(self) -> list[str]:
         return ["source", "row", "prediction", "model_version", "run_id"]
 
-    def check(
-        self, records: list[dict[str, Any]]
-    ) -> tuple[list[int], list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
-        """The positions and validated records the service would accept, and the problems of the others."""
+    def check(self, frame: pd.DataFrame, text_numbers: bool = True) -> tuple[Screened, dict[int, list[dict[str, str]]]]:
+        """The chunk screened column by column, and the problems of the rows the service would refuse
+        (by position in the chunk): the rows `screen` suspects are validated one by one by the request schema."""
+        screened = screen(self.predictor.schema, frame, text_numbers)
+        suspects = np.flatnonzero(screened.suspect).tolist()
+        if not suspects:
+            return screened, {}
+        numeric = {f.name for f in self.predictor.schema.features if f.numeric}
+        found: dict[int, list[dict[str, str]]] = {}
         try:
-            self.records.validate_python(records)
-            return list(range(len(records))), records, {}
+            self.records.validate_python(records_of(frame.iloc[suspects], numeric, text_numbers))
         except ValidationError as exc:
-            found: dict[int, list[dict[str, str]]] = {}
             for problem in problems(exc):
                 position, _, name = problem["field"].partition(".")
-                found.setdefault(int(position), []).append({**problem, "field": name or "(record)"})
-        kept = [i for i in range(len(records)) if i not in found]
-        return kept, [records[i] for i in kept], found
+                found.setdefault(suspects[int(position)], []).append({**problem, "field": name or "(record)"})
+        return screened, found
 
     def chunk(
-        self, name: str, first: int, records: list[dict[str, Any]], run_id: str, scores: IO[bytes], rejects: IO[bytes]
+        self, name: str, first: int, frame: pd.DataFrame, run_id: str, scores: IO[bytes], rejects: IO[bytes]
     ) -> None:
-        """Check, score, write and log one chunk whose first record is row `first` of file `name`."""
+        """Check, score, write and log one chunk whose first row is row `first` of file `name`."""
         started, arrived = time.perf_counter(), time.time()
-        kept, valid, found = self.check(records)
-        predictions = self.predictor.predict(valid) if valid else []
-        if valid:
-            frame = pd.DataFrame({"source": name, "row": [first + i for i in kept], "prediction": predictions})
-            frame["model_version"], frame["run_id"] = self.model_version, run_id
-            scores.write(frame.to_csv(header=False, index=False, lineterminator="\n").encode())
+        text_numbers = not name.endswith(".parquet")
+        screened, found = self.check(frame, text_numbers)
+        kept = np.ones(len(frame), dtype=bool)
+        kept[list(found)] = False
+        valid = screened.frame[kept]
+        predictions = self.predictor.predict_frame(valid) if len(valid) else []
+        if predictions:
+            out = pd.DataFrame({"source": name, "row": first + np.flatnonzero(kept), "prediction": predictions})
+            out["model_version"], out["run_id"] = self.model_version, run_id
+            scores.write(out.to_csv(header=False, index=False, lineterminator="\n").encode())
         reasons = {i: "; ".join(f"{p['field']}: {p['message']}" for p in ps) for i, ps in sorted(found.items())}
         if reasons:
+            numeric = {f.name for f in self.predictor.schema.features if f.numeric}
+            refused_records = records_of(frame.iloc[list(reasons)], numeric, text_numbers)
             refused = pd.DataFrame(
                 [
-                    [name, first + i, found[i][0]["field"], reason, orjson.dumps(records[i], default=str).decode()]
-                    for i, reason in reasons.items()
+                    [name, first + i, found[i][0]["field"], reason, orjson.dumps(record, default=str).decode()]
+                    for (i, reason), record in zip(reasons.items(), refused_records, strict=True)
                 ],
                 columns=REJECT_COLUMNS,
             )
             rejects.write(refused.to_csv(header=False, index=False, lineterminator="\n").encode())
-        self.counts.read += len(records)
+        self.counts.read += len(frame)
         self.counts.scored += len(valid)
         self.counts.rejected += len(reasons)
         if self.log is not None:
-            latency = (time.perf_counter() - started) * 1000 / max(len(records), 1)
+            latency = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
             key = f"{run_id}:{name}:{first}"
-            if valid:
-                self.put((request_id(key), arrived, "batch", 200, latency, valid, predictions))
+            if predictions:
+                self.put((request_id(key), arrived, "batch", 200, latency, rows_of(valid), predictions))
             for i, reason in reasons.items():
                 self.put((request_id(f"{key}:{i}"), arrived, "batch", 400, latency, [], f"row {first + i}: {reason}"))
 
     def put(self, entry: Entry) -> None:
         """Hand an entry to the log, waiting while it is behind: a batch never outruns its log."""
         assert self.log is not None
-        while self.log.queue.qsize() > 2:
+        while self.log.queue.qsize() > 0:
             time.sleep(0.005)
         self.log.put(entry)
 
@@ -249,7 +262,7 @@ def score(
         raise ScoreError(f"error: --chunk-rows {chunk_rows} is below 1 — pass a positive number of rows")
     source = Input.of(input_url)
     run_id = source.run_id(scorer.model_version)
-    numeric = {f.name for f in scorer.predictor.schema.features if f.numeric}
+    categorical = scorer.predictor.schema.categorical
     out_fs, out_path = filesystem(output)
     rejects_url = rejects or str(PurePosixPath(output).with_suffix(".rejects.csv"))
     rej_fs, rej_path = filesystem(rejects_url)
@@ -267,9 +280,9 @@ def score(
         before = 0
         for path in source.files:
             name, first = source.name(path), 0
-            for records, done in chunks(source, path, chunk_rows, numeric):
-                scorer.chunk(name, first, records, run_id, scores, refused)
-                first += len(records)
+            for frame, done in chunks(source, path, chunk_rows, categorical):
+                scorer.chunk(name, first, frame, run_id, scores, refused)
+                first += len(frame)
                 bar.update(before + done, scorer.counts)
             before += int(source.fs.size(path) or 0)
     return scorer.counts

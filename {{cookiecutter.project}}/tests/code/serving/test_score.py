@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pandas as pd
 import pytest
+from starlette.testclient import TestClient
 
 VERSION = "1.2.3-abcdef0"
 
@@ -58,6 +60,60 @@ def test_good_rows_get_the_predictors_answers_and_bad_rows_are_rejected_by_field
     assert rejects[["row", "field"]].values.tolist() == [[10, "size"], [26, "weight"], [27, "size"]]
     assert "valid number" in rejects["reason"][0] and "less than or equal" in rejects["reason"][1]
     assert '"tall"' in rejects["record"][0]
+
+
+# A mixed chunk: each case as a CSV line and as the JSON record a client of the service would send.
+MIXED = [
+    ("10.5,0.2,red", {"size": 10.5, "weight": 0.2, "colour": "red"}),
+    ("tall,0.2,red", {"size": "tall", "weight": 0.2, "colour": "red"}),
+    ("10,1e9,blue", {"size": 10, "weight": 1e9, "colour": "blue"}),
+    ("10,-1e9,blue", {"size": 10, "weight": -1e9, "colour": "blue"}),
+    ("inf,0.1,green", {"size": float("inf"), "weight": 0.1, "colour": "green"}),
+    ("-inf,0.1,green", {"size": float("-inf"), "weight": 0.1, "colour": "green"}),
+    ("9,nan,green", {"size": 9, "weight": "nan", "colour": "green"}),
+    ("9,,", {"size": 9, "weight": None, "colour": None}),
+    (",0.3,purple", {"size": None, "weight": 0.3, "colour": "purple"}),
+    (f"9,0.1,{'x' * 201}", {"size": 9, "weight": 0.1, "colour": "x" * 201}),
+    ("tall,1e9,green", {"size": "tall", "weight": 1e9, "colour": "green"}),
+    ("1e400,0,red", {"size": float("inf"), "weight": 0, "colour": "red"}),
+    ("11.25,-0.5,blue", {"size": 11.25, "weight": -0.5, "colour": "blue"}),
+    ("True,0,red", {"size": "True", "weight": 0, "colour": "red"}),
+]
+
+
+def test_the_chunk_path_refuses_what_the_service_refuses_for_the_same_reasons(pkg, batch, tmp_path):
+    make, predictor, _ = batch
+    source = tmp_path / "mixed.csv"
+    source.write_text("size,weight,colour\n" + "".join(f"{line}\n" for line, _ in MIXED))
+    client = TestClient(pkg.serving.api.create_app(pkg.serving.api.Runtime(predictor, {"version": VERSION}, 1)))
+    counts, scores, rejects = run(pkg, make(), source, tmp_path / "scores.csv", chunk_rows=len(MIXED))
+    served: dict[int, object] = {}
+    refused: dict[int, str] = {}
+    for row, (_, record) in enumerate(MIXED):
+        answer = client.post("/predict", content=json.dumps({"records": [record]}))  # Infinity as the client sent it
+        if answer.status_code == 200:
+            served[row] = answer.json()["predictions"][0]
+        else:
+            assert answer.status_code == 400
+            detail = answer.json()["detail"]
+            refused[row] = "; ".join(f"{d['field'].removeprefix('records.0.')}: {d['message']}" for d in detail)
+    assert len(refused) == 10 and len(served) == 4
+    assert dict(zip(rejects["row"], rejects["reason"], strict=True)) == refused
+    assert dict(zip(scores["row"], scores["prediction"], strict=True)) == served
+    assert (counts.scored, counts.rejected) == (len(served), len(refused))
+
+
+def test_screen_marks_every_row_the_record_schema_refuses(pkg, batch):
+    """The column-wise screen never passes a row the request schema would refuse (Parquet-typed columns too)."""
+    _, predictor, good = batch
+    frame = good.head(6).astype(object).reset_index(drop=True)
+    frame.loc[1, "colour"] = 3  # a number where text belongs
+    frame.loc[2, "size"] = True  # a flag where a number belongs
+    frame.loc[3, "size"] = "10"  # text where a number belongs: refused unless the table is CSV text
+    screened = pkg.serving.predictor.screen(predictor.schema, frame, text_numbers=False)
+    assert screened.suspect.tolist() == [False, True, True, True, False, False]
+    extra = pkg.serving.predictor.screen(predictor.schema, good.head(3).assign(height=1.0))
+    assert screened.frame.columns.tolist() == predictor.schema.names and extra.suspect.all()
 
 
 def test_a_missing_column_rejects_every_row_naming_it(pkg, batch, tmp_path):
