@@ -20,6 +20,8 @@ CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 REMOVE_WHEN = {
     ("task", "classification"): ["tests/model/test_regression.py"],
     ("task", "regression"): ["tests/model/test_classification.py"],
+    ("ci", "gitlab"): [".github"],
+    ("ci", "github"): [".gitlab-ci.yml"],
 }
 LICENCE_DIR = Path(".licenses")
 SOURCE_CSV = Path("data/external/source.csv")
