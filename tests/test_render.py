@@ -216,6 +216,7 @@ CODE_FILES = {
     "tests/code/core/test_estimators.py",
     "tests/code/core/test_features.py",
     "tests/code/core/test_forge.py",
+    "tests/code/core/test_forge_gitlab.py",
     "tests/code/core/test_git.py",
     "tests/code/core/test_labels.py",
     "tests/code/core/test_params.py",

@@ -1,16 +1,18 @@
-"""The forge: pull requests, issues, labels and workflow runs behind one interface — GitHub through `gh` today.
+"""The forge: pull/merge requests, issues, labels, releases and CI runs behind one interface, GitHub or GitLab.
 
 Every command that talks to the forge (`make publish`, `make monitor-alert`, `make template-update`,
-`make promote`/`make rollback` with `--pull-request`) goes through `Forge`; `GitHub` is its one
-implementation (a GitLab one, through `glab`, can follow: issue 19). A forge call is a `Call`, plain
-data: the commands print their planned calls on `--dry-run`, and run them through the forge.
-The token (GH_TOKEN or GITHUB_TOKEN from the environment) is never printed: whatever a call
-or a push says back is redacted first.
+`make release RELEASE_ARGS=--publish`, `make pr-note`, `make promote`/`make rollback` with
+`--pull-request`) goes through `Forge`: `GitHub` drives the GitHub CLI (`gh`), `GitLab` the REST API
+through python-gitlab; `default()` picks one. A forge call is a `Call`, plain data: the commands print
+their planned calls on `--dry-run`, and run them through the forge. The tokens (GH_TOKEN or
+GITHUB_TOKEN; GITLAB_TOKEN, CI_JOB_TOKEN) are never printed: whatever a call or a push says back is
+redacted first, and a push's credentials travel in git's environment, never in its arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shlex
@@ -19,29 +21,42 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlencode
+
+if TYPE_CHECKING:
+    import gitlab
 
 from .git import GitError, branch_exists, commit_message, git
 
-TOKENS = ("GH_TOKEN", "GITHUB_TOKEN")  # what gh authenticates with; never printed
+# What the forges authenticate with: never printed.
+TOKENS = ("GH_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN")
 
 
 class ForgeError(SystemExit):
     """The forge's tool is missing or unauthenticated, or one of its calls failed; the message names the fix."""
 
 
+def basic_credentials(token: str) -> str:
+    """HTTP Basic credentials of a GitLab token (any user name; the token the password), as git sends them."""
+    return base64.b64encode(f"oauth2:{token}".encode()).decode()
+
+
 def redact(text: str) -> str:
-    """`text` without the values of the forge's tokens in the environment."""
+    """`text` without the values of the forge's tokens in the environment (nor their Basic credentials)."""
     for name in TOKENS:
         value = os.environ.get(name)
         if value:
-            text = text.replace(value, "***")
+            text = text.replace(value, "***").replace(basic_credentials(value), "***")
     return text
 
 
 @dataclass(frozen=True)
 class Call:
-    """One call of the forge's command-line tool: its arguments, and the text it reads from standard input."""
+    """One call of the forge: `gh` and its arguments with the text it reads from standard input, or for
+    GitLab (program "gitlab") the HTTP method and API path, the JSON body as `stdin`, a file to send
+    as the body as a third argument."""
 
     args: tuple[str, ...]
     stdin: str | None = None
@@ -96,6 +111,9 @@ class IssueUpdate:
 class Forge(Protocol):
     """What the commands need of a forge. `*_call(s)` plan (plain data, for dry runs); the rest act."""
 
+    noun: str  # "pull request" or "merge request"
+    sigil: str  # what a request's number is written after: "#" or "!"
+
     def check(self) -> None:
         """Stop unless the forge's tool is installed and authenticated, naming the fix."""
 
@@ -137,6 +155,21 @@ class Forge(Protocol):
     def release_exists(self, tag: str) -> bool:
         """Whether the forge has a release of `tag`; a ForgeError when it cannot tell."""
 
+    # the one report note on a pull/merge request (`make pr-note`)
+
+    def note_query(self, number: str, marker: str) -> Call: ...
+
+    def note_calls(self, number: str, body: str, note: str | None) -> list[Call]:
+        """Post `body` on request `number`, or replace the text of its note `note`."""
+
+    def find_note(self, number: str, marker: str) -> str | None:
+        """The id of the first note on request `number` whose first line is `marker`, else None."""
+
+    # pushing
+
+    def git_environment(self) -> dict[str, str]:
+        """What git's environment needs to push to the forge (credentials by configuration, never in argv)."""
+
 
 GH_MISSING = (
     "error: gh not found on PATH — install the GitHub CLI (https://cli.github.com) or run in GitHub Actions"
@@ -150,6 +183,9 @@ GH_NO_TOKEN = (
 
 class GitHub:
     """The forge as the GitHub CLI (`gh`) sees it: the repository of the work tree's remote, or GH_REPO."""
+
+    noun = "pull request"
+    sigil = "#"
 
     def __init__(self) -> None:
         self._executable: str | None = None
@@ -292,6 +328,30 @@ class GitHub:
             return False
         raise self._failure(call, result)
 
+    # --- the one report note -------------------------------------------------------------------
+
+    def note_query(self, number: str, marker: str) -> Call:
+        """The ids of the comments on pull request `number` whose first line is `marker`, one a line."""
+        select = f'.[] | select(.body | split("\\n")[0] == {json.dumps(marker)}) | .id'
+        path = "repos/{owner}/{repo}/issues/" + number + "/comments?per_page=100"  # gh fills in {owner}, {repo}
+        return Call(("api", "--paginate", path, "--jq", select))
+
+    def note_calls(self, number: str, body: str, note: str | None) -> list[Call]:
+        if note is None:
+            return [Call(("pr", "comment", number, "--body-file", "-"), body)]
+        path = "repos/{owner}/{repo}/issues/comments/" + note
+        return [Call(("api", "--method", "PATCH", path, "--input", "-"), json.dumps({"body": body}))]
+
+    def find_note(self, number: str, marker: str) -> str | None:
+        call = self.note_query(number, marker)
+        found = self.run(call).split()
+        if not all(word.isdigit() for word in found):
+            raise ForgeError(f"error: `{call}` answered {redact(' '.join(found)[:200])!r}, not comment ids")
+        return found[0] if found else None
+
+    def git_environment(self) -> dict[str, str]:
+        return {}  # gh's credential helper (`gh auth setup-git`) or the checkout's own
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -328,27 +388,338 @@ class Release:
     assets: tuple[str, ...] = ()
 
 
+GITLAB_NO_TOKEN = (
+    "error: no GITLAB_TOKEN — add a project access token with api and write_repository scopes as a masked,"
+    " protected CI/CD variable GITLAB_TOKEN (outside CI: export it), see docs/setup.md"
+)
+GITLAB_NO_URL = "error: no CI_SERVER_URL — set it to your GitLab's address (e.g. https://gitlab.com); GitLab CI sets it"
+GITLAB_NO_PROJECT = (
+    "error: no CI_PROJECT_ID — set it to the project's numeric id or its group/project path; GitLab CI sets it"
+)
+GITLAB_REFUSED = (
+    " — GitLab refused GITLAB_TOKEN: set it to a current project access token with api and write_repository"
+    " scopes (docs/setup.md)"
+)
+GITLAB_MISSING = "error: python-gitlab is not installed — run `make install` (requirements.lock has it)"
+RELEASE_PACKAGE = "release-assets"  # the generic package a release's files are uploaded to, one version a tag
+UNSET = ":id"  # GitLab's own placeholder, printed by dry runs without CI_PROJECT_ID
+
+
+class GitLab:
+    """The forge as GitLab's REST API (v4) sees it, through python-gitlab: the project CI_PROJECT_ID on
+    CI_SERVER_URL, authenticated by GITLAB_TOKEN (GitLab CI's own variable names, the same outside CI).
+
+    A call is ("METHOD", "/api/path?query"), its JSON body as `stdin`; a third argument names a file
+    sent as the body (a release's files, to the project's generic package registry).
+    """
+
+    noun = "merge request"
+    sigil = "!"
+
+    def __init__(self, url: str, project: str, token: str, ref: str = "main") -> None:
+        self.url, self.project, self.token, self.ref = url.rstrip("/"), project, token, ref
+        self._gitlab: gitlab.Gitlab | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> GitLab:
+        """Configured as GitLab CI configures a job: CI_SERVER_URL, CI_PROJECT_ID, CI_DEFAULT_BRANCH; GITLAB_TOKEN."""
+        return cls(
+            environ.get("CI_SERVER_URL", "").strip(),
+            environ.get("CI_PROJECT_ID", "").strip(),
+            environ.get("GITLAB_TOKEN", "").strip(),
+            environ.get("CI_DEFAULT_BRANCH", "").strip() or "main",
+        )
+
+    # --- the edge ------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        needed = ((self.url, GITLAB_NO_URL), (self.project, GITLAB_NO_PROJECT), (self.token, GITLAB_NO_TOKEN))
+        for value, error in needed:
+            if not value:
+                raise ForgeError(error)
+        self.client()
+
+    def client(self) -> gitlab.Gitlab:
+        """python-gitlab's client (imported here: the commands that never reach GitLab do not pay for it)."""
+        if self._gitlab is None:
+            try:
+                import gitlab
+            except ImportError:
+                raise ForgeError(GITLAB_MISSING) from None
+            self._gitlab = gitlab.Gitlab(self.url, private_token=self.token, timeout=60)
+        return self._gitlab
+
+    def _send(self, call: Call) -> Any:
+        """The answer's parsed JSON (None when empty); a ForgeError naming the call when GitLab refused it."""
+        from gitlab.exceptions import GitlabError
+        from requests import RequestException
+
+        method, path, *sent = call.args
+        client = self.client()
+        try:
+            if method == "GET":
+                return client.http_list(path, get_all=True) if self._lists(path) else client.http_get(path)
+            if sent:
+                response = client.http_request(method.lower(), path, post_data=Path(sent[0]).read_bytes(), raw=True)
+            else:
+                body = json.loads(call.stdin) if call.stdin else None
+                response = client.http_request(method.lower(), path, post_data=body)
+        except GitlabError as exc:
+            raise GitLabRefusal(call, exc.response_code or 0, str(exc.error_message)) from None
+        except RequestException as exc:
+            raise ForgeError(f"error: `{call}` could not reach {self.url}: {redact(str(exc))}") from None
+        return response.json() if response.content else None
+
+    @staticmethod
+    def _lists(path: str) -> bool:
+        """Whether a GET of `path` answers a list (a collection), not one object."""
+        last = path.split("?")[0].rstrip("/").split("/")[-1]
+        return last in {"merge_requests", "issues", "notes", "labels", "releases", "variables", "protected_branches"}
+
+    def run(self, call: Call) -> str:
+        """Run one call; the URL of what it made or changed (`web_url`), else its id, else "done"."""
+        try:
+            answer = self._send(call)
+        except GitLabRefusal as refused:
+            label = call.args[0] == "POST" and call.args[1].split("?")[0].endswith("/labels")
+            if not (label and refused.status == 409):
+                raise refused.error() from None
+            # GitLab creates no label twice: an existing one is updated instead, as `gh label create --force` does
+            body = json.loads(call.stdin or "{}")
+            name = body.pop("name")
+            answer = self._send(Call(("PUT", f"{call.args[1]}/{quote(name, safe='')}"), json.dumps(body), "gitlab"))
+        if not isinstance(answer, dict):
+            return "done"
+        url = answer.get("web_url") or (answer.get("_links") or {}).get("self")
+        return str(url or (f"id {answer['id']}" if "id" in answer else "done"))
+
+    def _listed(self, call: Call, number: str = "iid") -> list[Found]:
+        try:
+            answer = self._send(call)
+        except GitLabRefusal as refused:
+            raise refused.error() from None
+        try:
+            found = [Found(str(int(item[number])), str(item.get("web_url", ""))) for item in answer]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ForgeError(f"error: `{call}` answered {redact(str(answer)[:200])!r}, not a list") from exc
+        return sorted(found, key=lambda item: int(item.number))
+
+    # --- plans (plain data) --------------------------------------------------------------------
+
+    def _path(self, *parts: str, **query: str) -> str:
+        project = quote(self.project, safe="") if self.project else UNSET
+        path = "/".join([f"/projects/{project}", *(quote(part, safe="") for part in parts)])
+        return f"{path}?{urlencode(query)}" if query else path
+
+    @staticmethod
+    def _call(method: str, path: str, body: Mapping[str, object] | None = None) -> Call:
+        return Call((method, path), json.dumps(body, sort_keys=True) if body is not None else None, "gitlab")
+
+    def label_call(self, label: Label) -> Call:
+        body = {"name": label.name, "color": f"#{label.color}", "description": label.description}
+        return self._call("POST", self._path("labels"), body)
+
+    def pull_request_query(self, branch: str) -> Call:
+        return self._call("GET", self._path("merge_requests", source_branch=branch, state="opened"))
+
+    def pull_request_calls(self, request: PullRequest, open_number: str | None, labelled: bool) -> list[Call]:
+        """Create the merge request (its branch removed when merged), or replace the open one's title and body."""
+        labels = request.label.name if labelled and request.label else None
+        texts: dict[str, object] = {"title": request.title, "description": request.body}
+        if open_number is None:
+            branches = {"source_branch": request.branch, "target_branch": request.base, "remove_source_branch": True}
+            create = texts | branches | ({"labels": labels} if labels else {})
+            return [self._call("POST", self._path("merge_requests"), create)]
+        update = texts | ({"add_labels": labels} if labels else {})
+        return [self._call("PUT", self._path("merge_requests", open_number), update)]
+
+    def issue_query(self, label: Label) -> Call:
+        return self._call("GET", self._path("issues", labels=label.name, state="opened"))
+
+    def issue_calls(self, update: IssueUpdate, open_number: str | None) -> list[Call]:
+        if update.close:
+            if open_number is None:
+                return []
+            return [
+                self._call("POST", self._path("issues", open_number, "notes"), {"body": update.body}),
+                self._call("PUT", self._path("issues", open_number), {"state_event": "close"}),
+            ]
+        if open_number is None:
+            body = f"{update.marker}\n{update.body}" if update.marker else update.body
+            create = {"title": update.title, "labels": update.label.name, "description": body}
+            return [self.label_call(update.label), self._call("POST", self._path("issues"), create)]
+        return [
+            self._call("POST", self._path("issues", open_number, "notes"), {"body": update.body}),
+            self._call("PUT", self._path("issues", open_number), {"title": update.title}),
+        ]
+
+    def dispatch_call(self, workflow: str, inputs: Mapping[str, str]) -> Call:
+        """A pipeline on the default branch with MODELOPS_JOB=<the workflow's name> (e.g. retrain) and each
+        input as an upper-case variable (reason → REASON), the names the GitHub workflow's job reads too."""
+        variables = [{"key": "MODELOPS_JOB", "value": Path(workflow).stem}]
+        variables += [{"key": key.upper(), "value": value} for key, value in inputs.items()]
+        return self._call("POST", self._path("pipeline"), {"ref": self.ref, "variables": variables})
+
+    # --- acts ----------------------------------------------------------------------------------
+
+    def ensure_label(self, label: Label) -> bool:
+        try:
+            self.run(self.label_call(label))
+        except ForgeError as exc:
+            reason = str(exc.code).removeprefix("error: ")
+            print(f"warning: {reason} — going on without the {label.name} label", file=sys.stderr)
+            return False
+        return True
+
+    def open_pull_request(self, branch: str) -> Found | None:
+        found = self._listed(self.pull_request_query(branch))
+        return found[0] if found else None
+
+    def open_issue(self, label: Label) -> Found | None:
+        found = self._listed(self.issue_query(label))
+        return found[0] if found else None
+
+    # --- read-only queries (`make doctor`) -------------------------------------------------------
+
+    def api_query(self, path: str) -> Call:
+        """A GET of an API path; `:id` is the project."""
+        return self._call("GET", path.replace(":id", self._path().removeprefix("/projects/"), 1))
+
+    def get(self, path: str) -> Answer:
+        call = self.api_query(path)
+        from gitlab.exceptions import GitlabError
+
+        try:
+            response = self.client().http_request("get", call.args[1])
+        except GitlabError as exc:
+            try:
+                body = json.loads(exc.response_body or b"null")
+            except ValueError:
+                body = None
+            return Answer(exc.response_code or 0, body)
+        return Answer(response.status_code, response.json() if response.content else None)
+
+    # --- releases ------------------------------------------------------------------------------
+
+    def release_query(self, tag: str) -> Call:
+        return self._call("GET", self._path("releases", tag))
+
+    def asset_path(self, tag: str, asset: str) -> str:
+        """Where a release's file lives: the project's generic package `release-assets`, version = the tag."""
+        return self._path("packages", "generic", RELEASE_PACKAGE, tag.removeprefix("v"), Path(asset).name)
+
+    def release_calls(self, release: Release, exists: bool) -> list[Call]:
+        """Upload the release's files (again), then create the release of the pushed tag linking them, or
+        replace its title and notes (its links stay: they name the files by name, uploaded again)."""
+        paths = [(asset, self.asset_path(release.tag, asset)) for asset in release.assets]
+        uploads = [Call(("PUT", path, asset), None, "gitlab") for asset, path in paths]
+        texts: dict[str, object] = {"name": release.title, "description": release.notes}
+        if exists:
+            return [*uploads, self._call("PUT", self._path("releases", release.tag), texts)]
+        server = self.url or "$CI_SERVER_URL"
+        links = [{"name": Path(a).name, "url": f"{server}/api/v4{path}", "link_type": "other"} for a, path in paths]
+        body = {"tag_name": release.tag, **texts, "assets": {"links": links}}
+        return [*uploads, self._call("POST", self._path("releases"), body)]
+
+    def release_exists(self, tag: str) -> bool:
+        call = self.release_query(tag)
+        try:
+            self._send(call)
+        except GitLabRefusal as refused:
+            if refused.status == 404:
+                return False
+            raise refused.error() from None
+        return True
+
+    # --- the one report note -------------------------------------------------------------------
+
+    def note_query(self, number: str, marker: str) -> Call:
+        return self._call("GET", self._path("merge_requests", number, "notes", sort="asc", order_by="created_at"))
+
+    def note_calls(self, number: str, body: str, note: str | None) -> list[Call]:
+        if note is None:
+            return [self._call("POST", self._path("merge_requests", number, "notes"), {"body": body})]
+        return [self._call("PUT", self._path("merge_requests", number, "notes", note), {"body": body})]
+
+    def find_note(self, number: str, marker: str) -> str | None:
+        call = self.note_query(number, marker)
+        try:
+            notes = self._send(call)
+        except GitLabRefusal as refused:
+            raise refused.error() from None
+        for note in notes if isinstance(notes, list) else []:
+            if isinstance(note, dict) and not note.get("system") and str(note.get("body", "")).split("\n")[0] == marker:
+                return str(note["id"])
+        return None
+
+    def git_environment(self) -> dict[str, str]:
+        """GITLAB_TOKEN as an HTTP header for the GitLab server alone, through GIT_CONFIG_* (after any set already)."""
+        if not (self.token and self.url):
+            return {}
+        count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+        return {
+            "GIT_CONFIG_COUNT": str(count + 1),
+            f"GIT_CONFIG_KEY_{count}": f"http.{self.url}/.extraHeader",
+            f"GIT_CONFIG_VALUE_{count}": f"Authorization: Basic {basic_credentials(self.token)}",
+        }
+
+
+class GitLabRefusal(Exception):
+    """GitLab answered a call with an error status (the caller decides whether that is an error)."""
+
+    def __init__(self, call: Call, status: int, message: str) -> None:
+        super().__init__(status)
+        self.call, self.status, self.message = call, status, message
+
+    def error(self) -> ForgeError:
+        fix = GITLAB_REFUSED if self.status == 401 else ""
+        return ForgeError(f"error: `{self.call}` failed ({self.status}): {redact(self.message)}{fix}")
+
+
+FORGES = ("github", "gitlab")
+
+
+def choice(environ: Mapping[str, str], root: Path) -> str:
+    """Which forge: MODELOPS_FORGE when set; else the CI that runs (GitLab CI, GitHub Actions); else the
+    project's files (`.gitlab-ci.yml` without `.github/workflows/` is GitLab); else GitHub."""
+    named = environ.get("MODELOPS_FORGE", "").strip().lower()
+    if named:
+        if named not in FORGES:
+            raise ForgeError(f"error: MODELOPS_FORGE={named!r} — set it to github or gitlab, or unset it")
+        return named
+    if environ.get("GITLAB_CI") == "true":
+        return "gitlab"
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    if (root / ".gitlab-ci.yml").is_file() and not (root / ".github" / "workflows").is_dir():
+        return "gitlab"
+    return "github"
+
+
 def default() -> Forge:
-    """The project's forge."""
+    """The project's forge (see `choice`), configured from the environment."""
+    if choice(os.environ, Path.cwd()) == "gitlab":
+        return GitLab.from_environment(os.environ)
     return GitHub()
 
 
 # --- pushing a branch and opening its pull request: the one way ---------------------------------
 
 
-def push_branch(remote: str, branch: str, if_rejected: str) -> None:
+def push_branch(remote: str, branch: str, if_rejected: str, env: Mapping[str, str] | None = None) -> None:
     """`git push <remote> <branch>`, or an error with git's reason (tokens redacted) and the fix.
 
-    `if_rejected` is the caller's own advice for a remote that has the branch with other commits.
+    `if_rejected` is the caller's own advice for a remote that has the branch with other commits;
+    `env` the forge's `git_environment()` (its credentials).
     """
     command = shlex.join(["git", "push", remote, branch])
     try:
-        git("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        git("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", env=env)
     except GitError as exc:
         raise ForgeError(
             f"error: `{command}` was rejected — check that the remote {remote!r} exists (`git remote -v`) and that"
-            f" you may push to it (CI: `contents: write` and `gh auth setup-git`); {if_rejected}"
-            f"\ngit: {redact(exc.reason)}"
+            " you may push to it (GitHub CI: `contents: write` and `gh auth setup-git`; GitLab: GITLAB_TOKEN with"
+            f" write_repository); {if_rejected}\ngit: {redact(exc.reason)}"
         ) from None
     print(f"pushed {branch} to {remote}")
 
@@ -359,9 +730,9 @@ def pull_request_plan(forge: Forge, request: PullRequest, remote: str) -> list[s
         shlex.join(["git", "push", remote, request.branch]),
         *([str(forge.label_call(request.label))] if request.label else []),
         str(forge.pull_request_query(request.branch)),
-        f"# if no pull request from {request.branch} is open",
+        f"# if no {forge.noun} from {request.branch} is open",
         *map(str, forge.pull_request_calls(request, None, True)),
-        "# if pull request NUMBER is open",
+        f"# if {forge.noun} NUMBER is open",
         *map(str, forge.pull_request_calls(request, "NUMBER", True)),
     ]
 
@@ -370,7 +741,7 @@ def open_already(forge: Forge, branch: str) -> str | None:
     """What to say when a pull request from `branch` is open already (a rerun has nothing to do), else None."""
     forge.check()
     found = forge.open_pull_request(branch)
-    return f"a pull request from {branch} is open already (resolve or merge it):\n{found.url}" if found else None
+    return f"a {forge.noun} from {branch} is open already (resolve or merge it):\n{found.url}" if found else None
 
 
 # Which token the bot pushes and opens pull requests with, as .github/actions/bot-identity says:
@@ -405,15 +776,15 @@ def publish_pull_request(forge: Forge, request: PullRequest, remote: str, if_rej
     request = replace(request, body=bot_body(request.body))
     if not branch_exists(request.branch):
         raise ForgeError(f"error: no local branch {request.branch} to push")
-    push_branch(remote, request.branch, if_rejected)
+    push_branch(remote, request.branch, if_rejected, forge.git_environment())
     labelled = forge.ensure_label(request.label) if request.label else False
     existing = forge.open_pull_request(request.branch)
     output = ""
     for call in forge.pull_request_calls(request, existing.number if existing else None, labelled):
         output = redact(forge.run(call).strip())
     if existing:
-        print(f"updated the open pull request #{existing.number} (title and body)")
-        return existing.url or (output.splitlines()[-1] if output else f"#{existing.number}")
+        print(f"updated the open {forge.noun} {forge.sigil}{existing.number} (title and body)")
+        return existing.url or (output.splitlines()[-1] if output else f"{forge.sigil}{existing.number}")
     return output.splitlines()[-1] if output else "(the forge printed no URL)"
 
 
@@ -426,6 +797,31 @@ def commit_pull_request(branch: str, base: str, note: str) -> PullRequest:
     diff = git("show", "--format=", branch)
     parts = [message.strip(), note.strip(), f"```diff\n{diff}\n```" if diff else ""]
     return PullRequest(branch, subject, "\n\n".join(part for part in parts if part) + "\n", base=base)
+
+
+def note_plan(forge: Forge, number: str, body: str, marker: str) -> list[str]:
+    """What `post_note` does, as lines to print (a dry run)."""
+    return [
+        str(forge.note_query(number, marker)),
+        f"# if no note on {forge.noun} {forge.sigil}{number} starts with {marker}",
+        *map(str, forge.note_calls(number, body, None)),
+        "# if note NOTE does: its text replaced",
+        *map(str, forge.note_calls(number, body, "NOTE")),
+    ]
+
+
+def post_note(forge: Forge, number: str, body: str, marker: str) -> str:
+    """Post `body` as the one note on request `number` whose first line is `marker`, or replace that note's
+    text when there is one; what was done. `body` gets the marker as its first line when it lacks it."""
+    forge.check()
+    if body.split("\n", 1)[0] != marker:
+        body = f"{marker}\n{body}"
+    note = forge.find_note(number, marker)
+    output = ""
+    for call in forge.note_calls(number, body, note):
+        output = redact(forge.run(call).strip())
+    done = f"replaced the report note {note}" if note else "posted the report note"
+    return f"{done} on {forge.noun} {forge.sigil}{number}" + (f": {output}" if output else "")
 
 
 def run_all(forge: Forge, calls: Sequence[Call]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -22,9 +23,12 @@ class GitError(SystemExit):
         self.reason = reason
 
 
-def git(*args: str) -> str:
-    """A git command's output; a failure stops with git's own message."""
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
+def git(*args: str, env: Mapping[str, str] | None = None) -> str:
+    """A git command's output; a failure stops with git's own message.
+
+    `env` adds variables to the command's environment (the forge's push credentials, never in argv).
+    """
+    result = subprocess.run(["git", *args], capture_output=True, text=True, env={**os.environ, **env} if env else None)
     if result.returncode != 0:
         reason = (result.stderr or result.stdout).strip()
         raise GitError(f"error: `git {' '.join(args)}` failed: {reason}", reason)

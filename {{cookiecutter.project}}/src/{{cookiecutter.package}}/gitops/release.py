@@ -11,8 +11,8 @@ CHANGELOG.md (derived from the tags: each release's section carries its one-line
 are committed on the branch `release/<tag>`, to merge (`--publish`: its pull request).
 
 A tag on the environment's commit already means resume: whatever is missing is done again (the
-branch, and with --publish the tag's push, the GitHub release, the report's upload, the pull
-request). An environment that runs an older release (a rollback) has nothing to release.
+branch, and with --publish the tag's push, the forge's release (GitHub or GitLab), the report's
+upload, the pull/merge request). An environment that runs an older release (a rollback) has nothing to release.
 The last line printed is the changelog branch to merge (with --publish: its pull request).
 """
 
@@ -351,12 +351,14 @@ def prepare(env: str) -> Release | Decision:
 # --- publishing: the tag, the forge's release and the changelog's pull request ---------------------
 
 
-def push_tag(remote: str, tag: str, commit: str) -> None:
-    """Push `tag` unless `remote` has it on `commit` already; a tag there on another commit is an error."""
+def push_tag(remote: str, tag: str, commit: str, env: Mapping[str, str] | None = None) -> None:
+    """Push `tag` unless `remote` has it on `commit` already; a tag there on another commit is an error.
+
+    `env` is the forge's `git_environment()` (its push credentials)."""
     try:
         there = remote_tag(remote, tag)
         if there is None:
-            git("push", "--quiet", remote, f"refs/tags/{tag}")
+            git("push", "--quiet", remote, f"refs/tags/{tag}", env=env)
     except GitError as exc:
         raise forge.ForgeError(
             f"error: could not push {tag} to {remote!r} — check the remote (`git remote -v`) and that you may push"
@@ -419,7 +421,7 @@ def publish(site: forge.Forge, release: Release, remote: str, base: str, asset: 
     Every step is safe to run again: a rerun finishes what an earlier one left. The last line to print.
     """
     site.check()
-    push_tag(remote, release.tag, release.running.commit)
+    push_tag(remote, release.tag, release.running.commit, site.git_environment())
     exists = site.release_exists(release.tag)
     calls = site.release_calls(forge.Release(release.tag, release.title, release.notes, (str(asset),)), exists)
     forge.run_all(site, calls)

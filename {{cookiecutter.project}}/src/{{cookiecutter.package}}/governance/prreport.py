@@ -4,6 +4,11 @@
 and `dvc params diff --md` (base → this work tree) and the load-test record of both, and, when
 `make impact-check` ran before it (a promotion), the impact of each version it moves on its
 environment's logged traffic. CI posts it as one pull-request comment, updated on every push.
+
+`make pr-note NUMBER=<n>` (`--post N`) posts that file as the one report note on pull/merge
+request N through the forge (`core/forge.py`), found again by its first line (the marker) and
+replaced on every later run: one note, never a pile. GitLab's merge-request pipeline passes
+`$CI_MERGE_REQUEST_IID`. Nothing is regenerated; `--dry-run` prints the forge's calls.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..core import cli, paths
+from ..core import cli, forge, paths
 from ..core.records import LoadRecord
 from ..reporting.impact import checked_section
 from ..reporting.render import table
@@ -62,11 +67,34 @@ def report(base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def post(number: str, file: Path, dry_run: bool) -> None:
+    """Post `file` as the one report note on request `number` (replaced when there), or print the plan."""
+    if not number.isdigit():
+        raise SystemExit(
+            f"error: NUMBER={number!r} — give the pull/merge request's number (GitLab CI: $CI_MERGE_REQUEST_IID)"
+        )
+    if not file.is_file():
+        raise SystemExit(f"error: no {file} — run `make pr-report` first")
+    site, body = forge.default(), file.read_text()
+    if dry_run:
+        print("\n".join(forge.note_plan(site, number, body, MARKER)))
+        return
+    print(forge.post_note(site, number, body, MARKER))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--base", default="origin/main", help="the branch or commit to compare with")
+    parser.add_argument(
+        "--post", metavar="NUMBER", help="post --file as the one report note on pull/merge request NUMBER; no report"
+    )
+    parser.add_argument("--file", type=Path, default=REPORT, help="with --post: the note's text (default: %(default)s)")
+    parser.add_argument("--dry-run", action="store_true", help="with --post: print the forge's calls, run nothing")
     args = parser.parse_args(argv)
     cli.start(args)
+    if args.post is not None:
+        post(args.post.strip(), args.file, args.dry_run)
+        return
     text = report(args.base)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)

@@ -11,10 +11,11 @@ The branch's name is the last line printed.
 
 The template's own code — cookiecutter's hooks, which `cruft update` runs — runs in a process of
 its own whose environment holds no token (GH_TOKEN, GITHUB_TOKEN, ACTIONS_*, the GitHub App's
-key): a template can propose changes, never act with this repository's credentials.
+key; GITLAB_TOKEN, CI_JOB_TOKEN and GitLab CI's other credentials): a template can propose
+changes, never act with this repository's credentials.
 
 `--publish` then pushes the branch the last update made here and opens its pull request through
-the forge (`core/forge.py`: GitHub's `gh`, its token GH_TOKEN), the files changed and the conflicts
+the forge (`core/forge.py`: GitHub's `gh` or GitLab's API), the files changed and the conflicts
 in the body; the pull request's URL is the last line printed. template-update.yml runs the two as
 separate steps, the token given to the second alone; `--pull-request` does both in one run. When a
 pull request from the branch is open already, nothing is pushed. An update that changes
@@ -50,7 +51,14 @@ MARKERS = re.compile(r"^<{7} .*?^={7}$.*?^>{7} ", re.M | re.S)  # ours, the sepa
 REMOTE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")  # https://…, ssh://…, git@host:…
 GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 # What the template's hooks must never see: the forge's tokens, the runner's, the GitHub App's key.
-SECRET_NAMES = frozenset({*forge.TOKENS, "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "MODELOPS_APP_PRIVATE_KEY"})
+SECRET_NAMES = frozenset(
+    {
+        *forge.TOKENS,
+        *("GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "MODELOPS_APP_PRIVATE_KEY"),
+        # GitLab CI's: the clone URL carries the job token; the registry's and deploy token's passwords
+        *("CI_REPOSITORY_URL", "CI_REGISTRY_PASSWORD", "CI_DEPLOY_PASSWORD", "CI_DEPENDENCY_PROXY_PASSWORD"),
+    }
+)
 SECRET_PREFIXES = ("ACTIONS_",)
 WORKFLOWS = ".github/workflows/"
 # The last update made here, for `--publish` (in git's own folder: never committed, never in the tree).

@@ -5,7 +5,7 @@ the reasons and does nothing. With one it first pushes what the proposal commits
 (`core/storage.py`: data/production.dvc, the models its dvc.lock names), so the pull request's CI
 and every clone after the merge can pull them; if that fails, nothing else happens and the error
 names the fix. Then it pushes the proposal's branch and, through the forge
-(`core/forge.py`: GitHub's `gh`, its token GH_TOKEN never printed), opens a pull request labelled
+(`core/forge.py`: GitHub's `gh` or GitLab's API, its token never printed), opens a pull request labelled
 `model-retrain` whose body is the comparison report; when a pull request from that branch is
 open already, its title and body are replaced instead. The pull request's URL is the last line
 printed.

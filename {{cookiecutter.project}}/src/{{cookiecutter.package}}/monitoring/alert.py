@@ -1,12 +1,13 @@
-"""Alert: keep one open GitHub issue on the live model's state, and dispatch retraining when it is due.
+"""Alert: keep one open forge issue on the live model's state, and dispatch retraining when it is due.
 
 Reads `make monitor`'s summary (reports/monitoring/summary.json) and acts through the forge
-(`core/forge.py`: GitHub's `gh`, on GitHub's runners; its token GH_TOKEN never printed):
+(`core/forge.py`: GitHub's `gh` or GitLab's API; its token GH_TOKEN or GITLAB_TOKEN never printed):
 
 - decision retrain or retire: open the issue labelled `model-monitor` if none is open, else add
   this run's findings to it as a comment and retitle it with the latest decision;
 - decision retrain: also dispatch `retrain.yml` with the reason, the drifted features, the missed
-  metrics and this run's URL as inputs;
+  metrics and this run's URL as inputs (GitLab: a pipeline on the default branch with
+  MODELOPS_JOB=retrain and REASON, DRIFTED_FEATURES, MISSED_METRICS, SUMMARY_RUN as variables);
 - decision keep: comment that the model is back within its targets and close the open issue.
 
 `make monitor-alert RUN_URL=<url>` runs this (the monitor workflow passes its run's URL);
