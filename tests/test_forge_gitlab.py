@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from support.fakegitlab import FakeGitLab, Recorded
@@ -24,6 +25,7 @@ from support.lifecycle import Lifecycle
 from support.matrix import Configuration
 from support.options import REPO_ROOT
 from support.processes import run
+from support.repos import recorded_answers
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +111,8 @@ def gitlab_project(
     run(["git", "init", "--quiet", "--bare", remote], cwd=project.scratch)
     run(["git", "remote", "add", "origin", remote], cwd=project.path, env=env)
     run(["git", "push", "--quiet", "origin", "main"], cwd=project.path, env=env)
-    with FakeGitLab(remote=remote) as api:
+    answers = recorded_answers(project.path)
+    with FakeGitLab(remote=remote, path=f"{answers['github_owner']}/{answers['project']}") as api:
         env.update(api.environment())
         yield GitLabProject(project, remote, api, env)
 
@@ -145,7 +148,7 @@ class TestGitLabForge:
         assert created["source_branch"] == f"promote/staging/{version}" and created["target_branch"] == "main"
         assert created["title"] == f"deploy(staging): promote {version}" and created["remove_source_branch"] is True
         assert "+  newTag: 0.1.0-abc1234" in created["description"], "the body shows the change"
-        assert calls[0].project == "acme/model" and all(c.status < 300 for c in calls)
+        assert calls[0].project == site.api.path and all(c.status < 300 for c in calls)
         branch = run(["git", "--git-dir", site.remote, "rev-parse", f"promote/staging/{version}"], cwd=site.path)
         assert branch.stdout.strip() == site.git("rev-parse", f"promote/staging/{version}")
 
@@ -276,7 +279,8 @@ class TestGitLabForge:
         release = first[2].body
         assert release["tag_name"] == "v0.1.0" and release["description"].startswith("# Release v0.1.0")
         [link] = release["assets"]["links"]
-        assert link["name"] == "evaluation_report.md" and link["url"].endswith(package.replace(":id", "acme%2Fmodel"))
+        assert link["name"] == "evaluation_report.md"
+        assert link["url"] == f"{site.api.url}/api/v4{package.replace(':id', quote(site.api.path, safe=''))}"
         assert bodies(first, "POST /projects/:id/merge_requests")[0]["source_branch"] == "release/v0.1.0"
         tag = run(["git", "--git-dir", site.remote, "rev-parse", "v0.1.0^{commit}"], cwd=site.path).stdout.strip()
         assert tag == site.git("rev-parse", version.split("-")[1]), "the tag is on the commit production runs"
@@ -289,16 +293,53 @@ class TestGitLabForge:
         ]
         assert len(site.api.project.releases) == 1
 
+    def test_doctor_checks_what_gitlab_holds(self, gitlab_project: GitLabProject) -> None:
+        site, held = gitlab_project, gitlab_project.api.project
+        missing = site.make("doctor", "DOCTOR_ARGS=--skip-cluster", check=False)
+        assert f"ok: project — {site.api.path} (private)" in missing
+        assert "missing: protected branch main — protect main: Settings → Repository → Protected branches" in missing
+        assert "missing: variable GITLAB_TOKEN" in missing and "3 missing" in missing
+        held.protected_branches.append(
+            {
+                "id": 1,
+                "name": "main",
+                "push_access_levels": [{"access_level": 0, "access_level_description": "No one"}],
+                "merge_access_levels": [{"access_level": 40, "access_level_description": "Maintainers"}],
+                "allow_force_push": False,
+                "code_owner_approval_required": False,
+            }
+        )
+        held.protected_environments.append(
+            {
+                "name": "production",
+                "deploy_access_levels": [{"access_level": 40, "access_level_description": "Maintainers"}],
+                "required_approval_count": 1,
+                "approval_rules": [],
+            }
+        )
+        held.variables.append(
+            {
+                "key": "GITLAB_TOKEN",
+                "value": site.api.token,
+                "variable_type": "env_var",
+                "masked": True,
+                "protected": True,
+            }
+        )
+        found = site.make("doctor", "DOCTOR_ARGS=--skip-cluster")
+        assert "ok: protected branch main — no one pushes" in found
+        assert "ok: protected environment production — 1 approval(s) required to deploy" in found
+        assert "ok: variable GITLAB_TOKEN — masked, protected" in found and "nothing missing" in found
+        assert site.api.token not in found + missing
+
     def test_a_refused_call_names_itself_and_never_shows_the_token(self, gitlab_project: GitLabProject) -> None:
         site = gitlab_project
         path = site.path / "reports" / "monitoring" / "summary.json"
         path.write_text(json.dumps(MONITOR_SUMMARY))
         site.api.fail(r"POST /projects/:id/pipeline")
         said = site.make("monitor-alert", check=False)
-        assert (
-            "error: `gitlab POST /projects/acme%2Fmodel/pipeline` failed (403): 403 Forbidden: token *** may not"
-            in said
-        )
+        call = f"gitlab POST /projects/{quote(site.api.path, safe='')}/pipeline"
+        assert f"error: `{call}` failed (403): 403 Forbidden: token *** may not" in said
         assert site.api.token not in said
         wrong = site.make("pr-note", "NUMBER=1", check=False, GITLAB_TOKEN="glpat-wrong")
         assert "failed (401)" in wrong and "GitLab refused GITLAB_TOKEN" in wrong and "glpat-wrong" not in wrong

@@ -4,9 +4,10 @@
         run(command, env={**os.environ, **api.environment()})   # CI_SERVER_URL, CI_PROJECT_ID, GITLAB_TOKEN
         assert [c.route for c in api.calls] == [...]
 
-One project (id 42, `acme/model`, addressed by id or URL-encoded path) holds labels, merge requests
-and their notes, issues and their notes, releases with asset links, generic package files and
-pipelines. Every request needs the PRIVATE-TOKEN header (401 without it, as GitLab answers); every
+One project (id 42, `acme/model` unless named otherwise, addressed by id or URL-encoded path) holds
+labels, merge requests and their notes, issues and their notes, releases with asset links, generic
+package files and pipelines (and, for `make doctor`, protected branches and environments and CI/CD
+variables, seeded by the test). Every request needs the PRIVATE-TOKEN header (401 without it, as GitLab answers); every
 request is recorded (`calls`: method, path, query, JSON body or the size of a file sent). What it
 does not know answers 404 `{"message": "404 Not Found"}`. Timestamps are fixed: same calls, same answers.
 """
@@ -103,11 +104,12 @@ class FakeGitLab:
     """The fake API: start it (a context manager), point CI_SERVER_URL at `url`, read `calls` and `project`.
 
     `remote`, when given, is the project's git repository (a bare one): a release's tag must exist
-    there, as GitLab requires of a release created without `ref`.
+    there, as GitLab requires of a release created without `ref`. `path` is the project's
+    `group/project` (default acme/model).
     """
 
-    def __init__(self, token: str = TOKEN, remote: Path | None = None) -> None:
-        self.token, self.remote = token, remote
+    def __init__(self, token: str = TOKEN, remote: Path | None = None, path: str = PROJECT_PATH) -> None:
+        self.token, self.remote, self.path = token, remote, path
         self.project = Project()
         self.calls: list[Recorded] = []
         self._lock = threading.Lock()
@@ -139,11 +141,12 @@ class FakeGitLab:
 
     @property
     def web(self) -> str:
-        return f"{self.url}/{PROJECT_PATH}"
+        return f"{self.url}/{self.path}"
 
-    def environment(self, project: str = PROJECT_PATH) -> dict[str, str]:
-        """The variables the generated commands read: GitLab CI's own names, the fake's values."""
-        return {"CI_SERVER_URL": self.url, "CI_PROJECT_ID": project, "GITLAB_TOKEN": self.token}
+    def environment(self, project: str = "") -> dict[str, str]:
+        """The variables the generated commands read: GitLab CI's own names, the fake's values (the project
+        by its path unless `project` names it otherwise, e.g. by its id "42")."""
+        return {"CI_SERVER_URL": self.url, "CI_PROJECT_ID": project or self.path, "GITLAB_TOKEN": self.token}
 
     def routes(self) -> list[str]:
         """Every call so far as `METHOD path` (project as `:id`)."""
@@ -207,7 +210,7 @@ class FakeGitLab:
         for pattern, status in self._failing.items():
             if re.fullmatch(pattern, route):
                 return status, {"message": f"{status} {HTTPStatus(status).phrase}: token {token} may not"}
-        if project not in (str(PROJECT_ID), PROJECT_PATH):
+        if project not in (str(PROJECT_ID), self.path):
             return 404, {"message": "404 Project Not Found"}
         with self._lock:
             try:
@@ -254,7 +257,7 @@ class FakeGitLab:
     def _get_project(self, request: Request) -> tuple[int, Json]:
         return 200, {
             "id": PROJECT_ID,
-            "path_with_namespace": PROJECT_PATH,
+            "path_with_namespace": self.path,
             "default_branch": "main",
             "web_url": self.web,
             "visibility": "private",
@@ -344,7 +347,7 @@ class FakeGitLab:
             "force_remove_source_branch": bool(body.get("remove_source_branch")),
             "merge_status": "can_be_merged",
             "detailed_merge_status": "mergeable",
-            "references": {"short": f"!{iid}", "full": f"{PROJECT_PATH}!{iid}"},
+            "references": {"short": f"!{iid}", "full": f"{self.path}!{iid}"},
             "web_url": f"{self.web}/-/merge_requests/{iid}",
         }
         self.project.merge_requests.append(mr)

@@ -15,6 +15,13 @@ Secret and the keys the Deployment reads, the image pull Secret, metrics-server,
 AppProject and Applications in deploy/argocd/, repository credentials for a private repository,
 the notifications ConfigMap and Secret, and Argo Rollouts once an overlay enables the canary.
 docs/setup.md is the same list as steps, in order.
+
+On GitLab (core/forge.py's choice: GitLab CI, MODELOPS_FORGE=gitlab, or a project without
+.github/workflows/) the repository part reads GitLab's API instead (CI_SERVER_URL, CI_PROJECT_ID,
+GITLAB_TOKEN): the project and its name, main protected (no one pushes, no force push: changes
+arrive by merge request), the environment production protected with at least one approval, and
+the CI/CD variable GITLAB_TOKEN present, masked and protected. GitHub's rulesets, CODEOWNERS
+review, Actions permissions, App and package checks have no counterpart there and are not run.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import yaml
 
 from ..core import cli, storage
 from ..core.cluster import Cluster, ClusterError, Ref, condition
-from ..core.forge import Answer, Forge, ForgeError, default
+from ..core.forge import Answer, Forge, ForgeError, GitLab, default
 from . import manifests
 from .wiring import APPLICATIONS, BRANCH, CONTAINER, of_kind
 
@@ -210,10 +217,11 @@ def argocd_objects() -> list[Object]:
 
 
 def repository_of(objects: list[Object]) -> str:
-    """`<owner>/<project>` of the Applications' `repoURL` (https://github.com/<owner>/<project>.git)."""
+    """`<owner>/<project>` of the Applications' `repoURL` (https://github.com/<owner>/<project>.git, or the
+    GitLab server's `<group>/<project>`)."""
     for obj in of_kind(objects, "Application"):
         url = str((obj.get("spec") or {}).get("source", {}).get("repoURL") or "")
-        found = re.match(r"^https://github\.com/([^/]+/[^/]+?)(\.git)?/?$", url)
+        found = re.match(r"^https://[^/]+/([^/]+(?:/[^/]+)*?/[^/]+?)(\.git)?/?$", url)
         if found:
             return found.group(1)
     return ""
@@ -233,7 +241,7 @@ def project() -> Project:
         image=image,
         object_store=object_store,
         settings=workflow_settings(),
-        required_checks=required_checks(),
+        required_checks=required_checks() if RULESET.is_file() else (),  # a GitLab-only project has none
         argocd_objects=objects,
     )
 
@@ -535,6 +543,96 @@ def repository_findings(forge: Forge, project: Project, facts: ForgeFacts, findi
     findings.append(package)
 
 
+# --- the GitLab project, through its API --------------------------------------------------------------------
+
+GITLAB_BRANCH_FIX = (
+    f"protect {BRANCH}: Settings → Repository → Protected branches, allowed to merge Maintainers, allowed to push"
+    " and merge No one, force push off — changes arrive by merge request"
+)
+GITLAB_ENVIRONMENT = "production"
+GITLAB_ENVIRONMENT_FIX = (
+    "protect it: Settings → CI/CD → Protected environments, production, required approvals 1 or more"
+    " (GitLab Premium); without it the merge request into main is the only approval"
+)
+GITLAB_VARIABLES = ("GITLAB_TOKEN",)  # what core/forge.py needs in CI; GitLab sets CI_SERVER_URL, CI_PROJECT_ID
+
+
+def gitlab_findings(forge: GitLab, project: Project, facts: ForgeFacts) -> list[Finding]:
+    """The GitLab project's findings; if a call fails on the way (no token, no network): those so far, then why."""
+    findings: list[Finding] = []
+    try:
+        forge.check()
+        answer = forge.get("/projects/:id")
+        if not answer.ok:
+            fix = f"GitLab finds no project {forge.project} ({answer.status}) — check CI_PROJECT_ID and GITLAB_TOKEN"
+            return [missing("project", fix)]
+        found = body_of(answer)
+        name, visibility = str(found.get("path_with_namespace") or ""), str(found.get("visibility") or "private")
+        facts.private_repository = visibility != "public"
+        findings.append(ok("project", f"{name} ({visibility})"))
+        if project.repository and name.lower() != project.repository.lower():
+            fix = f"this is {name}, but deploy/argocd/ names {project.repository} — rename one to match the other"
+            findings.append(missing("project name", fix))
+        findings.append(protected_branch_finding(forge))
+        findings.append(protected_environment_finding(forge))
+        findings += variable_findings(forge)
+    except ForgeError as exc:
+        findings.append(missing("gitlab", str(exc.code).removeprefix("error: ")))
+    return findings
+
+
+def protected_branch_finding(forge: GitLab) -> Finding:
+    piece = f"protected branch {BRANCH}"
+    answer = forge.get(f"/projects/:id/protected_branches/{BRANCH}")
+    if answer.status == 404:
+        return missing(piece, GITLAB_BRANCH_FIX)
+    if not answer.ok:
+        return unknown(piece, f"GitLab answered {answer.status} — look at Settings → Repository → Protected branches")
+    found = body_of(answer)
+    pushers = [level.get("access_level") for level in found.get("push_access_levels") or [] if isinstance(level, dict)]
+    if any(level != 0 for level in pushers) or found.get("allow_force_push"):
+        return missing(piece, f"pushes or force pushes are allowed — {GITLAB_BRANCH_FIX}")
+    return ok(piece, "no one pushes, no force push: changes arrive by merge request")
+
+
+def protected_environment_finding(forge: GitLab) -> Finding:
+    piece = f"protected environment {GITLAB_ENVIRONMENT}"
+    answer = forge.get(f"/projects/:id/protected_environments/{GITLAB_ENVIRONMENT}")
+    if answer.status == 404:
+        return missing(piece, GITLAB_ENVIRONMENT_FIX)
+    if not answer.ok:
+        why = f"GitLab answered {answer.status} (Premium, and a Maintainer's token, are needed to read it)"
+        return unknown(piece, f"{why} — look at Settings → CI/CD → Protected environments")
+    found = body_of(answer)
+    rules = [rule for rule in found.get("approval_rules") or [] if isinstance(rule, dict)]
+    approvals = int(found.get("required_approval_count") or 0) + sum(
+        int(r.get("required_approvals") or 0) for r in rules
+    )
+    if approvals < 1:
+        return missing(piece, f"no approval is required — {GITLAB_ENVIRONMENT_FIX}")
+    return ok(piece, f"{approvals} approval(s) required to deploy")
+
+
+def variable_findings(forge: GitLab) -> list[Finding]:
+    answer = forge.get("/projects/:id/variables?per_page=100")
+    if not answer.ok:
+        why = f"GitLab answered {answer.status}: listing CI/CD variables needs a Maintainer's token"
+        look = f"look at Settings → CI/CD → Variables for {', '.join(GITLAB_VARIABLES)} (masked, protected)"
+        return [unknown("CI/CD variables", f"{why} — {look}")]
+    listed = answer.body if isinstance(answer.body, list) else []
+    found = {str(item.get("key")): item for item in listed if isinstance(item, dict)}
+    findings = []
+    for name in GITLAB_VARIABLES:
+        item, piece = found.get(name), f"variable {name}"
+        if item is None:
+            findings.append(missing(piece, f"add it: {SETUP}, a project access token (api, write_repository)"))
+        elif not (item.get("masked") and item.get("protected")):
+            findings.append(missing(piece, "mark it masked and protected (Settings → CI/CD → Variables)"))
+        else:
+            findings.append(ok(piece, "masked, protected"))
+    return findings
+
+
 # --- the cluster, through kubectl -------------------------------------------------------------------------
 
 
@@ -748,13 +846,18 @@ def report(findings: list[Finding]) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
-    parser.add_argument("--skip-forge", action="store_true", help="do not check the GitHub repository")
+    parser.add_argument("--skip-forge", action="store_true", help="do not check the repository (GitHub or GitLab)")
     parser.add_argument("--skip-cluster", action="store_true", help="do not check the cluster")
     args = parser.parse_args(argv)
     cli.start(args)
     facts = ForgeFacts()
     found = project()
-    findings = [] if args.skip_forge else forge_findings(default(), found, facts)
+    findings: list[Finding] = []
+    if not args.skip_forge:
+        site = default()
+        findings = (
+            gitlab_findings(site, found, facts) if isinstance(site, GitLab) else forge_findings(site, found, facts)
+        )
     if not args.skip_cluster:
         findings += cluster_findings(Cluster(), found, facts)
     raise SystemExit(report(findings))

@@ -317,3 +317,77 @@ def test_git_pushes_with_the_token_as_a_header_for_the_gitlab_server_alone_never
     )
     assert elsewhere.stdout == "", "the header goes to the GitLab server alone"
     assert forge.GitLab(URL, "1", "").git_environment() == {} and forge.GitHub().git_environment() == {}
+
+
+# --- make doctor on GitLab ------------------------------------------------------------------------
+
+
+def canned(forge, answers: dict):
+    """A GitLab whose read-only queries answer from `answers` (path → (status, body)); 404 elsewhere."""
+
+    class Canned(forge.GitLab):
+        def get(self, path: str):
+            status, body = answers.get(path, (404, {"message": "404 Not Found"}))
+            return forge.Answer(status, body)
+
+    return Canned(URL, "acme/model", TOKEN)
+
+
+@pytest.fixture
+def doctor_project(module):
+    doctor = module("gitops.doctor")
+    return doctor, doctor.Project("acme/model", "", False, [], ())
+
+
+def test_doctor_on_gitlab_finds_main_and_production_protected_and_the_token_set(forge, doctor_project):
+    doctor, project = doctor_project
+    site = canned(
+        forge,
+        {
+            "/projects/:id": (200, {"path_with_namespace": "acme/model", "visibility": "private"}),
+            "/projects/:id/protected_branches/main": (
+                200,
+                {"name": "main", "push_access_levels": [{"access_level": 0}], "allow_force_push": False},
+            ),
+            "/projects/:id/protected_environments/production": (
+                200,
+                {"name": "production", "required_approval_count": 0, "approval_rules": [{"required_approvals": 2}]},
+            ),
+            "/projects/:id/variables?per_page=100": (200, [{"key": "GITLAB_TOKEN", "masked": True, "protected": True}]),
+        },
+    )
+    facts = doctor.ForgeFacts()
+    found = [(f.status, f.piece, f.detail) for f in doctor.gitlab_findings(site, project, facts)]
+    assert found == [
+        ("ok", "project", "acme/model (private)"),
+        ("ok", "protected branch main", "no one pushes, no force push: changes arrive by merge request"),
+        ("ok", "protected environment production", "2 approval(s) required to deploy"),
+        ("ok", "variable GITLAB_TOKEN", "masked, protected"),
+    ]
+    assert facts.private_repository is True
+
+
+def test_doctor_on_gitlab_names_each_missing_piece_and_its_fix(forge, doctor_project):
+    doctor, project = doctor_project
+    site = canned(
+        forge,
+        {
+            "/projects/:id": (200, {"path_with_namespace": "acme/other", "visibility": "public"}),
+            "/projects/:id/protected_branches/main": (200, {"push_access_levels": [{"access_level": 40}]}),
+            "/projects/:id/protected_environments/production": (403, {"message": "403 Forbidden"}),
+            "/projects/:id/variables?per_page=100": (
+                200,
+                [{"key": "GITLAB_TOKEN", "masked": False, "protected": True}],
+            ),
+        },
+    )
+    found = {f.piece: (f.status, f.detail) for f in doctor.gitlab_findings(site, project, doctor.ForgeFacts())}
+    assert found["project name"][0] == "missing" and "deploy/argocd/ names acme/model" in found["project name"][1]
+    assert found["protected branch main"] == (
+        "missing",
+        f"pushes or force pushes are allowed — {doctor.GITLAB_BRANCH_FIX}",
+    )
+    assert found["protected environment production"][0] == "unknown"
+    assert found["variable GITLAB_TOKEN"] == ("missing", "mark it masked and protected (Settings → CI/CD → Variables)")
+    unset = doctor.gitlab_findings(forge.GitLab(URL, "acme/model", ""), project, doctor.ForgeFacts())
+    assert [(f.status, f.piece) for f in unset] == [("missing", "gitlab")] and "no GITLAB_TOKEN" in unset[0].detail
