@@ -15,7 +15,9 @@ appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test
 where every Python, task and source appear (EACH_PYTHON_TASK_AND_SOURCE: lint, DVC's push and pull, the
 evidence map, the READMEs' paths; the wine and the classification CSV run what their data change), or
 once (REFERENCE: the project's slow code tests, the lint hooks that read only names, the load test's
-failure); elsewhere it is skipped naming the classes that run it.
+failure); elsewhere it is skipped naming the classes that run it. A `ci: gitlab` configuration skips the
+targets its GitLab merge-request pipeline runs as jobs (RUN_BY_GITLAB_PIPELINE: `make lint`, `make test`),
+which tests/test_gitlab.py executes.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from support.lifecycle import (
     restored,
     sha256,
     slo,
+    unless_its_gitlab_pipeline_runs,
 )
 from support.markdown import (
     MADE_BY_DELIVERY,
@@ -211,6 +214,7 @@ class LifecycleSteps:
         """`make lint` passes and changes nothing: every hook in REFERENCE, the hooks whose files vary by answer
         in the others (NAME_ONLY_HOOKS skipped, and PYTHON_ONLY_HOOKS outside ONE_PER_PYTHON)."""
         only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "`make lint` (its files follow the Python, task and source)")
+        unless_its_gitlab_pipeline_runs(project, "lint")
         project.install()
         hooks = {hook["id"] for repo in yaml.safe_load((project.path / ".pre-commit-config.yaml").read_text())["repos"]
                  for hook in repo["hooks"]}  # fmt: skip
@@ -328,6 +332,7 @@ class LifecycleSteps:
         meet the version: mypy at that version (`make lint`), every entry point's `--help`, the pipeline,
         the build and the served service.
         """
+        unless_its_gitlab_pipeline_runs(project, "test")
         project.pipeline()
         reference = project.config == REFERENCE
         deselect = [test for test, configs in ONLY_IN.items() if project.config not in configs]

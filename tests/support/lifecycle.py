@@ -122,6 +122,19 @@ def only_in(project: Lifecycle, configs: list[Configuration], what: str) -> None
         pytest.skip(f"{what}: tested in {', '.join(c.id for c in configs)}")
 
 
+# The make targets a `ci: gitlab` configuration's merge-request pipeline runs as its jobs: tests/test_gitlab.py
+# executes that pipeline (gitlab-ci-local) on the configuration's project, so its lifecycle class skips them.
+RUN_BY_GITLAB_PIPELINE = ("lint", "test")
+GITLAB_PIPELINE = "run by its GitLab pipeline (tests/test_gitlab.py)"
+
+
+def unless_its_gitlab_pipeline_runs(project: Lifecycle, target: str) -> None:
+    """Skip `make <target>` where the configuration's GitLab pipeline runs it (RUN_BY_GITLAB_PIPELINE)."""
+    assert target in RUN_BY_GITLAB_PIPELINE, f"the GitLab pipeline runs no `make {target}`"
+    if project.config.answers.get("ci") == "gitlab":
+        pytest.skip(f"`make {target}`: {GITLAB_PIPELINE}")
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
