@@ -8,8 +8,8 @@ it needs first. Under `--dist loadscope` each class runs whole on one worker; co
 in parallel.
 
 A step that does not depend on every answer runs in fewer classes (support.lifecycle): one per
-Python version (ONE_PER_PYTHON: the entry points, mypy, the S3 remote), once (REFERENCE: the
-project's whole suite; elsewhere only its CONFIGURED folders run), one per task
+Python version (ONE_PER_PYTHON: mypy, the S3 remote, the project's own check of every command's --help),
+once (REFERENCE: the project's whole suite; elsewhere only its CONFIGURED folders run), one per task
 (ONE_PER_TASK: a model parameter's rerun, the gate's failure), where every task and every data source
 appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test of the built bento),
 where every Python, task and source appear (EACH_PYTHON_TASK_AND_SOURCE: lint, DVC's push and pull, the
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import json
 import re
 import shutil
 from pathlib import Path
@@ -68,40 +67,6 @@ from support.repos import default_remote_dir, dvc_lock_md5, stages_run, versione
 
 pytestmark = pytest.mark.slow
 
-# Every `python -m <package>.<entry point>` a user or a Makefile target runs; each has --help.
-ENTRY_POINTS = [f"pipeline.{stage}" for stage in STAGES] + [
-    "packaging.build",
-    "packaging.container",
-    "packaging.loadtest",
-    "core.storage",
-    "gitops.release",
-    "gitops.doctor",
-    "governance.templateupdate",
-    "governance.evidence",
-    "improvement.retrain",
-    "improvement.tune",
-    "improvement.publish",
-    "improvement.impact",
-]
-# Runs each module given as `python -m <module> --help` would, in one interpreter; prints
-# {module: [exit code, output]} as JSON on its last line.
-HELP_SCRIPT = """
-import contextlib, io, json, runpy, sys
-results = {}
-for name in sys.argv[1:]:
-    out, code = io.StringIO(), 0
-    sys.argv = [name, "--help"]
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            runpy.run_module(name, run_name="__main__", alter_sys=True)
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        except Exception as error:
-            code = 1
-            print(repr(error))
-    results[name] = [code, out.getvalue()]
-print(json.dumps(results))
-"""
 RECORDS = [
     "reports/data/ingest.json",
     "reports/data/prepare.json",
@@ -189,26 +154,6 @@ class LifecycleSteps:
         assert hook.is_file() and "pre-commit" in hook.read_text(), "make install did not install the git hook"
         if project.config.folder:
             assert project.config.folder in project.path.as_posix(), "the project is not kept where asked"
-
-    def test_every_entry_point_has_help(self, project):
-        """`python -m <package>.<entry point> --help` prints a usage and exits 0, for every entry point.
-
-        One interpreter runs them all the way `python -m` does (runpy, as __main__): the imports
-        are paid once.
-        """
-        only_in(project, ONE_PER_PYTHON, "every entry point's --help (the package is the same but for the Python)")
-        project.install()
-        modules = [f"{project.package}.{name}" for name in ENTRY_POINTS]
-        out = run(
-            [project.path / ".venv" / "bin" / "python", "-c", HELP_SCRIPT, *modules], cwd=project.path, env=project.env
-        )
-        results = json.loads(out.stdout.strip().splitlines()[-1])
-        broken = [
-            f"python -m {m} --help (exit {code}):\n{text[-800:]}"
-            for m, (code, text) in results.items()
-            if code != 0 or "usage:" not in text
-        ]
-        assert list(results) == modules and broken == [], "\n\n".join(broken)
 
     def test_lint_passes_on_the_fresh_project(self, project):
         """`make lint` passes and changes nothing: every hook in REFERENCE, the hooks whose files vary by answer
@@ -329,7 +274,7 @@ class LifecycleSteps:
         outputs, and the stage code tests follow its task and schema; the rest of tests/code (git, the
         forge, GitOps, governance, monitoring, retraining, packaging, storage, and serving, whose tests
         serve toy models of both tasks) runs code no answer changes. The other Python runs those where they
-        meet the version: mypy at that version (`make lint`), every entry point's `--help`, the pipeline,
+        meet the version: mypy at that version (`make lint`), every command's `--help`, the pipeline,
         the build and the served service.
         """
         unless_its_gitlab_pipeline_runs(project, "test")

@@ -81,7 +81,7 @@ def covering(configs: list[Configuration], *keys: Callable[[Configuration], obje
     return [c for c in configs if c in chosen]
 
 
-# What depends on the Python version alone (the entry points, mypy, the project's code tests of what no
+# What depends on the Python version alone (every command's --help, mypy, the project's code tests of what no
 # answer changes) runs once per version; what depends on the task alone (the model parameter DVC tracks,
 # the gate's rule) once per task.
 # What depends on the task and on the data's source, each on its own, runs where every task and every
@@ -108,8 +108,8 @@ EACH_PYTHON_TASK_AND_SOURCE = [c for c in LIFECYCLE_CONFIGURATIONS if c in ONE_P
 # Tests in CONFIGURED whose outcome does not follow every answer, and the configurations that run them (the
 # others deselect them): BentoML's own /metrics with the log's counters appended (a second server of the
 # model, started for that alone: the contract tests' server, metrics off, serves every configuration) runs
-# once; every command's --help (the package is the same but for the Python, as for the template's own
-# check of the entry points) once per Python version.
+# once; every command's --help (each module with a main guard; the package is the same but for the Python)
+# once per Python version.
 ONLY_IN = {
     "tests/service/test_contract.py::test_bentomls_metrics_when_on_carry_the_logs_counters_too": [REFERENCE],
     "tests/code/pipeline/test_stages.py::test_every_command_has_a_help": ONE_PER_PYTHON,
@@ -222,7 +222,7 @@ class Lifecycle:
 
         def action() -> subprocess.CompletedProcess[str]:
             with slo(self, **RELAXED_SLO):
-                args = f"LOAD_ARGS=--seconds 8 --users 10 --target {target}"
+                args = f"LOAD_ARGS=--seconds 4 --users 10 --target {target}"
                 return self.make("load-test", args, env=LOAD_TEST_ENV)
 
         return self.step("load-test", action)

@@ -4,6 +4,7 @@ and every command has a --help.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
@@ -16,12 +17,7 @@ import yaml
 GATE_METRIC = {"classification": "accuracy", "regression": "r2"}
 LIVE_METRIC = {"classification": "accuracy", "regression": "rmse"}
 ESTIMATOR = {"classification": "logistic_regression", "regression": "ridge"}
-TOOLS = (
-    "packaging.build",
-    "packaging.container",
-    "packaging.loadtest",
-    "core.storage",
-)  # commands outside the pipeline
+MAIN_GUARD = 'if __name__ == "__main__":'  # what makes a module a command (`python -m …`)
 
 
 @pytest.fixture
@@ -168,20 +164,33 @@ for module in sys.argv[1:]:
 """
 
 
+def commands(root, package):
+    """`python -m` name → the module holding its main guard, for every module of the package that has one (a
+    package's `__main__.py` runs as the package)."""
+    src = root / "src"
+    found = {}
+    for path in sorted((src / package).rglob("*.py")):
+        if MAIN_GUARD in path.read_text():
+            module = ".".join(path.relative_to(src).with_suffix("").parts)
+            found[module.removesuffix(".__main__")] = module
+    return found
+
+
 @pytest.mark.slow
 def test_every_command_has_a_help(pkg, root):
-    """`python -m <package>.pipeline.<stage> --help` (and each tool's) exits 0 and shows its docstring."""
-    commands = {f"pipeline.{name}": stage(pkg, name) for name in pkg.stages}
-    commands |= {name: getattr(getattr(pkg, name.split(".")[0]), name.split(".")[1]) for name in TOOLS}
-    modules = [f"{pkg.name}.{command}" for command in commands]
-    result = subprocess.run(
-        [sys.executable, "-c", HELP, *modules], cwd=root, capture_output=True, text=True, timeout=120
-    )
+    """Every command (each module with a main guard: the stages, the Makefile's tools) exits 0 on `--help` and shows
+    its docstring's first line; a stage's help names `--params`."""
+    found = commands(root, pkg.name)
+    stages = {stage(pkg, name).__name__ for name in pkg.stages}
+    assert stages <= set(found), f"stages without a main guard: {sorted(stages - set(found))}"
+    result = subprocess.run([sys.executable, "-c", HELP, *found], cwd=root, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"--help failed: {result.stderr[-2000:]}"
     helps = dict(part.split("\n", 1) for part in result.stdout.split("==> ")[1:])
-    for command, module in commands.items():
-        out = helps[f"{pkg.name}.{command}"]
-        first_line = module.__doc__.strip().splitlines()[0]
+    assert list(helps) == list(found), result.stdout[-2000:]
+    for command, module in found.items():
+        out = helps[command]
+        assert "usage:" in out, f"python -m {command} --help printed no usage:\n{out[-800:]}"
+        first_line = importlib.import_module(module).__doc__.strip().splitlines()[0]
         assert first_line in out, f"{command} --help does not show {first_line!r}"
-        if command.startswith("pipeline."):
+        if command in stages:
             assert "--params" in out
