@@ -3,15 +3,18 @@
     make score INPUT=data/new.csv OUTPUT=reports/scores.csv
     python -m <package>.serving.score --input s3://bucket/batch/ --output scores.csv --chunk-rows 50000
 
-The same Predictor and the same record schema as the online service (serving/predictor.py's
-`record_model`, errors reported by serving/api.py's `problems`): a row the service would refuse is
-written to the rejects file (default: OUTPUT with `.rejects.csv`) with the field and the reason,
-never dropped. Each output row carries its input file (`source`) and position there (`row`, from
-0: the key to join the inputs back), the `prediction`, the `model_version` and the `run_id`: a
-hash of the input's content and the model version, so the same input scored by the same model
-gives the same bytes, however it is chunked. A valid record is scored as read (the checks are
-strict: they change no value), which spares a copy per row. Files are read CHUNK_ROWS rows at a
-time (CSV with pandas, Parquet with DuckDB), so memory stays flat whatever the input's size.
+The same Predictor and the same record schema as the online service: a chunk is screened column
+by column with the schema's own bounds (serving/predictor.py's `screen`), and only the rows that
+may break a rule are validated one by one by the request schema (`record_model`, errors reported
+by serving/api.py's `problems`), so a row the service would refuse is refused for the same reason.
+It is written to the rejects file (default: OUTPUT with `.rejects.csv`) with the field and the
+reason, never dropped. The others are predicted as a table (`Predictor.predict_frame`). Each output
+row carries its input file (`source`) and position there (`row`, from 0: the key to join the
+inputs back), the `prediction`, the `model_version` and the `run_id`: a hash of the input's content
+and the model version, so the same input scored by the same model gives the same bytes, however it
+is chunked (`{run_id}` in OUTPUT becomes it: a scheduled job writes one file per input). Files are
+read CHUNK_ROWS rows at a time (CSV with pandas, Parquet with DuckDB, which only the development
+lock has), so memory stays flat whatever the input's size.
 
 Every chunk is also written to the prediction log (serving/predictionlog.py, endpoint `batch`,
 one line per scored row and one failed line per rejected row) in MODELOPS_MONITORING_DIR or the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import posixpath
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +50,7 @@ CHUNK_ROWS = 50_000
 FORMATS = (".csv", ".parquet")
 REJECT_COLUMNS = ["source", "row", "field", "reason", "record"]
 HASH_BLOCK = 1 << 20
+RUN_ID = "{run_id}"  # in OUTPUT or REJECTS: replaced by the run's id
 
 
 class ScoreError(SystemExit):
@@ -149,7 +154,10 @@ def parquet_chunks(source: Input, path: str, rows: int, size: int) -> Iterator[t
     try:
         import duckdb
     except ImportError as exc:
-        raise ScoreError("error: reading Parquet needs duckdb (requirements-dev.in) — run `make install`") from exc
+        raise ScoreError(
+            "error: reading Parquet needs duckdb, which only the development lock has (not the service's image)"
+            " — convert the input to CSV, or score it where `make install` ran"
+        ) from exc
     connection = duckdb.connect()
     connection.execute("SET threads = 1")
     if "file" not in source.fs.protocol:
@@ -262,9 +270,10 @@ def score(
         raise ScoreError(f"error: --chunk-rows {chunk_rows} is below 1 — pass a positive number of rows")
     source = Input.of(input_url)
     run_id = source.run_id(scorer.model_version)
+    output = output.replace(RUN_ID, run_id)  # a scheduled job's output: one file per input and model
     categorical = scorer.predictor.schema.categorical
     out_fs, out_path = filesystem(output)
-    rejects_url = rejects or str(PurePosixPath(output).with_suffix(".rejects.csv"))
+    rejects_url = (rejects or posixpath.splitext(output)[0] + ".rejects.csv").replace(RUN_ID, run_id)
     rej_fs, rej_path = filesystem(rejects_url)
     for fs, path in ((out_fs, out_path), (rej_fs, rej_path)):
         parent = str(PurePosixPath(path).parent)
@@ -338,7 +347,9 @@ def open_log(settings: Settings, model_version: str, predictor: Predictor, chunk
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--input", required=True, help="a .csv or .parquet file, a folder of them, or a URL (s3://...)")
-    parser.add_argument("--output", required=True, help="the scores, CSV (a path or a URL)")
+    parser.add_argument(
+        "--output", required=True, help="the scores, CSV (a path or a URL; {run_id} in it becomes the run's id)"
+    )
     parser.add_argument("--rejects", help="the refused rows and why, CSV (default: OUTPUT with .rejects.csv)")
     parser.add_argument(
         "--chunk-rows", type=int, default=CHUNK_ROWS, help="rows read and scored at a time (default: %(default)s)"

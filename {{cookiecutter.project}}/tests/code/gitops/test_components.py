@@ -1,7 +1,7 @@
 """The Kustomize components: every overlay renders with each, and each does what its comment says.
 
-`smoke-test` is in every overlay; `pull-secret`, `ingress` and `canary` are opt-in, enabled by one line under
-an overlay's `components:` (deploy/README.md). Each is rendered here by kubectl, enabled in a copy of
+`smoke-test` is in every overlay; `pull-secret`, `ingress`, `canary` and `batch-score` are opt-in, enabled
+by one line under an overlay's `components:` (deploy/README.md). Each is rendered here by kubectl, enabled in a copy of
 deploy/, and checked by the same wiring the manifests hook runs. The hooks' validators and checkov
 on the enabled components are in test_manifests.py (slow).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-OPT_IN = ["pull-secret", "ingress", "canary"]
+OPT_IN = ["pull-secret", "ingress", "canary", "batch-score"]
 PULL_SECRET = "ghcr-pull"  # pragma: allowlist secret (a Secret's name)
 
 
@@ -181,4 +181,60 @@ def test_the_canary_adopts_the_deployment_and_its_analysis_runs_the_overlays_ima
     project["spec"]["namespaceResourceWhitelist"] += [
         {"group": "argoproj.io", "kind": "Rollout"}, {"group": "argoproj.io", "kind": "AnalysisTemplate"}
     ]  # fmt: skip
+    assert wiring.check_project(project, apps, rendered) == []
+
+
+def test_the_batch_score_cronjob_runs_the_overlays_image_on_the_patched_input(pkg, deploy_copy, root):
+    """The scheduled `make score`: this image's score command on SCORE_INPUT/SCORE_OUTPUT (an overlay patches them),
+    the service's settings and identity, one run at a time, a pod as restricted as the service's, reaching only
+    DNS and the object store; the pull secret reaches its pods too; the project must allow CronJobs."""
+    wiring = pkg.gitops.wiring
+    enable(deploy_copy, "staging", ["batch-score", "pull-secret"])
+    overlay = deploy_copy / "staging" / "kustomization.yaml"
+    kustomization = yaml.safe_load(overlay.read_text())
+    container_patch = {"name": "score", "env": [{"name": "SCORE_INPUT", "value": "s3://other-bucket/in/"}]}
+    patch = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": f"{root.name}-batch-score"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [container_patch]}}}}},
+    }
+    (deploy_copy / "staging" / "batch-score-patch.yaml").write_text(yaml.safe_dump(patch))
+    kustomization["patches"].append({"path": "batch-score-patch.yaml"})
+    overlay.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    objects = render(deploy_copy, "staging")
+    (cronjob,) = [o for o in objects if o["kind"] == "CronJob"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid" and cronjob["spec"]["jobTemplate"]["spec"]["backoffLimit"]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    entry = kustomization["images"][0]
+    assert container["image"] == f"{entry['newName']}:{entry['newTag']}", "the deployed version scores the batch"
+    assert container["command"][:3] == ["python", "-m", f"{pkg.name}.serving.score"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SCORE_INPUT"] == "s3://other-bucket/in/" and env["SCORE_OUTPUT"].endswith("/{run_id}.csv")
+    command = container["command"]
+    assert command[command.index("--input") + 1] == "$(SCORE_INPUT)"
+    assert command[command.index("--output") + 1] == "$(SCORE_OUTPUT)"
+    service_pod = deployment["spec"]["template"]["spec"]
+    assert container["envFrom"] == service_pod["containers"][0]["envFrom"], "the service's settings: its log sink"
+    assert (
+        pod["serviceAccountName"] == service_pod["serviceAccountName"]
+        and pod["securityContext"] == (service_pod["securityContext"])
+    )
+    assert pod["imagePullSecrets"] == [{"name": PULL_SECRET}]
+    assert wiring.pod_restrictions(pod, container) == []
+    labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert not any(wiring.matches(s["spec"]["selector"], labels) for s in objects if s["kind"] == "Service")
+    assert wiring.egress_admits(objects, labels, 443, {"app": "any-object-store"})
+    assert not wiring.egress_admits(objects, labels, 3000, deployment["spec"]["template"]["metadata"]["labels"])
+    problems = wiring.check_workload("staging", objects, kustomization)
+    problems += wiring.check_smoke_job("staging", objects, kustomization)
+    assert [str(p) for p in problems] == []
+    project = yaml.safe_load((root / "deploy/argocd/project.yaml").read_text())
+    apps = {env: yaml.safe_load((root / f"deploy/argocd/{env}.yaml").read_text()) for env in ("staging", "production")}
+    rendered = {"staging": objects, "production": render(deploy_copy, "production")}
+    messages = [str(p) for p in wiring.check_project(project, apps, rendered)]
+    assert [m.rpartition(" does not allow ")[2] for m in messages] == ["{group: 'batch', kind: CronJob}"]
+    project["spec"]["namespaceResourceWhitelist"].append({"group": "batch", "kind": "CronJob"})
     assert wiring.check_project(project, apps, rendered) == []

@@ -787,16 +787,19 @@ def test_only_application_files_need_an_overlay(manifests):
 
 @pytest.mark.slow
 def test_the_hooks_pass_every_component_enabled(project_copy):
-    """Both overlays with pull-secret and ingress, production with the canary too, the project allowing their kinds:
-    the validators (the Rollout and AnalysisTemplate against Argo Rollouts' schemas) and checkov pass."""
+    """Both overlays with batch-score, pull-secret and ingress, production with the canary too, the project allowing
+    their kinds: the validators (the Rollout and AnalysisTemplate against Argo Rollouts' schemas, the CronJob
+    --strict) and checkov pass."""
     for env in ("staging", "production"):
         canary = "- ../components/canary\n" if env == "production" else ""
         edit(
             project_copy / f"deploy/{env}/kustomization.yaml",
             "- ../components/smoke-test\n",
-            "- ../components/smoke-test\n- ../components/pull-secret\n- ../components/ingress\n" + canary,
+            "- ../components/smoke-test\n- ../components/batch-score\n- ../components/pull-secret\n"
+            "- ../components/ingress\n" + canary,
         )
     kinds = [("networking.k8s.io", "Ingress"), ("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate")]
+    kinds.append(("batch", "CronJob"))
     edit(
         project_copy / "deploy/argocd/project.yaml",
         "  namespaceResourceWhitelist:\n",
@@ -816,6 +819,8 @@ def test_the_manifests_hook_fails_misspelled_job_project_and_notification_fields
     edit(project_copy / "deploy/components/smoke-test/job.yaml", "  activeDeadlineSeconds:", "  activeDeadlineSecond:")
     overlay, canary = project_copy / "deploy/production/kustomization.yaml", project_copy / "deploy/components/canary"
     edit(overlay, "- ../components/smoke-test\n", "- ../components/smoke-test\n- ../components/canary\n")
+    edit(overlay, "- ../components/canary\n", "- ../components/canary\n- ../components/batch-score\n")
+    edit(project_copy / "deploy/components/batch-score/cronjob.yaml", "  concurrencyPolicy:", "  concurencyPolicy:")
     edit(canary / "rollout.yaml", "      canaryService:", "      canaryServise:")
     edit(canary / "analysis-template.yaml", "      failureLimit:", "      failureLimt:")
     edit(canary / "analysis-template.yaml", "            backoffLimit:", "            backofLimit:")
@@ -833,3 +838,4 @@ def test_the_manifests_hook_fails_misspelled_job_project_and_notification_fields
     assert "production: Rollout/" in out and "spec.strategy.canary: " in out and "'canaryServise' was unexpected" in out
     assert "production: AnalysisTemplate/" in out and "'failureLimt' was unexpected" in out
     assert "-model-behaviour: spec: " in out and "'backofLimit' was unexpected) (Kubernetes" in out
+    assert "production: CronJob/" in out and "'concurencyPolicy' was unexpected" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -191,6 +192,55 @@ def test_no_input_is_an_error_naming_the_fix(pkg, batch, tmp_path):
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(SystemExit, match="neither .csv nor .parquet"):
         pkg.serving.score.score(make(), str(tmp_path / "data.json"), str(tmp_path / "out.csv"))
+
+
+def test_make_score_reads_and_writes_the_object_store_and_logs_to_its_sink(pkg, root, predictor, s3_env, tmp_path):
+    """`make score` with the project's model on an S3 folder (a CSV and a Parquet file, moto's server): the scores
+    under the run's id, the rejects beside them, every row in the log sink."""
+    import s3fs
+
+    schema = predictor.schema
+    good = pd.read_csv(pkg.core.paths.TEST if pkg.core.paths.TEST.is_absolute() else root / pkg.core.paths.TEST)
+    good = good[schema.names].head(30)
+    first = schema.numeric[0]
+    bad = good.head(2).astype(object)
+    bad.loc[bad.index[0], first], bad.loc[bad.index[1], first] = "tall", 1e12
+    fs = s3fs.S3FileSystem(endpoint_url=s3_env.endpoint)
+    prefix = f"{s3_env.bucket}/score/{tmp_path.name}"
+    fs.pipe_file(f"{prefix}/in/a.csv", pd.concat([good, bad]).to_csv(index=False).encode())
+    frame = good  # noqa: F841 - read by DuckDB's replacement scan
+    duckdb.sql(f"COPY (SELECT * FROM frame) TO '{tmp_path / 'b.parquet'}' (FORMAT parquet)")
+    fs.put_file(str(tmp_path / "b.parquet"), f"{prefix}/in/b.parquet")
+    env = {**os.environ, **s3_env.env, "MODELOPS_MONITORING_DIR": str(tmp_path / "monitoring")}
+    env["MODELOPS_LOG_SINK"] = f"s3://{prefix}/logs"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "score", f"INPUT=s3://{prefix}/in/", f"OUTPUT=s3://{prefix}/out/{{run_id}}.csv"],
+        cwd=root, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "scored 60 of 62 rows" in done.stdout and "rejected 2" in done.stdout
+    written = sorted(path.rpartition("/")[2] for path in fs.find(f"{prefix}/out"))
+    assert len(written) == 2 and written[0].endswith(".csv") and written[1].endswith(".rejects.csv")
+    scores = pd.read_csv(fs.open(f"{prefix}/out/{written[0]}"))
+    run_id = written[0].removesuffix(".csv")
+    assert set(scores["run_id"]) == {run_id} and scores.groupby("source").size().to_dict() == {
+        "a.csv": 30,
+        "b.parquet": 30,
+    }
+    expected = predictor.predict(schema.client_records(good))
+    for name in ("a.csv", "b.parquet"):
+        assert scores[scores["source"] == name]["prediction"].tolist() == expected
+    rejects = pd.read_csv(fs.open(f"{prefix}/out/{written[1]}"))
+    assert rejects[["source", "row", "field"]].values.tolist() == [["a.csv", 30, first], ["a.csv", 31, first]]
+    lines = [
+        json.loads(line)
+        for path in fs.find(f"{prefix}/logs")
+        if path.endswith(".jsonl")
+        for line in fs.cat(path).splitlines()
+    ]
+    assert len(lines) == 62 and {line["endpoint"] for line in lines} == {"batch"}
+    assert sorted(line["status"] for line in lines) == [200] * 60 + [400] * 2
+    assert {line["model_version"] for line in lines} == set(scores["model_version"])
 
 
 def test_the_command_has_help(pkg):
