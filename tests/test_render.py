@@ -101,6 +101,7 @@ PROJECT_FILES = {
     "deploy/staging/deployment-patch.yaml",
     "deploy/staging/hpa-patch.yaml",
     "deploy/staging/kustomization.yaml",
+    "docs/batch.md",
     "docs/criteria.yaml",
     "docs/evidence.yaml",
     "docs/problem_definition.md",

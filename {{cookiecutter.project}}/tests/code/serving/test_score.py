@@ -213,8 +213,9 @@ def test_make_score_reads_and_writes_the_object_store_and_logs_to_its_sink(pkg, 
     fs.put_file(str(tmp_path / "b.parquet"), f"{prefix}/in/b.parquet")
     env = {**os.environ, **s3_env.env, "MODELOPS_MONITORING_DIR": str(tmp_path / "monitoring")}
     env["MODELOPS_LOG_SINK"] = f"s3://{prefix}/logs"
+    output = f"s3://{prefix}/out/" + "{run_id}.csv"  # the command's placeholder, filled with the run's id
     done = subprocess.run(
-        ["make", "--no-print-directory", "score", f"INPUT=s3://{prefix}/in/", f"OUTPUT=s3://{prefix}/out/{{run_id}}.csv"],
+        ["make", "--no-print-directory", "score", f"INPUT=s3://{prefix}/in/", f"OUTPUT={output}"],
         cwd=root, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
