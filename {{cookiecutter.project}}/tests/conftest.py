@@ -72,9 +72,10 @@ def root() -> Path:
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch) -> Path:
-    """An empty working directory and an environment without MODELOPS_* variables."""
+    """An empty working directory and an environment without MODELOPS_* variables, nor the markers of the CI
+    that runs the tests (GITHUB_ACTIONS, GITLAB_CI: they choose the forge): a test sets the one it means."""
     monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("MODELOPS_")]:
+    for key in [k for k in os.environ if k.startswith("MODELOPS_") or k in ("GITHUB_ACTIONS", "GITLAB_CI")]:
         monkeypatch.delenv(key)
     return tmp_path
 
