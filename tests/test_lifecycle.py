@@ -43,6 +43,7 @@ from support.lifecycle import (
     PYTHON_ONLY_HOOKS,
     REFERENCE,
     RELAXED_SLO,
+    RUN_BY_THE_PROJECTS_TESTS,
     STAGES,
     Lifecycle,
     only_in,
@@ -157,16 +158,18 @@ class LifecycleSteps:
 
     def test_lint_passes_on_the_fresh_project(self, project):
         """`make lint` passes and changes nothing: every hook in REFERENCE, the hooks whose files vary by answer
-        in the others (NAME_ONLY_HOOKS skipped, and PYTHON_ONLY_HOOKS outside ONE_PER_PYTHON)."""
+        in the others (NAME_ONLY_HOOKS skipped, and PYTHON_ONLY_HOOKS outside ONE_PER_PYTHON); the hooks the
+        project's own tests run (RUN_BY_THE_PROJECTS_TESTS) nowhere."""
         only_in(project, EACH_PYTHON_TASK_AND_SOURCE, "`make lint` (its files follow the Python, task and source)")
         unless_its_gitlab_pipeline_runs(project, "lint")
         project.install()
         hooks = {hook["id"] for repo in yaml.safe_load((project.path / ".pre-commit-config.yaml").read_text())["repos"]
                  for hook in repo["hooks"]}  # fmt: skip
-        named = {*NAME_ONLY_HOOKS, *PYTHON_ONLY_HOOKS}
+        named = {*NAME_ONLY_HOOKS, *PYTHON_ONLY_HOOKS, *RUN_BY_THE_PROJECTS_TESTS}
         assert named <= hooks, f"no such hooks: {sorted(named - hooks)}"
         skipped = [] if project.config == REFERENCE else list(NAME_ONLY_HOOKS)
         skipped += [] if project.config in ONE_PER_PYTHON else list(PYTHON_ONLY_HOOKS)
+        skipped += [hook for hook in RUN_BY_THE_PROJECTS_TESTS if hook not in skipped]
         skip = {"SKIP": ",".join(skipped)} if skipped else {}
         before = run(["git", "status", "--porcelain"], cwd=project.path).stdout
         project.make("lint", env=skip)
