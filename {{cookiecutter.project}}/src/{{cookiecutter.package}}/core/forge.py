@@ -716,11 +716,12 @@ def push_branch(remote: str, branch: str, if_rejected: str, env: Mapping[str, st
     try:
         git("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", env=env)
     except GitError as exc:
-        raise ForgeError(
+        message = (
             f"error: `{command}` was rejected — check that the remote {remote!r} exists (`git remote -v`) and that"
             " you may push to it (GitHub CI: `contents: write` and `gh auth setup-git`; GitLab: GITLAB_TOKEN with"
-            f" write_repository); {if_rejected}\ngit: {redact(exc.reason)}"
-        ) from None
+            f" write_repository); {if_rejected}\ngit: {exc.reason}"
+        )
+        raise ForgeError(redact(message)) from None  # a remote may be a URL with a token in it
     print(f"pushed {branch} to {remote}")
 
 

@@ -391,3 +391,42 @@ def test_doctor_on_gitlab_names_each_missing_piece_and_its_fix(forge, doctor_pro
     assert found["variable GITLAB_TOKEN"] == ("missing", "mark it masked and protected (Settings → CI/CD → Variables)")
     unset = doctor.gitlab_findings(forge.GitLab(URL, "acme/model", ""), project, doctor.ForgeFacts())
     assert [(f.status, f.piece) for f in unset] == [("missing", "gitlab")] and "no GITLAB_TOKEN" in unset[0].detail
+
+
+def test_a_push_sends_the_token_as_its_header_not_the_job_token_of_the_clone_url(
+    forge, project_with_remote, monkeypatch
+):
+    """A GitLab CI clone's URL carries the job token, which may not push: git must send GITLAB_TOKEN instead."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen: list[str] = []
+
+    class Server(BaseHTTPRequestHandler):
+        def do_GET(self):  # git's first request of a push: the refs, here refused
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(403)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    monkeypatch.setenv("CI_JOB_TOKEN", "job0token")
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    try:
+        with pytest.raises(SystemExit) as refused:
+            site = forge.GitLab(url, "acme/model", TOKEN)
+            forge.push_branch(
+                f"http://gitlab-ci-token:job0token@{url[7:]}/acme/model.git", "main", "-", site.git_environment()
+            )
+    finally:
+        server.shutdown()
+    assert seen and {base64.b64decode(header.split()[1]).decode() for header in seen} == {f"oauth2:{TOKEN}"}
+    message = str(refused.value.code)
+    assert message.startswith("error: `git push http://gitlab-ci-token:***@") and TOKEN not in message
+    assert "job0token" not in message
