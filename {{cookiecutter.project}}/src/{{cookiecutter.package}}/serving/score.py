@@ -29,10 +29,10 @@ import functools
 import hashlib
 import posixpath
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import orjson
@@ -123,6 +123,22 @@ def records_of(frame: pd.DataFrame, numeric: set[str], text_numbers: bool) -> li
         columns.append([c if p else None for c, p in zip(cells, present, strict=True)])
     names = [str(c) for c in frame.columns]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def inputs_json(frame: pd.DataFrame, numeric: set[str]) -> list[bytes]:
+    """Each row of a screened table as the JSON object orjson makes of its dict (NaN as null), built column
+    by column: the same bytes as a dict per row serialised one by one, for a fifth of the CPU."""
+    if frame.empty:
+        return []
+    template = b"{" + b",".join(orjson.dumps(str(name)) + b":%b" for name in frame.columns) + b"}"
+    columns: list[list[bytes]] = []
+    for name in frame.columns:
+        if name in numeric:
+            values = np.ascontiguousarray(frame[name].to_numpy(dtype=float))
+            columns.append(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b","))
+        else:
+            columns.append([orjson.dumps(v) if isinstance(v, str) else b"null" for v in frame[name].tolist()])
+    return [template % cells for cells in zip(*columns, strict=True)]
 
 
 def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -240,9 +256,19 @@ class Scorer:
             latency = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
             key = f"{run_id}:{name}:{first}"
             if predictions:
-                self.put((request_id(key), arrived, "batch", 200, latency, rows_of(valid), predictions))
+                self.put((request_id(key), arrived, "batch", 200, latency, self.logged(valid), predictions))
             for i, reason in reasons.items():
                 self.put((request_id(f"{key}:{i}"), arrived, "batch", 400, latency, [], f"row {first + i}: {reason}"))
+
+    def logged(self, frame: pd.DataFrame) -> Sequence[dict[str, Any]]:
+        """A chunk's scored rows as the log's records. With nothing to redact the writer serialises a record as
+        given (`Redaction.apply` returns it untouched), so each goes as its JSON (`inputs_json`, an orjson
+        Fragment: the same bytes for a fifth of the CPU); with fields to drop or hash, as a dict."""
+        assert self.log is not None
+        if self.log.redaction.drop or self.log.redaction.hash:
+            return rows_of(frame)
+        numeric = {f.name for f in self.predictor.schema.features if f.numeric}
+        return cast(list[dict[str, Any]], [orjson.Fragment(row) for row in inputs_json(frame, numeric)])
 
     def put(self, entry: Entry) -> None:
         """Hand an entry to the log, waiting while it is behind: a batch never outruns its log."""

@@ -183,6 +183,23 @@ def test_the_log_holds_batch_rows_and_the_monitor_reads_them(pkg, batch, tmp_pat
     assert live is not None and len(live.records) == counts.scored
     assert set(live.records["model_version"]) == {VERSION}
     assert counts.rejected and live.requests.empty  # batch rows are judged as records, not as the service's latency
+    scored = [record for record in map(json.loads, lines) if record["status"] == 200]
+    assert sorted(json.dumps(r["inputs"], sort_keys=True) for r in scored) == sorted(
+        json.dumps(record, sort_keys=True) for record in predictor.schema.client_records(good)
+    ), "each scored row's inputs as the service logs a request's record (missing as null)"
+
+
+def test_the_log_drops_and_hashes_batch_inputs_as_the_services(pkg, batch, tmp_path):
+    make, predictor, good = batch
+    source = tmp_path / "in.csv"
+    good.to_csv(source, index=False)
+    redaction = pkg.serving.predictionlog.Redaction(frozenset({"colour"}), frozenset({"size"}), "s" * 32)
+    log = pkg.serving.predictionlog.PredictionLog(tmp_path / "monitoring", VERSION, "batch", redaction=redaction)
+    run(pkg, make(log=log), source, tmp_path / "scores.csv", chunk_rows=15)
+    log.close()
+    lines = [json.loads(line) for path in (tmp_path / "monitoring/predictions").glob("*.jsonl") for line in path.open()]
+    assert len(lines) == len(good) and all(set(line["inputs"]) == {"size", "weight"} for line in lines)
+    assert all(line["inputs"]["size"].startswith("hmac-sha256:") for line in lines)
 
 
 def test_no_input_is_an_error_naming_the_fix(pkg, batch, tmp_path):
