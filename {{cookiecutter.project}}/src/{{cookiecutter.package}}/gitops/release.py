@@ -409,7 +409,7 @@ def plan(site: forge.Forge, release: Release, remote: str, base: str, asset: Pat
     return [
         *lines,
         str(site.pull_request_query(release.branch)),
-        f"# if no pull request from {release.branch} is open (an open one is left as it is)",
+        f"# if no {site.noun} from {release.branch} is open (an open one is left as it is)",
         shlex.join(["git", "push", remote, release.branch]),
         *map(str, site.pull_request_calls(request, None, labelled=False)),
     ]
