@@ -8,8 +8,9 @@ it needs first. Under `--dist loadscope` each class runs whole on one worker; co
 in parallel.
 
 A step that does not depend on every answer runs in fewer classes (support.lifecycle): one per
-Python version (ONE_PER_PYTHON: mypy, the S3 remote, the project's own check of every command's --help),
-once (REFERENCE: the project's whole suite; elsewhere only its CONFIGURED folders run), one per task
+Python version (ONE_PER_PYTHON: mypy, the project's own check of every command's --help; the S3 plugin
+where tests/test_storage.py does not push to S3), once (REFERENCE: the project's whole suite; elsewhere
+only its CONFIGURED folders run), one per task
 (ONE_PER_TASK: a model parameter's rerun, the gate's failure), where every task and every data source
 appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test of the built bento),
 where every Python, task and source appear (EACH_PYTHON_TASK_AND_SOURCE: lint, DVC's push and pull, the
@@ -44,6 +45,7 @@ from support.lifecycle import (
     REFERENCE,
     RELAXED_SLO,
     RUN_BY_THE_PROJECTS_TESTS,
+    S3_PLUGIN_ELSEWHERE,
     STAGES,
     Lifecycle,
     only_in,
@@ -342,9 +344,9 @@ class LifecycleSteps:
 
         Both ways a user reaches S3: `make push` with MODELOPS_DVC_REMOTE=s3://…, and a remote
         added by hand (`dvc remote add`, `dvc push -r`). A real push and pull against an S3 server
-        on loopback: tests/test_storage.py.
+        on loopback: tests/test_storage.py, at its Python (S3_PLUGIN_ELSEWHERE: the other versions).
         """
-        only_in(project, ONE_PER_PYTHON, "the S3 plugin (it depends on the Python version alone)")
+        only_in(project, S3_PLUGIN_ELSEWHERE, "the S3 plugin (it depends on the Python version alone)")
         project.pipeline()
         aws = project.scratch / "no-aws"  # the machine user's AWS credentials are never read
         env = {k: v for k, v in project.env.items() if not k.startswith("AWS_")}
