@@ -172,17 +172,24 @@ class TestGitLabForge:
         report = site.path / "reports" / "pr.md"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(f"{MARKER}\n## Model report against `origin/main`\n\nfirst\n")
+        reviews = site.api.project.notes.setdefault(("merge_requests", 1), [])
+        for number in range(25):  # a busy merge request: the report lands on the second page of notes
+            reviews.append({"id": 10_000 + number, "body": f"review {number}", "system": number % 5 == 0})
         first = site.calls_during(lambda: site.make("pr-note", "NUMBER=1"))
         report.write_text(f"{MARKER}\n## Model report against `origin/main`\n\nsecond\n")
         second = site.calls_during(lambda: site.make("pr-note", "NUMBER=1", "FILE=reports/pr.md"))
+        report_id = reviews[-1]["id"]
         assert [c.route for c in first + second] == [
+            "GET /projects/:id/merge_requests/1/notes",  # page 1 of 2
             "GET /projects/:id/merge_requests/1/notes",
             "POST /projects/:id/merge_requests/1/notes",
             "GET /projects/:id/merge_requests/1/notes",
-            f"PUT /projects/:id/merge_requests/1/notes/{site.api.project.notes[('merge_requests', 1)][0]['id']}",
+            "GET /projects/:id/merge_requests/1/notes",  # page 2: the report note
+            f"PUT /projects/:id/merge_requests/1/notes/{report_id}",
         ]
-        [note] = site.api.project.notes[("merge_requests", 1)]
-        assert note["body"].endswith("second\n") and note["body"].startswith(MARKER), "one note, replaced"
+        assert [c.query.get("page", "1") for c in second[:2]] == ["1", "2"]
+        assert len(reviews) == 26 and reviews[-1]["body"].endswith("second\n"), "one report note, replaced"
+        assert reviews[-1]["body"].startswith(MARKER) and reviews[0]["body"] == "review 0"
 
     def test_the_retraining_proposal_is_opened_labelled_then_updated_in_place(
         self, gitlab_project: GitLabProject
@@ -330,16 +337,26 @@ class TestGitLabForge:
         assert "ok: protected branch main — no one pushes" in found
         assert "ok: protected environment production — 1 approval(s) required to deploy" in found
         assert "ok: variable GITLAB_TOKEN — masked, protected" in found and "nothing missing" in found
+        assert "ok: pipeline variables — the minimum role to set them is developer" in found
         assert site.api.token not in found + missing
 
-    def test_a_refused_call_names_itself_and_never_shows_the_token(self, gitlab_project: GitLabProject) -> None:
+    def test_a_refused_call_names_itself_and_its_fix_and_never_shows_the_token(
+        self, gitlab_project: GitLabProject
+    ) -> None:
         site = gitlab_project
         path = site.path / "reports" / "monitoring" / "summary.json"
         path.write_text(json.dumps(MONITOR_SUMMARY))
-        site.api.fail(r"POST /projects/:id/pipeline")
+        site.api.fail(r"GET /projects/:id/issues")  # its message names the token, as a careless server might
         said = site.make("monitor-alert", check=False)
-        call = f"gitlab POST /projects/{quote(site.api.path, safe='')}/pipeline"
+        site.api.heal()
+        call = f"gitlab GET '/projects/{quote(site.api.path, safe='')}/issues?labels=model-monitor&state=opened'"
         assert f"error: `{call}` failed (403): 403 Forbidden: token *** may not" in said
         assert site.api.token not in said
+        site.api.project.pipeline_variables_role = "no_one_allowed"  # GitLab.com's default for new projects
+        refused = site.make("monitor-alert", check=False)
+        assert "failed (400): {'base': ['Insufficient permissions to set pipeline variables']}" in refused
+        assert "Minimum role to use pipeline variables: Maintainer" in refused
+        doctor = site.make("doctor", "DOCTOR_ARGS=--skip-cluster", check=False)
+        assert "missing: pipeline variables — retraining is dispatched as a pipeline with variables" in doctor
         wrong = site.make("pr-note", "NUMBER=1", check=False, GITLAB_TOKEN="glpat-wrong")
         assert "failed (401)" in wrong and "GitLab refused GITLAB_TOKEN" in wrong and "glpat-wrong" not in wrong

@@ -24,7 +24,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 TOKEN = "glpat-fake0token0that0must0never0show"  # noqa: S105  # pragma: allowlist secret
 PROJECT_ID = 42
@@ -66,6 +66,8 @@ class Project:
     protected_branches: list[Json] = field(default_factory=list)
     protected_environments: list[Json] = field(default_factory=list)
     variables: list[Json] = field(default_factory=list)
+    # Settings → CI/CD → Variables → Minimum role to use pipeline variables (GitLab.com's new projects: no_one_allowed)
+    pipeline_variables_role: str = "developer"
     next_id: int = 100
 
     def new_id(self) -> int:
@@ -157,6 +159,10 @@ class FakeGitLab:
         with `status` from now on, its message naming the token as a careless server might."""
         self._failing[route] = status
 
+    def heal(self) -> None:
+        """Answer every call again (undo `fail`)."""
+        self._failing.clear()
+
     # --- HTTP ----------------------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -186,20 +192,38 @@ class FakeGitLab:
                 status, answer = fake._answer(self.command, project if found else None, rest, request, token)
                 with fake._lock:
                     fake.calls.append(Recorded(self.command, path, query, body, status, project))
+                headers: dict[str, str] = {}
+                if isinstance(answer, list):
+                    answer, headers = fake._page(answer, query, parts.path)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                if isinstance(answer, list):
-                    for name, value in (("X-Page", "1"), ("X-Per-Page", "100"), ("X-Total", str(len(answer)))):
-                        self.send_header(name, value)
-                    self.send_header("X-Total-Pages", "1")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
         return Handler
+
+    def _page(self, items: list[Any], query: dict[str, str], path: str) -> tuple[list[Any], dict[str, str]]:
+        """One page of a list, as GitLab pages it: `page` and `per_page` (20, at most 100), the X-* headers
+        and a `Link` to the next page (what python-gitlab follows)."""
+        per_page = min(int(query.get("per_page") or 20), 100)
+        page, pages = int(query.get("page") or 1), max(1, -(-len(items) // per_page))
+        headers = {
+            "X-Page": str(page),
+            "X-Per-Page": str(per_page),
+            "X-Total": str(len(items)),
+            "X-Total-Pages": str(pages),
+            "X-Next-Page": str(page + 1) if page < pages else "",
+        }
+        if page < pages:
+            following = urlencode({**query, "page": page + 1, "per_page": per_page})
+            headers["Link"] = f'<{self.url}{path}?{following}>; rel="next"'
+        return items[(page - 1) * per_page : page * per_page], headers
 
     def _answer(
         self, method: str, project: str | None, rest: str, request: Request, token: str | None
@@ -261,6 +285,7 @@ class FakeGitLab:
             "default_branch": "main",
             "web_url": self.web,
             "visibility": "private",
+            "ci_pipeline_variables_minimum_override_role": self.project.pipeline_variables_role,
         }
 
     @staticmethod
@@ -524,6 +549,8 @@ class FakeGitLab:
     def _create_pipeline(self, request: Request) -> tuple[int, Json]:
         body = request.body
         self._require(body, "ref")
+        if body.get("variables") and self.project.pipeline_variables_role == "no_one_allowed":
+            raise Refused(400, {"base": ["Insufficient permissions to set pipeline variables"]})
         for variable in body.get("variables") or []:
             if not isinstance(variable, dict) or not variable.get("key") or "value" not in variable:
                 raise Refused(400, "variables is invalid")

@@ -400,6 +400,10 @@ GITLAB_REFUSED = (
     " — GitLab refused GITLAB_TOKEN: set it to a current project access token with api and write_repository"
     " scopes (docs/setup.md)"
 )
+GITLAB_PIPELINE_VARIABLES = (
+    " — retraining's pipeline carries variables: let GITLAB_TOKEN's role set them (Settings → CI/CD → Variables,"
+    " Minimum role to use pipeline variables: Maintainer; GitLab.com's new projects allow no one)"
+)
 GITLAB_MISSING = "error: python-gitlab is not installed — run `make install` (requirements.lock has it)"
 RELEASE_PACKAGE = "release-assets"  # the generic package a release's files are uploaded to, one version a tag
 UNSET = ":id"  # GitLab's own placeholder, printed by dry runs without CI_PROJECT_ID
@@ -672,7 +676,8 @@ class GitLabRefusal(Exception):
         self.call, self.status, self.message = call, status, message
 
     def error(self) -> ForgeError:
-        fix = GITLAB_REFUSED if self.status == 401 else ""
+        dispatch = self.call.args[1].split("?")[0].endswith("/pipeline") and self.status in (400, 403)
+        fix = GITLAB_REFUSED if self.status == 401 else GITLAB_PIPELINE_VARIABLES if dispatch else ""
         return ForgeError(f"error: `{self.call}` failed ({self.status}): {redact(self.message)}{fix}")
 
 

@@ -20,7 +20,8 @@ On GitLab (core/forge.py's choice: GitLab CI, MODELOPS_FORGE=gitlab, or a projec
 .github/workflows/) the repository part reads GitLab's API instead (CI_SERVER_URL, CI_PROJECT_ID,
 GITLAB_TOKEN): the project and its name, main protected (no one pushes, no force push: changes
 arrive by merge request), the environment production protected with at least one approval, and
-the CI/CD variable GITLAB_TOKEN present, masked and protected. GitHub's rulesets, CODEOWNERS
+the CI/CD variable GITLAB_TOKEN present, masked and protected, and pipeline variables allowed
+(retraining is dispatched as a pipeline with variables). GitHub's rulesets, CODEOWNERS
 review, Actions permissions, App and package checks have no counterpart there and are not run.
 """
 
@@ -575,6 +576,8 @@ def gitlab_findings(forge: GitLab, project: Project, facts: ForgeFacts) -> list[
             findings.append(missing("project name", fix))
         findings.append(protected_branch_finding(forge))
         findings.append(protected_environment_finding(forge))
+        if role := found.get("ci_pipeline_variables_minimum_override_role"):  # shown to a Maintainer's token
+            findings.append(pipeline_variables_finding(str(role)))
         findings += variable_findings(forge)
     except ForgeError as exc:
         findings.append(missing("gitlab", str(exc.code).removeprefix("error: ")))
@@ -593,6 +596,18 @@ def protected_branch_finding(forge: GitLab) -> Finding:
     if any(level != 0 for level in pushers) or found.get("allow_force_push"):
         return missing(piece, f"pushes or force pushes are allowed — {GITLAB_BRANCH_FIX}")
     return ok(piece, "no one pushes, no force push: changes arrive by merge request")
+
+
+def pipeline_variables_finding(role: str) -> Finding:
+    """Whether `make monitor-alert` may start retraining: a pipeline whose variables say what to do."""
+    piece = "pipeline variables"
+    if role == "no_one_allowed":
+        fix = (
+            "retraining is dispatched as a pipeline with variables (MODELOPS_JOB=retrain): set Settings → CI/CD →"
+            " Variables → Minimum role to use pipeline variables to Maintainer, GITLAB_TOKEN's role"
+        )
+        return missing(piece, fix)
+    return ok(piece, f"the minimum role to set them is {role}: GITLAB_TOKEN's role must be at least that")
 
 
 def protected_environment_finding(forge: GitLab) -> Finding:
