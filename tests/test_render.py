@@ -33,19 +33,6 @@ PROJECT_FILES = {
     "LICENSE",
     ".checkov.yaml",
     ".env.example",
-    ".github/CODEOWNERS",
-    ".github/actions/bot-identity/action.yml",
-    ".github/actions/object-store/action.yml",
-    ".github/dependabot.yml",
-    ".github/rulesets/main.json",
-    ".github/workflows/cd.yml",
-    ".github/workflows/ci.yml",
-    ".github/workflows/monitor.yml",
-    ".github/workflows/promote-production.yml",
-    ".github/workflows/release.yml",
-    ".github/workflows/retrain.yml",
-    ".github/workflows/rollback.yml",
-    ".github/workflows/template-update.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",
@@ -287,6 +274,26 @@ TASK_FILES = {
     "regression": {"tests/model/test_regression.py"},
 }
 CSV_FILES = {"data/external/.gitignore", "data/external/source.csv.dvc"}
+# The `ci` answer: GitHub's workflows and settings, GitLab's one pipeline file, or both.
+GITHUB_FILES = {
+    ".github/CODEOWNERS",
+    ".github/actions/bot-identity/action.yml",
+    ".github/actions/object-store/action.yml",
+    ".github/dependabot.yml",
+    ".github/rulesets/main.json",
+    ".github/workflows/cd.yml",
+    ".github/workflows/ci.yml",
+    ".github/workflows/monitor.yml",
+    ".github/workflows/promote-production.yml",
+    ".github/workflows/release.yml",
+    ".github/workflows/retrain.yml",
+    ".github/workflows/rollback.yml",
+    ".github/workflows/template-update.yml",
+}
+CI_FILES = {"github": GITHUB_FILES, "gitlab": {".gitlab-ci.yml"}, "both": GITHUB_FILES | {".gitlab-ci.yml"}}
+# Where the image is pushed and Argo CD reads the repository from, per `ci` answer.
+REGISTRY = {"github": "ghcr.io", "gitlab": "registry.gitlab.com", "both": "ghcr.io"}
+FORGE_URL = {"github": "https://github.com", "gitlab": "https://gitlab.com", "both": "https://github.com"}
 STAGES = ["ingest", "prepare", "featurize", "train", "evaluate", "docs"]
 MAKE_TARGETS = [
     "install", "lint", "test", "pipeline", "docs", "serve", "build", "load-test", "push", "pull", "lock", "clean",
@@ -312,9 +319,15 @@ SLO_KEYS = {"users", "spawn_rate", "duration_s", "p95_ms", "max_error_rate", "mi
 def expected_files(config: Configuration, package: str) -> set[str]:
     files = {f.format(package=package) for f in BASE_FILES}
     files |= TASK_FILES[config.task]
+    files |= CI_FILES[str(config.answer("ci"))]
     if config.dataset == "csv":
         files |= CSV_FILES
     return files
+
+
+def rendered_owner(rendered: Rendered) -> str:
+    """The owner the project was rendered with: the answer, or the author's slug."""
+    return str(rendered.answers.get("github_owner") or slugify(str(rendered.config.answer("author"))))
 
 
 def jinja_by_design(rel: str) -> bool:
@@ -380,6 +393,17 @@ class RenderChecks:
                     if JINJA.search(line):
                         leftovers.append(f"{rel}:{number}: {line.strip()}")
         assert leftovers == []
+
+    def test_image_and_repository_follow_the_ci_answer(self, rendered):
+        """The overlays' image is <registry>/<owner>/<project> of the answer's forge; Argo CD reads that forge."""
+        ci, owner = str(rendered.config.answer("ci")), rendered_owner(rendered)
+        image = f"{REGISTRY[ci]}/{owner}/{rendered.slug}"
+        repo = f"{FORGE_URL[ci]}/{owner}/{rendered.slug}.git"
+        for env in ("staging", "production"):
+            kustomization = yaml.safe_load((rendered.path / "deploy" / env / "kustomization.yaml").read_text())
+            assert [i["newName"] for i in kustomization["images"]] == [image]
+            application = yaml.safe_load((rendered.path / "deploy" / "argocd" / f"{env}.yaml").read_text())
+            assert application["spec"]["source"]["repoURL"] == repo
 
     def test_bentofile_names_the_service_and_the_python(self, rendered):
         bentofile = yaml.safe_load((rendered.path / "bentofile.yaml").read_text())
