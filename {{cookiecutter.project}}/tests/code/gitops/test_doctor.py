@@ -140,8 +140,14 @@ def run_doctor(root, fake_program, tmp_path, github: dict | None, cluster: dict 
 
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders the overlays")
+# GitHub's checks read the project's .github/; a GitLab project's doctor reads GitLab instead.
+github_only = pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[3] / ".github" / "workflows").is_dir(),
+    reason="a GitLab project (no .github/workflows/): its doctor checks GitLab, tested in test_forge_gitlab.py",
+)
 
 
+@github_only
 @needs_kubectl
 def test_a_complete_set_up_is_all_ok(root, fake_program, tmp_path, facts):
     project, envs = facts
@@ -160,6 +166,7 @@ def test_a_complete_set_up_is_all_ok(root, fake_program, tmp_path, facts):
     )
 
 
+@github_only
 @needs_kubectl
 def test_an_empty_set_up_names_every_missing_piece_with_its_fix(root, fake_program, tmp_path, facts, doctor):
     project, envs = facts
@@ -217,6 +224,7 @@ def test_the_notifications_placeholder_address_is_missing_until_set(root, fake_p
     assert "argocdUrl" in missing[0][1]
 
 
+@github_only
 def test_a_private_repository_on_github_free_is_told_no_approval_can_be_enforced(root, fake_program, tmp_path, facts):
     project, envs = facts
     answers = github_complete(project, envs)
@@ -248,6 +256,7 @@ def test_a_private_repository_on_github_free_is_told_no_approval_can_be_enforced
     assert not any(piece.startswith(("Namespace", "Application")) for piece in said), "--skip-cluster asked the cluster"
 
 
+@github_only
 def test_a_private_repository_on_github_team_can_enforce_it(root, fake_program, tmp_path, facts):
     project, envs = facts
     answers = github_complete(project, envs)
@@ -258,6 +267,7 @@ def test_a_private_repository_on_github_team_can_enforce_it(root, fake_program, 
     assert "private on GitHub team" in result.stdout
 
 
+@github_only
 def test_without_gh_logged_in_or_a_cluster_each_part_says_what_to_do(root, fake_program, tmp_path, facts):
     project, envs = facts
     result, lines, _ = run_doctor(
@@ -281,6 +291,7 @@ def test_help_and_skipping_both_parts(root, fake_program, tmp_path):
     assert (result.returncode, lines, calls) == (0, [], [])
 
 
+@github_only
 def test_the_settings_are_the_workflows_and_the_tables_name_only_those(doctor, root, facts):
     project, _ = facts
     text = "\n".join(p.read_text() for pattern in doctor.WORKFLOW_FILES for p in root.glob(pattern))
@@ -293,6 +304,7 @@ def test_the_settings_are_the_workflows_and_the_tables_name_only_those(doctor, r
     assert listed <= named, f"doctor's tables name settings no workflow uses: {sorted(listed - named)}"
 
 
+@github_only
 def test_the_ruleset_requires_ci_jobs_that_exist(doctor, root):
     import yaml
 
