@@ -250,10 +250,10 @@ class TestTwoReplicas:
         a, b = plane.replicas
         plane.start(a)
         plane.start(b)
-        load_a, answers_a = plane.locust(a, 50, 10)
-        load_b, answers_b = plane.locust(b, 50, 10)
+        load_a, answers_a = plane.locust(a, 50, 6)
+        load_b, answers_b = plane.locust(b, 50, 6)
         plane.started(answers_a, answers_b)
-        time.sleep(5)
+        time.sleep(3)
         stopping = plane.sigterm(b)  # mid-run, as a rolling update does
         load_a.wait(60)
         load_b.wait(60)
