@@ -404,7 +404,7 @@ GITLAB_PIPELINE_VARIABLES = (
     " — retraining's pipeline carries variables: let GITLAB_TOKEN's role set them (Settings → CI/CD → Variables,"
     " Minimum role to use pipeline variables: Maintainer; GitLab.com's new projects allow no one)"
 )
-GITLAB_MISSING = "error: python-gitlab is not installed — run `make install` (requirements.lock has it)"
+GITLAB_MISSING = "error: python-gitlab is not installed — run `make install` (requirements-dev.lock has it)"
 RELEASE_PACKAGE = "release-assets"  # the generic package a release's files are uploaded to, one version a tag
 UNSET = ":id"  # GitLab's own placeholder, printed by dry runs without CI_PROJECT_ID
 
@@ -454,7 +454,8 @@ class GitLab:
         return self._gitlab
 
     def _send(self, call: Call) -> Any:
-        """The answer's parsed JSON (None when empty); a ForgeError naming the call when GitLab refused it."""
+        """The answer's parsed JSON (None when empty); GitLabRefusal for an error status, a ForgeError when
+        GitLab cannot be reached. A GET of a collection follows its pages."""
         from gitlab.exceptions import GitlabError
         from requests import RequestException
 
@@ -497,13 +498,14 @@ class GitLab:
         url = answer.get("web_url") or (answer.get("_links") or {}).get("self")
         return str(url or (f"id {answer['id']}" if "id" in answer else "done"))
 
-    def _listed(self, call: Call, number: str = "iid") -> list[Found]:
+    def _listed(self, call: Call) -> list[Found]:
+        """The merge requests or issues a query answered, oldest (lowest iid) first."""
         try:
             answer = self._send(call)
         except GitLabRefusal as refused:
             raise refused.error() from None
         try:
-            found = [Found(str(int(item[number])), str(item.get("web_url", ""))) for item in answer]
+            found = [Found(str(int(item["iid"])), str(item.get("web_url", ""))) for item in answer]
         except (ValueError, KeyError, TypeError) as exc:
             raise ForgeError(f"error: `{call}` answered {redact(str(answer)[:200])!r}, not a list") from exc
         return sorted(found, key=lambda item: int(item.number))
