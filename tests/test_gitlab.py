@@ -200,7 +200,9 @@ def test_gitlab_ci_validates_against_gitlabs_schema(rendered):
     assert ok.returncode == 0 and "Passed" in ok.stdout, ok.stdout
     good = (rendered / ".gitlab-ci.yml").read_text()
     try:
-        (rendered / ".gitlab-ci.yml").write_text(good.replace("  stage: check\n", "  stage: check\n  when: sometimes\n", 1))
+        (rendered / ".gitlab-ci.yml").write_text(
+            good.replace("  stage: check\n", "  stage: check\n  when: sometimes\n", 1)
+        )
         bad = check_gitlab_ci(rendered)
     finally:
         (rendered / ".gitlab-ci.yml").write_text(good)

@@ -90,7 +90,9 @@ def provision_gitlab_ci_local() -> Path:
         return binary()
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
-        raise Unavailable(f"no Node.js/npm on PATH — install Node 20 and npm, then `npm install --prefix {TOOLS} {PACKAGE}`")
+        raise Unavailable(
+            f"no Node.js/npm on PATH — install Node 20 and npm, then `npm install --prefix {TOOLS} {PACKAGE}`"
+        )
     TOOLS.mkdir(parents=True, exist_ok=True)
     command = [npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(TOOLS), PACKAGE]
     result = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
@@ -156,7 +158,13 @@ def run_pipeline(
     started = time.monotonic()
     command = [str(tool), *arguments(variables), *jobs]
     proc = subprocess.run(
-        command, cwd=project, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+        command,
+        cwd=project,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
     )
     seconds = time.monotonic() - started
     results = {}
