@@ -52,7 +52,7 @@ ANSWERS: Answers = json.loads(
 
 TASK_OF_DATASET = {"breast_cancer": "classification", "wine": "classification", "diabetes": "regression"}
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-OWNER = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")  # a GitHub login, lowercase as image names must be
+OWNER = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")  # a GitHub login or a GitLab group, lowercase as image names must be
 # S3's bucket naming rules (general purpose buckets): 3-63 characters of lowercase letters, digits,
 # dots and hyphens, a letter or digit at both ends, no "..", no IP address, no reserved prefix or suffix.
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -92,8 +92,8 @@ def problems(answers: Answers) -> list[str]:
     owner = answers["github_owner"]
     if len(owner) > 39 or not OWNER.match(owner):
         found.append(
-            f"github_owner {owner!r} is not a GitHub user or organisation name in lowercase"
-            " (letters, digits, single hyphens between them) — give your GitHub owner, e.g. 'ml-team'"
+            f"github_owner {owner!r} is not an owner name in lowercase (a GitHub user or organisation, or a"
+            " GitLab group: letters, digits, single hyphens between them) — give your owner, e.g. 'ml-team'"
         )
     dataset, task = answers["dataset"], answers["task"]
     if dataset in TASK_OF_DATASET and TASK_OF_DATASET[dataset] != task:
