@@ -29,6 +29,7 @@ from support.deployment import (
     Delivery,
     Monitored,
     on_a_free_port,
+    relax_slo,
 )
 from support.lifecycle import S3_CONFIGURATION, Lifecycle, S3Project
 from support.matrix import Configuration
@@ -239,13 +240,16 @@ def deployed(
     """The one project that is updated, delivered, monitored and retrained (support.deployment.DEPLOYED).
 
     Baked from the template repository (so it records a commit a newer one can update), in the
-    configuration's folder (a dot-folder with a space). Its env carries the tests' git identity.
+    configuration's folder (a dot-folder with a space). Its env carries the tests' git identity; its committed
+    SLO is support.lifecycle.RELAXED_SLO (support.deployment.relax_slo).
     """
     template, _ = template_copy
     base = tmp_path_factory.mktemp("deployed")
     cookies = cookies_in(base / DEPLOYED.folder, str(template), base / "cookiecutter-config")
     lifecycle = new_lifecycle(DEPLOYED, bake_ok(cookies, str(template), answers_for(DEPLOYED, csv_tables)))
     lifecycle.env.update(IDENTITY)
+    relax_slo(lifecycle.path)
+    commit_all(lifecycle.path, lifecycle.env, "test: an SLO a shared 2-core runner holds")
     return lifecycle
 
 

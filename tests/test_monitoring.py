@@ -105,9 +105,10 @@ class TestMonitoring:
 
     def test_retraining_proposes_a_challenger_that_beats_the_champion(self, monitored):
         head = monitored.git("rev-parse", "HEAD")
-        # A load test long enough to hold the SLO. The demo's trial budget, not params.yaml's (100 trials or 45 s,
-        # which a loaded machine spends whole): the challenger wins by its new data, as in the demo.
-        args = f"RETRAIN_ARGS=--trials {TUNE_TRIALS} --load-seconds 15"
+        # A short load test: the committed SLO is relaxed (conftest.py's `deployed`), its check still runs. The demo's
+        # trial budget, not params.yaml's (100 trials or 45 s, which a loaded machine spends whole): the challenger
+        # wins by its new data, as in the demo.
+        args = f"RETRAIN_ARGS=--trials {TUNE_TRIALS} --load-seconds 3"
         out = monitored.make("retrain", args).stdout
         summary = monitored.improvement()
         assert summary["proposed"], out
@@ -227,7 +228,7 @@ class TestMonitoring:
 
     def test_under_100_users_the_log_holds_one_row_per_answered_prediction(self, monitored):
         before = len(monitored.log_rows())
-        monitored.make("load-test", f"URL={monitored.url}", "LOAD_ARGS=--users 100 --seconds 15", check=False)
+        monitored.make("load-test", f"URL={monitored.url}", "LOAD_ARGS=--users 100 --seconds 5", check=False)
         load = json.loads((monitored.path / "reports/load.json").read_text())
         answered = load["requests"] - load["failures"]
         assert answered > 1000

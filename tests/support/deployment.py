@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from support.lifecycle import MODEL_PARAMETER, Lifecycle
+from support.lifecycle import MODEL_PARAMETER, RELAXED_SLO, Lifecycle
 from support.matrix import LIFECYCLE_CONFIGURATIONS
 from support.processes import run
 
@@ -251,6 +251,22 @@ class Forge:
 
     def remote(self, *args: str) -> str:
         return run(["git", *args], cwd=self.origin).stdout.strip()
+
+
+def relax_slo(project: Path) -> None:
+    """docs/criteria.yaml's `slo` rules set to RELAXED_SLO, line by line (its comments kept).
+
+    The deployed project's service shares 2 cores with the other tests and Locust: criteria.yaml's real
+    figures (p95 100 ms, 1000 req/s) would fail the retraining's load test unless it ran long, and make the
+    monitor's judgement of the logged latency a matter of the machine's load. The rules are still applied."""
+    path = project / "docs" / "criteria.yaml"
+    text = path.read_text()
+    slo = yaml.safe_load(text)["slo"]
+    for key, value in RELAXED_SLO.items():
+        old = f"  {key}: {slo[key]}\n"
+        assert text.count(old) == 1, f"docs/criteria.yaml has no one line {old!r}"
+        text = text.replace(old, f"  {key}: {value:g}\n")
+    path.write_text(text)
 
 
 def on_a_free_port(delivery: Delivery) -> None:
