@@ -7,18 +7,17 @@ its steps run in the order written here. Every step also works alone (`-k`): it 
 it needs first. Under `--dist loadscope` each class runs whole on one worker; configurations run
 in parallel.
 
-A step that does not depend on every answer runs in fewer classes (support.lifecycle): one per
-Python version (ONE_PER_PYTHON: mypy, the project's own check of every command's --help; the S3 plugin
-where tests/test_storage.py does not push to S3), once (REFERENCE: the project's whole suite; elsewhere
-only its CONFIGURED folders run), one per task
-(ONE_PER_TASK: a model parameter's rerun, the gate's failure), where every task and every data source
-appear (EACH_TASK_AND_SOURCE: the same bytes from the same inputs, the load test of the built bento),
-where every Python, task and source appear (EACH_PYTHON_TASK_AND_SOURCE: lint, DVC's push and pull, the
-evidence map, the READMEs' paths; the wine and the classification CSV run what their data change), or
-once (REFERENCE: the project's slow code tests, the lint hooks that read only names, the load test's
-failure); elsewhere it is skipped naming the classes that run it. A `ci: gitlab` configuration skips the
-targets its GitLab merge-request pipeline runs as jobs (RUN_BY_GITLAB_PIPELINE: `make lint`, `make test`),
-which tests/test_gitlab.py executes.
+A step that does not depend on every answer runs in fewer classes (support.lifecycle): one per Python version
+(ONE_PER_PYTHON: mypy, the project's own check of every command's --help; the S3 plugin where
+tests/test_storage.py does not push to S3), once (REFERENCE: the project's whole suite; elsewhere only its
+CONFIGURED folders run), one per task (ONE_PER_TASK: a model parameter's rerun, the gate's failure), where
+every task and every data source appear (EACH_TASK_AND_SOURCE: an unchanged pipeline's rerun, the same bytes
+from the same inputs, the load test of the built bento), where every Python, task and source appear
+(EACH_PYTHON_TASK_AND_SOURCE: lint, DVC's push and pull, the evidence map, the READMEs' paths; the wine and
+the classification CSV run what their data change), or once (REFERENCE: the project's slow code tests, the
+lint hooks that read only names, the load test's failure); elsewhere it is skipped naming the classes that run
+it. A `ci: gitlab` configuration skips the targets its GitLab merge-request pipeline runs as jobs
+(RUN_BY_GITLAB_PIPELINE: `make lint`, `make test`), which tests/test_gitlab.py executes.
 """
 
 from __future__ import annotations
@@ -233,6 +232,7 @@ class LifecycleSteps:
         assert "PASS" in (project.path / "docs/evaluation_report.md").read_text()
 
     def test_second_repro_runs_no_stage(self, project):
+        only_in(project, EACH_TASK_AND_SOURCE, "an unchanged pipeline's rerun (its stages follow the task and source)")
         project.pipeline()
         out = project.make("pipeline").stdout
         assert stages_run(out) == [], f"an unchanged pipeline re-ran stages:\n{out[-2000:]}"
