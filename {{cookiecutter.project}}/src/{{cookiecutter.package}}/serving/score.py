@@ -205,6 +205,10 @@ class Scorer:
     def columns(self) -> list[str]:
         return ["source", "row", "prediction", "model_version", "run_id"]
 
+    @functools.cached_property
+    def numeric(self) -> set[str]:
+        return {f.name for f in self.predictor.schema.features if f.numeric}
+
     def check(self, frame: pd.DataFrame, text_numbers: bool = True) -> tuple[Screened, dict[int, list[dict[str, str]]]]:
         """The chunk screened column by column, and the problems of the rows the service would refuse
         (by position in the chunk): the rows `screen` suspects are validated one by one by the request schema."""
@@ -212,10 +216,9 @@ class Scorer:
         suspects = np.flatnonzero(screened.suspect).tolist()
         if not suspects:
             return screened, {}
-        numeric = {f.name for f in self.predictor.schema.features if f.numeric}
         found: dict[int, list[dict[str, str]]] = {}
         try:
-            self.records.validate_python(records_of(frame.iloc[suspects], numeric, text_numbers))
+            self.records.validate_python(records_of(frame.iloc[suspects], self.numeric, text_numbers))
         except ValidationError as exc:
             for problem in problems(exc):
                 position, _, name = problem["field"].partition(".")
@@ -239,8 +242,7 @@ class Scorer:
             scores.write(out.to_csv(header=False, index=False, lineterminator="\n").encode())
         reasons = {i: "; ".join(f"{p['field']}: {p['message']}" for p in ps) for i, ps in sorted(found.items())}
         if reasons:
-            numeric = {f.name for f in self.predictor.schema.features if f.numeric}
-            refused_records = records_of(frame.iloc[list(reasons)], numeric, text_numbers)
+            refused_records = records_of(frame.iloc[list(reasons)], self.numeric, text_numbers)
             refused = pd.DataFrame(
                 [
                     [name, first + i, found[i][0]["field"], reason, orjson.dumps(record, default=str).decode()]
@@ -267,8 +269,7 @@ class Scorer:
         assert self.log is not None
         if self.log.redaction.drop or self.log.redaction.hash:
             return rows_of(frame)
-        numeric = {f.name for f in self.predictor.schema.features if f.numeric}
-        return cast(list[dict[str, Any]], [orjson.Fragment(row) for row in inputs_json(frame, numeric)])
+        return cast(list[dict[str, Any]], [orjson.Fragment(row) for row in inputs_json(frame, self.numeric)])
 
     def put(self, entry: Entry) -> None:
         """Hand an entry to the log, waiting while it is behind: a batch never outruns its log."""
