@@ -305,7 +305,8 @@ class TestGitLabForge:
         missing = site.make("doctor", "DOCTOR_ARGS=--skip-cluster", check=False)
         assert f"ok: project — {site.api.path} (private)" in missing
         assert "missing: protected branch main — protect main: Settings → Repository → Protected branches" in missing
-        assert "missing: variable GITLAB_TOKEN" in missing and "3 missing" in missing
+        assert "missing: variable GITLAB_TOKEN" in missing and "missing: variable GITLAB_REPORT_TOKEN" in missing
+        assert "4 missing" in missing
         held.protected_branches.append(
             {
                 "id": 1,
@@ -324,19 +325,34 @@ class TestGitLabForge:
                 "approval_rules": [],
             }
         )
+        for scope in ("forge", "staging", "production"):  # as .gitlab-ci.yml's jobs name their environments
+            held.variables.append(
+                {
+                    "key": "GITLAB_TOKEN",
+                    "value": site.api.token,
+                    "variable_type": "env_var",
+                    "protected": True,
+                    "masked": True,
+                    "raw": True,
+                    "environment_scope": scope,
+                }
+            )
         held.variables.append(
             {
-                "key": "GITLAB_TOKEN",
-                "value": site.api.token,
+                "key": "GITLAB_REPORT_TOKEN",
+                "value": "glpat-report",  # pragma: allowlist secret
                 "variable_type": "env_var",
+                "protected": False,
                 "masked": True,
-                "protected": True,
+                "raw": True,
+                "environment_scope": "*",
             }
         )
         found = site.make("doctor", "DOCTOR_ARGS=--skip-cluster")
         assert "ok: protected branch main — no one pushes" in found
         assert "ok: protected environment production — 1 approval(s) required to deploy" in found
-        assert "ok: variable GITLAB_TOKEN — masked, protected" in found and "nothing missing" in found
+        assert "ok: variable GITLAB_TOKEN — masked, protected (environments: forge, production, staging)" in found
+        assert "ok: variable GITLAB_REPORT_TOKEN — masked, unprotected" in found and "nothing missing" in found
         assert "ok: pipeline variables — the minimum role to set them is developer" in found
         assert site.api.token not in found + missing
 

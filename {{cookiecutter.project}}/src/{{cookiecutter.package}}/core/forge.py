@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 from .git import GitError, branch_exists, commit_message, git
 
 # What the forges authenticate with: never printed.
-TOKENS = ("GH_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN")
+TOKENS = ("GH_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "GITLAB_REPORT_TOKEN", "CI_JOB_TOKEN")
 
 
 class ForgeError(SystemExit):

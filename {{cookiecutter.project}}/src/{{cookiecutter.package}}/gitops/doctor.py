@@ -20,7 +20,8 @@ On GitLab (core/forge.py's choice: GitLab CI, MODELOPS_FORGE=gitlab, or a projec
 .github/workflows/) the repository part reads GitLab's API instead (CI_SERVER_URL, CI_PROJECT_ID,
 GITLAB_TOKEN): the project and its name, main protected (no one pushes, no force push: changes
 arrive by merge request), the environment production protected with at least one approval, and
-the CI/CD variable GITLAB_TOKEN present, masked and protected, and pipeline variables allowed
+the CI/CD variables GITLAB_TOKEN (masked, protected) and GITLAB_REPORT_TOKEN (masked, unprotected:
+the merge-request report note) present, and pipeline variables allowed
 (retraining is dispatched as a pipeline with variables). GitHub's rulesets, CODEOWNERS
 review, Actions permissions, App and package checks have no counterpart there and are not run.
 """
@@ -555,7 +556,13 @@ GITLAB_ENVIRONMENT_FIX = (
     "protect it: Settings → CI/CD → Protected environments, production, required approvals 1 or more"
     " (GitLab Premium); without it the merge request into main is the only approval"
 )
-GITLAB_VARIABLES = ("GITLAB_TOKEN",)  # what core/forge.py needs in CI; GitLab sets CI_SERVER_URL, CI_PROJECT_ID
+# The tokens .gitlab-ci.yml gives core/forge.py (GitLab sets CI_SERVER_URL, CI_PROJECT_ID): each one's
+# role and scopes, and whether it must be protected. GITLAB_REPORT_TOKEN must not be: merge-request
+# pipelines run on unprotected branches, which see no protected variable.
+GITLAB_VARIABLES = {
+    "GITLAB_TOKEN": ("a project access token, Maintainer, scopes api and write_repository", True),
+    "GITLAB_REPORT_TOKEN": ("a project access token, Reporter, scope api (the merge-request report note)", False),
+}
 
 
 def gitlab_findings(forge: GitLab, project: Project, facts: ForgeFacts) -> list[Finding]:
@@ -629,22 +636,27 @@ def protected_environment_finding(forge: GitLab) -> Finding:
 
 
 def variable_findings(forge: GitLab) -> list[Finding]:
+    """Each token .gitlab-ci.yml reads: defined (in any environment scope), masked, protected or not as it must be."""
     answer = forge.get("/projects/:id/variables?per_page=100")
     if not answer.ok:
         why = f"GitLab answered {answer.status}: listing CI/CD variables needs a Maintainer's token"
-        look = f"look at Settings → CI/CD → Variables for {', '.join(GITLAB_VARIABLES)} (masked, protected)"
+        look = f"look at Settings → CI/CD → Variables for {', '.join(GITLAB_VARIABLES)} (masked)"
         return [unknown("CI/CD variables", f"{why} — {look}")]
-    listed = answer.body if isinstance(answer.body, list) else []
-    found = {str(item.get("key")): item for item in listed if isinstance(item, dict)}
+    listed = [item for item in answer.body if isinstance(item, dict)] if isinstance(answer.body, list) else []
     findings = []
-    for name in GITLAB_VARIABLES:
-        item, piece = found.get(name), f"variable {name}"
-        if item is None:
-            findings.append(missing(piece, f"add it: {SETUP}, a project access token (api, write_repository)"))
-        elif not (item.get("masked") and item.get("protected")):
-            findings.append(missing(piece, "mark it masked and protected (Settings → CI/CD → Variables)"))
+    for name, (token, protect) in GITLAB_VARIABLES.items():
+        defined, piece = [item for item in listed if item.get("key") == name], f"variable {name}"
+        scopes = ", ".join(sorted(str(item.get("environment_scope") or "*") for item in defined))
+        if not defined:
+            findings.append(missing(piece, f"add it, masked: {token} ({SETUP})"))
+        elif not all(item.get("masked") for item in defined):
+            findings.append(missing(piece, "mark it masked (Settings → CI/CD → Variables)"))
+        elif protect and not all(item.get("protected") for item in defined):
+            findings.append(missing(piece, "mark it protected: only protected branches' jobs may push and merge"))
+        elif not protect and any(item.get("protected") for item in defined):
+            findings.append(missing(piece, "unprotect it: merge-request pipelines run on unprotected branches"))
         else:
-            findings.append(ok(piece, "masked, protected"))
+            findings.append(ok(piece, f"masked, {'protected' if protect else 'unprotected'} (environments: {scopes})"))
     return findings
 
 

@@ -288,8 +288,9 @@ def test_make_pr_note_dry_run_prints_the_forges_calls(module, isolated, monkeypa
 def test_gitlab_tokens_and_their_basic_credentials_are_redacted(forge, monkeypatch):
     monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
     monkeypatch.setenv("CI_JOB_TOKEN", "job-token-value")
-    said = f"token {TOKEN}, job job-token-value, header Basic {forge.basic_credentials(TOKEN)}"
-    assert forge.redact(said) == "token ***, job ***, header Basic ***"
+    monkeypatch.setenv("GITLAB_REPORT_TOKEN", "glpat-report")
+    said = f"token {TOKEN}, job job-token-value, report glpat-report, header Basic {forge.basic_credentials(TOKEN)}"
+    assert forge.redact(said) == "token ***, job ***, report ***, header Basic ***"
 
 
 def test_git_pushes_with_the_token_as_a_header_for_the_gitlab_server_alone_never_in_argv(
@@ -353,7 +354,14 @@ def test_doctor_on_gitlab_finds_main_and_production_protected_and_the_token_set(
                 200,
                 {"name": "production", "required_approval_count": 0, "approval_rules": [{"required_approvals": 2}]},
             ),
-            "/projects/:id/variables?per_page=100": (200, [{"key": "GITLAB_TOKEN", "masked": True, "protected": True}]),
+            "/projects/:id/variables?per_page=100": (
+                200,
+                [
+                    {"key": "GITLAB_TOKEN", "masked": True, "protected": True, "environment_scope": "staging"},
+                    {"key": "GITLAB_TOKEN", "masked": True, "protected": True, "environment_scope": "forge"},
+                    {"key": "GITLAB_REPORT_TOKEN", "masked": True, "protected": False, "environment_scope": "*"},
+                ],
+            ),
         },
     )
     facts = doctor.ForgeFacts()
@@ -362,7 +370,8 @@ def test_doctor_on_gitlab_finds_main_and_production_protected_and_the_token_set(
         ("ok", "project", "acme/model (private)"),
         ("ok", "protected branch main", "no one pushes, no force push: changes arrive by merge request"),
         ("ok", "protected environment production", "2 approval(s) required to deploy"),
-        ("ok", "variable GITLAB_TOKEN", "masked, protected"),
+        ("ok", "variable GITLAB_TOKEN", "masked, protected (environments: forge, staging)"),
+        ("ok", "variable GITLAB_REPORT_TOKEN", "masked, unprotected (environments: *)"),
     ]
     assert facts.private_repository is True
 
@@ -377,7 +386,11 @@ def test_doctor_on_gitlab_names_each_missing_piece_and_its_fix(forge, doctor_pro
             "/projects/:id/protected_environments/production": (403, {"message": "403 Forbidden"}),
             "/projects/:id/variables?per_page=100": (
                 200,
-                [{"key": "GITLAB_TOKEN", "masked": False, "protected": True}],
+                [
+                    {"key": "GITLAB_TOKEN", "masked": True, "protected": True},
+                    {"key": "GITLAB_TOKEN", "masked": True, "protected": False, "environment_scope": "forge"},
+                    {"key": "GITLAB_REPORT_TOKEN", "masked": True, "protected": True},
+                ],
             ),
         },
     )
@@ -388,7 +401,8 @@ def test_doctor_on_gitlab_names_each_missing_piece_and_its_fix(forge, doctor_pro
         f"pushes or force pushes are allowed — {doctor.GITLAB_BRANCH_FIX}",
     )
     assert found["protected environment production"][0] == "unknown"
-    assert found["variable GITLAB_TOKEN"] == ("missing", "mark it masked and protected (Settings → CI/CD → Variables)")
+    assert found["variable GITLAB_TOKEN"][1].startswith("mark it protected: only protected branches' jobs")
+    assert found["variable GITLAB_REPORT_TOKEN"][1].startswith("unprotect it: merge-request pipelines run on")
     unset = doctor.gitlab_findings(forge.GitLab(URL, "acme/model", ""), project, doctor.ForgeFacts())
     assert [(f.status, f.piece) for f in unset] == [("missing", "gitlab")] and "no GITLAB_TOKEN" in unset[0].detail
 
