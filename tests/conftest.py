@@ -31,10 +31,10 @@ from support.deployment import (
     on_a_free_port,
     relax_slo,
 )
-from support.lifecycle import S3_CONFIGURATION, Lifecycle, S3Project
+from support.lifecycle import PIP_BOOTSTRAP, S3_CONFIGURATION, Lifecycle, S3Project
 from support.matrix import Configuration
 from support.options import REPO_ROOT
-from support.processes import find_interpreter, outer_bin_dir, project_env, project_services, run
+from support.processes import find_interpreter, outer_bin_dir, project_env, project_services, run, uv_only_folder
 from support.scheduling import SharedProjectScheduling, in_shared_order
 from support.tables import CsvTable, write_classification_csv, write_regression_csv
 from support.templaterepo import (
@@ -166,14 +166,20 @@ def bake(
 def new_lifecycle(
     csv_tables: dict[str, CsvTable], dvc_site_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[Configuration, Path], Lifecycle]:
-    """A `Lifecycle` for a project of `config` baked at `path`, with its own BentoML store and scratch folder."""
+    """A `Lifecycle` for a project of `config` baked at `path`, with its own BentoML store and scratch folder; uv is
+    on its PATH (but for support.lifecycle.PIP_BOOTSTRAP's), as setup-uv puts it on a runner's."""
+
+    uv_folder = uv_only_folder(tmp_path_factory.mktemp("uv-only"))
 
     def _new(config: Configuration, path: Path) -> Lifecycle:
         bentoml_home = tmp_path_factory.mktemp(f"bentoml-{config.id}")  # bentos stay out of ~/bentoml
+        env = project_env(dvc_site_cache_dir, bentoml_home)
+        if uv_folder is not None and config != PIP_BOOTSTRAP:
+            env["PATH"] = f"{uv_folder}{os.pathsep}{env['PATH']}"
         return Lifecycle(
             config=config,
             path=path,
-            env=project_env(dvc_site_cache_dir, bentoml_home),
+            env=env,
             python=find_interpreter(config.python_version),
             table=csv_tables[config.csv] if config.csv else None,
             bentoml_home=bentoml_home,

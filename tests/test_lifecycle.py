@@ -40,6 +40,7 @@ from support.lifecycle import (
     ONE_PER_PYTHON,
     ONE_PER_TASK,
     ONLY_IN,
+    PIP_BOOTSTRAP,
     PYTHON_ONLY_HOOKS,
     REFERENCE,
     RELAXED_SLO,
@@ -152,6 +153,10 @@ class LifecycleSteps:
         project.install()
         venv_python = project.path / ".venv" / "bin" / "python"
         assert interpreter_version(venv_python) == interpreter_version(project.python)
+        uv = shutil.which("uv", path=project.env["PATH"])  # setup-uv's, or none (PIP_BOOTSTRAP): pip installs it
+        made_by_uv = "uv = " in (project.path / ".venv" / "pyvenv.cfg").read_text()
+        assert made_by_uv == (uv is not None), f"make install made .venv {'without' if uv else 'with'} the uv on PATH"
+        assert project.config != PIP_BOOTSTRAP or uv is None, "the pip bootstrap has uv on its PATH"
         hook = project.path / ".git" / "hooks" / "pre-commit"
         assert hook.is_file() and "pre-commit" in hook.read_text(), "make install did not install the git hook"
         if project.config.folder:

@@ -130,6 +130,19 @@ def project_env(dvc_site_cache_dir: Path, bentoml_home: Path | None = None) -> d
     return env
 
 
+def uv_only_folder(folder: Path) -> Path | None:
+    """`folder` holding only a link to the test runner's uv, for a project's PATH as setup-uv puts uv on a runner's
+    (`make install` then makes the venv with it); None when the runner's environment has no uv."""
+    outer = outer_bin_dir()
+    uv = outer / "uv" if outer is not None else None
+    if uv is None or not uv.is_file():
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "uv").exists():
+        (folder / "uv").symlink_to(uv)
+    return folder
+
+
 def activated_env(env: dict[str, str], project: Path) -> dict[str, str]:
     """`env` with the project's .venv activated, as after `source .venv/bin/activate`."""
     venv = project / ".venv"
