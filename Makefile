@@ -20,8 +20,9 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 MONITORING_ARGS ?=
 IMPACT_ARGS ?=
+SCORE_ARGS ?=
 
-.PHONY: help venv demo docs test test-fast bench bench-serving bench-monitoring bench-impact lint lock clean
+.PHONY: help venv demo docs test test-fast bench bench-serving bench-monitoring bench-impact bench-score lint lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(strip $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +63,9 @@ bench-serving: $(VENV)/.installed ## Serving benchmark: the service (and its var
 
 bench-impact: $(VENV)/.installed ## `make impact` over 1,000,000 logged requests through two models: seconds, rows/s, peak memory → benchmarks/impact.json (IMPACT_ARGS=--help)
 	"$(BIN)/python" benchmarks/impact.py $(IMPACT_ARGS)
+
+bench-score: $(VENV)/.installed ## `make score` over 1,000,000 rows: the default model twice, then every model family: seconds, rows/s, peak memory → benchmarks/score.json (SCORE_ARGS=--help)
+	"$(BIN)/python" benchmarks/score.py $(SCORE_ARGS)
 
 bench-monitoring: $(VENV)/.installed ## Production data plane (S3 log, PostgreSQL feedback): bare vs log off vs on, feedback latency, `make monitor` over 1M rows from the bucket (MONITORING_ARGS=--help)
 	"$(BIN)/python" benchmarks/monitoring.py $(MONITORING_ARGS)

@@ -436,10 +436,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_docs(results: Results | None, docs: Path) -> None:
-    """The page from `results`, with the monitoring section from benchmarks/monitoring.json (monitoring.py)."""
-    monitoring = HERE / "monitoring.json"
-    measured = json.loads(monitoring.read_text()) if monitoring.exists() else None
-    docs.write_text(render.with_monitoring(render.render(results), measured))
+    """The page from `results`, with the other benchmarks' sections from their files (monitoring, score, impact)."""
+    docs.write_text(render.with_measured(render.render(results)))
     print(f"wrote {docs}")
 
 

@@ -1,12 +1,20 @@
 """docs/benchmarks.md from benchmarks/results.json: every figure on that page comes from here.
 
 `render(results)` is plain data in, Markdown out (same results, same bytes); `render(None)` is the page
-before any measurement. bench.py calls it after a run and for `--render-only`.
+before any measurement. bench.py calls it after a run and for `--render-only`. The page's other
+sections come from the other benchmarks' files (monitoring.json, score.json, impact.json), each
+between its markers: `with_measured(page)` renders them all; `python benchmarks/render.py` rewrites
+the page's sections from the files as they are.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+HERE = Path(__file__).resolve().parent
 
 # A setting's row and a run's results as benchmarks/results.json and monitoring.json hold them (JSON).
 Row = dict[str, Any]
@@ -392,3 +400,136 @@ def with_monitoring(page: str, results: Results | None) -> str:
         _, _, after = rest.partition(MONITORING_END)
         return before + section + after
     return page.rstrip("\n") + "\n\n" + section + "\n"
+
+
+Markers = tuple[str, str]
+SCORE: Markers = ("<!-- score: rendered by benchmarks/score.py from benchmarks/score.json -->", "<!-- /score -->")
+IMPACT: Markers = ("<!-- impact: rendered by benchmarks/render.py from benchmarks/impact.json -->", "<!-- /impact -->")
+
+
+def with_section(page: str, markers: Markers, section: str) -> str:
+    """`page` with the section between `markers` replaced by `section` (which carries them), or appended."""
+    start, end = markers
+    if start in page and end in page:
+        before, _, rest = page.partition(start)
+        _, _, after = rest.partition(end)
+        return before + section + after
+    return page.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def verdict(measured: dict[str, Any], limits: dict[str, Any]) -> str:
+    over = [k for k, v in limits.items() if measured[k] > v]
+    return "within the limits" if not over else "**over the limit** (" + ", ".join(over) + ")"
+
+
+def score_section(results: Results | None) -> str:
+    """`make score`'s throughput and memory, default model and every family, from benchmarks/score.json."""
+    head = [
+        SCORE[0],
+        "## Batch scoring",
+        "",
+        "`make bench-score` (`benchmarks/score.py`) draws rows with replacement from a generated project's train",
+        "split into one CSV and times `python -m <package>.serving.score` over it under `/usr/bin/time -v`, the",
+        "prediction log on (every row logged with `endpoint: batch`), one model thread as in the image",
+        "(`OMP_NUM_THREADS=1`), bytecode compiled first: the default model twice (both runs must write the same",
+        "bytes), then each model family `train.model` can name, fitted on the project's train features, once (a",
+        "second project generated with `task=regression` gives the regression families). Wall time depends on",
+        "what else the machine runs (its load average is given); CPU seconds (user + system) much less so.",
+        "",
+    ]
+    if not results or "runs" not in results:
+        return "\n".join([*head, "Not measured yet: run `make bench-score`.", SCORE[1]])
+    m, limits = results.get("machine", {}), results.get("limits", {})
+    worst = {
+        "seconds": max(r["seconds"] for r in results["runs"]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results["runs"]),
+    }
+    load = m.get("load_average_at_start", ["?"])[0]
+    named = [(f"default model, run {n}", r) for n, r in enumerate(results["runs"], 1)]
+    named += [(f"{f['task']}: {f['model']}", f) for f in results.get("families", [])]
+    rows = [
+        f"| {name} | {r['seconds']:.1f} | {r.get('cpu_s', '—')} | {r['rows_per_s']:,} | {r['peak_rss_mb']:,} "
+        f"| {r['logged_rows']:,} |"
+        for name, r in named
+    ]
+    limit = (
+        f" Limits (issue 19): {limits['seconds']} s and {limits['peak_rss_mb']:,} MB for the default model —"
+        f" slowest run {worst['seconds']:.1f} s, largest {worst['peak_rss_mb']:,} MB: {verdict(worst, limits)}."
+        if limits
+        else ""
+    )
+    return "\n".join(
+        [
+            *head,
+            f"Measured {results.get('date', '?')} on {m.get('nproc', '?')} cores ({m.get('cpu', '?')}), load average"
+            f" {load} at the start; {results['rows']:,} rows per run, {results['chunk_rows']:,} rows per chunk;"
+            f" the two runs wrote {'the same' if results['same_bytes'] else '**different**'} bytes.{limit}",
+            "",
+            "| model | wall s | CPU s (user + system) | rows/s | peak RSS MB | rows logged |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            SCORE[1],
+        ]
+    )
+
+
+def impact_section(results: Results | None) -> str:
+    """`make impact`'s scale (1,000,000 logged requests through two models), from benchmarks/impact.json."""
+    head = [
+        IMPACT[0],
+        "## Impact of a candidate on logged traffic",
+        "",
+        "`make bench-impact` (`benchmarks/impact.py`) writes logged requests with the service's own writer, labels",
+        "a share of them, and times `make impact` replaying them through a candidate and its champion under",
+        "`/usr/bin/time -v`, bytecode compiled first.",
+        "",
+    ]
+    if not results or "seconds" not in results:
+        return "\n".join([*head, "Not measured yet: run `make bench-impact`.", IMPACT[1]])
+    m, limits = results.get("machine", {}), results.get("limits", {})
+    measured = {"seconds": results["seconds"], "peak_rss_mb": results["peak_rss_mb"]}
+    latency = results.get("latency_ms", {})
+    within = f" (limits {limits['seconds']} s, {limits['peak_rss_mb']:,} MB: {verdict(measured, limits)})"
+    lines = [
+        *head,
+        f"Measured {results.get('date', '?')} on {m.get('nproc', '?')} cores ({m.get('cpu', '?')}), load average"
+        f" {m.get('load_average_at_start', ['?'])[0]} at the start: {results['replayed']:,} logged requests"
+        f" ({results['labelled']:,} labelled) of the {results['model']} champion {results['champion']} replayed"
+        f" through it and the candidate {results['candidate']} in **{results['seconds']:.1f} s**"
+        f" ({results['rows_per_second']:,} rows/s), **{results['peak_rss_mb']:,} MB** peak memory"
+        + (within if limits else "")
+        + f"; verdict {results.get('verdict')}, the candidate changed"
+        f" {results['disagreement']['changed']:,} answers ({results['disagreement']['rate']:.1%}).",
+    ]
+    if latency:
+        lines += [
+            "",
+            "| model | one-record calls | median ms | p95 ms |",
+            "|---|---|---|---|",
+            *[f"| {name} | {v['calls']} | {v['median_ms']} | {v['p95_ms']} |" for name, v in sorted(latency.items())],
+        ]
+    return "\n".join([*lines, IMPACT[1]])
+
+
+def measured(name: str) -> Results | None:
+    path = HERE / name
+    found: Results | None = json.loads(path.read_text()) if path.exists() else None
+    return found
+
+
+def with_measured(page: str) -> str:
+    """`page` with every section rendered from the other benchmarks' files (monitoring, score, impact)."""
+    page = with_monitoring(page, measured("monitoring.json"))
+    page = with_section(page, SCORE, score_section(measured("score.json")))
+    return with_section(page, IMPACT, impact_section(measured("impact.json")))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Rewrite the measured sections of docs/benchmarks.md (or the page given) from the JSON files."""
+    docs = Path(argv[0]) if argv else HERE.parent / "docs" / "benchmarks.md"
+    docs.write_text(with_measured(docs.read_text() if docs.exists() else render(None)))
+    print(f"wrote {docs}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
