@@ -23,16 +23,13 @@ import pytest
 from support.fakegitlab import FakeGitLab, Recorded
 from support.lifecycle import Lifecycle
 from support.matrix import Configuration
-from support.options import REPO_ROOT
 from support.processes import run
 from support.repos import recorded_answers
 
 pytestmark = pytest.mark.slow
 
-# The GitLab configuration once the template has the `ci` answer; a plain one (the forge named by
-# MODELOPS_FORGE) before.
-HAS_CI_ANSWER = "ci" in json.loads((REPO_ROOT / "cookiecutter.json").read_text())
-CONFIG = Configuration("forge-gitlab", {"ci": "gitlab"} if HAS_CI_ANSWER else {}, lifecycle=False)
+# A GitLab project: it picks its forge by its own files (.gitlab-ci.yml, no .github/workflows/).
+CONFIG = Configuration("forge-gitlab", {"ci": "gitlab"}, lifecycle=False)
 MARKER = "<!-- modelops-pr-report -->"  # governance/prreport.py's first line
 MONITOR_SUMMARY = {
     "decision": "retrain",
@@ -105,8 +102,6 @@ def gitlab_project(
         GIT_COMMITTER_NAME="Forge Test",
         GIT_COMMITTER_EMAIL="forge@example.invalid",
     )
-    if not HAS_CI_ANSWER:
-        env["MODELOPS_FORGE"] = "gitlab"
     remote = project.scratch / "remote.git"
     run(["git", "init", "--quiet", "--bare", remote], cwd=project.scratch)
     run(["git", "remote", "add", "origin", remote], cwd=project.path, env=env)
@@ -124,11 +119,11 @@ def bodies(calls: list[Recorded], route: str) -> list[Any]:
 class TestGitLabForge:
     """One project's forge calls, in the order a model's life makes them."""
 
-    def test_the_project_picks_gitlab_by_itself(self, gitlab_project: GitLabProject) -> None:
-        if not HAS_CI_ANSWER:
-            pytest.skip("the template has no `ci` answer yet: the forge is named by MODELOPS_FORGE")
-        assert (gitlab_project.path / ".gitlab-ci.yml").is_file() or not (gitlab_project.path / ".github").exists()
-        assert "MODELOPS_FORGE" not in gitlab_project.env
+    def test_the_project_picks_gitlab_by_its_own_files(self, gitlab_project: GitLabProject) -> None:
+        """Nothing names the forge: no MODELOPS_FORGE, no GITLAB_CI; .gitlab-ci.yml without .github/workflows/."""
+        assert (gitlab_project.path / ".gitlab-ci.yml").is_file()
+        assert not (gitlab_project.path / ".github" / "workflows").exists()
+        assert not {"MODELOPS_FORGE", "GITLAB_CI", "GITHUB_ACTIONS"} & set(gitlab_project.env)
 
     def test_promote_and_rollback_open_one_merge_request_each_and_a_rerun_opens_none(
         self, gitlab_project: GitLabProject
