@@ -420,18 +420,21 @@ class GitLab:
     noun = "merge request"
     sigil = "!"
 
-    def __init__(self, url: str, project: str, token: str, ref: str = "main") -> None:
+    def __init__(self, url: str, project: str, token: str, ref: str = "main", ca_file: str = "") -> None:
         self.url, self.project, self.token, self.ref = url.rstrip("/"), project, token, ref
+        self.ca_file = ca_file  # a self-managed GitLab's certificate authority, when not a public one
         self._gitlab: gitlab.Gitlab | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> GitLab:
-        """Configured as GitLab CI configures a job: CI_SERVER_URL, CI_PROJECT_ID, CI_DEFAULT_BRANCH; GITLAB_TOKEN."""
+        """Configured as GitLab CI configures a job: CI_SERVER_URL, CI_PROJECT_ID, CI_DEFAULT_BRANCH and
+        CI_SERVER_TLS_CA_FILE (a self-managed server's CA); GITLAB_TOKEN."""
         return cls(
             environ.get("CI_SERVER_URL", "").strip(),
             environ.get("CI_PROJECT_ID", "").strip(),
             environ.get("GITLAB_TOKEN", "").strip(),
             environ.get("CI_DEFAULT_BRANCH", "").strip() or "main",
+            environ.get("CI_SERVER_TLS_CA_FILE", "").strip(),
         )
 
     # --- the edge ------------------------------------------------------------------------------
@@ -450,7 +453,8 @@ class GitLab:
                 import gitlab
             except ImportError:
                 raise ForgeError(GITLAB_MISSING) from None
-            self._gitlab = gitlab.Gitlab(self.url, private_token=self.token, timeout=60)
+            verify: bool | str = self.ca_file or True
+            self._gitlab = gitlab.Gitlab(self.url, private_token=self.token, timeout=60, ssl_verify=verify)
         return self._gitlab
 
     def _send(self, call: Call) -> Any:

@@ -70,10 +70,13 @@ def test_default_configures_gitlab_from_gitlab_cis_own_variables(forge, isolated
         "CI_PROJECT_ID": "1234",
         "GITLAB_TOKEN": TOKEN,
         "CI_DEFAULT_BRANCH": "trunk",
+        "CI_SERVER_TLS_CA_FILE": "/builds/ca.pem",
     }.items():
         monkeypatch.setenv(name, value)
     site = forge.default()
     assert isinstance(site, forge.GitLab) and (site.url, site.project, site.ref) == (URL, "1234", "trunk")
+    assert site.client().ssl_verify == "/builds/ca.pem", "a self-managed server's CA, as GitLab CI names it"
+    assert forge.GitLab(URL, "1", TOKEN).client().ssl_verify is True
     assert site.noun == "merge request" and site.sigil == "!"
 
 
