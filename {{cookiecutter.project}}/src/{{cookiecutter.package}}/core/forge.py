@@ -4,8 +4,8 @@ Every command that talks to the forge (`make publish`, `make monitor-alert`, `ma
 `make release RELEASE_ARGS=--publish`, `make pr-note`, `make promote`/`make rollback` with
 `--pull-request`) goes through `Forge`: `GitHub` drives the GitHub CLI (`gh`), `GitLab` the REST API
 through python-gitlab; `default()` picks one. A forge call is a `Call`, plain data: the commands print
-their planned calls on `--dry-run`, and run them through the forge. The tokens (GH_TOKEN or
-GITHUB_TOKEN; GITLAB_TOKEN, CI_JOB_TOKEN) are never printed: whatever a call or a push says back is
+their planned calls on `--dry-run`, and run them through the forge. The tokens (`TOKENS`: GitHub's,
+GitLab's, GitLab CI's job token) are never printed: whatever a call or a push says back is
 redacted first, and a push's credentials travel in git's environment, never in its arguments.
 """
 
