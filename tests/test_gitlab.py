@@ -56,6 +56,7 @@ class Pipelines:
     project: Path
     remote: Path
     merge_request: gitlabci.PipelineRun
+    report_again: gitlabci.PipelineRun
     main: gitlabci.PipelineRun
     mr_calls: list[str]
     main_calls: list[tuple[str, dict]]
@@ -146,22 +147,19 @@ def pipelines(
         iid = open_merge_request(api)
         common = common_variables(lifecycle, api, dvc_remote)
         before = len(api.calls)
-        merge_request = gitlabci.run_pipeline(
-            tool,
-            project,
-            common
-            | {
-                "CI_PIPELINE_SOURCE": "merge_request_event",
-                "CI_MERGE_REQUEST_IID": str(iid),
-                "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
-                "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": BRANCH,
-                "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
-                "GITLAB_REPORT_TOKEN": api.token,
-                "SKIP": lint_skips(CONFIG),
-                "PYTEST_ADDOPTS": chosen_tests(CONFIG),
-            },
-            env,
-        )
+        mr_variables = common | {
+            "CI_PIPELINE_SOURCE": "merge_request_event",
+            "CI_MERGE_REQUEST_IID": str(iid),
+            "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": BRANCH,
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+            "GITLAB_REPORT_TOKEN": api.token,
+            "SKIP": lint_skips(CONFIG),
+            "PYTEST_ADDOPTS": chosen_tests(CONFIG),
+        }
+        merge_request = gitlabci.run_pipeline(tool, project, mr_variables, env)
+        # The report job again, as on the next push: it reads the check job's kept artifacts and edits its note.
+        rerun = gitlabci.run_pipeline(tool, project, mr_variables, env, jobs=["report"])
         mr_calls = [c.route for c in api.calls[before:]]
         # Merged: main moves on; the remote's main is still the base, as in GitLab's push event.
         run(["git", "checkout", "--quiet", "main"], cwd=project)
@@ -169,8 +167,9 @@ def pipelines(
         before = len(api.calls)
         main = gitlabci.run_pipeline(tool, project, common | {"GITLAB_TOKEN": api.token}, env)
         main_calls = [(c.route, c.body if isinstance(c.body, dict) else {}) for c in api.calls[before:]]
-        gitlabci.keep_log({"merge-request pipeline": merge_request, "main-branch pipeline": main})
-        yield Pipelines(project, remote, merge_request, main, mr_calls, main_calls, api)
+        runs = {"merge-request pipeline": merge_request, "its report job again": rerun, "main-branch pipeline": main}
+        gitlabci.keep_log(runs)
+        yield Pipelines(project, remote, merge_request, rerun, main, mr_calls, main_calls, api)
 
 
 def artifact(pipelines: Pipelines, job: str, path: str) -> Path:
@@ -234,14 +233,18 @@ def test_merge_request_pipeline_runs_green(pipelines):
     assert {"build", "staging", "container-image"} <= set(run_.left_out)
 
 
-def test_the_report_job_reads_the_check_jobs_artifacts_and_posts_one_note(pipelines):
+def test_the_report_job_reads_the_check_jobs_artifacts_and_keeps_one_note(pipelines):
     """The report compares with the branch's base using the load figures the check job left (an artifact),
-    and goes to the merge request as its report note."""
+    and goes to the merge request as its one report note: posted once, edited when the job runs again."""
     report = artifact(pipelines, "report", "reports/pr.md").read_text()
     assert REPORT_MARKER in report and "train.ridge.alpha" in report
     assert "No load test recorded" not in report, "the check job's reports/load.json did not reach the report job"
+    assert pipelines.report_again.failed() == [] and set(pipelines.report_again.jobs) == {"report"}, (
+        pipelines.report_again.output[-3000:]
+    )
     notes = [route for route in pipelines.mr_calls if route.startswith("POST /projects/:id/merge_requests/1/notes")]
-    assert len(notes) == 1, pipelines.mr_calls
+    edits = [route for route in pipelines.mr_calls if route.startswith("PUT /projects/:id/merge_requests/1/notes/")]
+    assert (len(notes), len(edits)) == (1, 1), pipelines.mr_calls
     posted = pipelines.api.project.notes[("merge_requests", 1)]
     assert [n["body"].splitlines()[0] for n in posted] == [REPORT_MARKER]
 
@@ -263,5 +266,6 @@ def test_main_pipeline_builds_and_opens_the_staging_merge_request(pipelines):
 
 def test_the_run_log_is_kept_for_the_templates_ci(pipelines):
     log = gitlabci.RUN_LOG.read_text()
-    assert "===== merge-request pipeline: exit 0" in log and "===== main-branch pipeline: exit 0" in log
+    for title in ("merge-request pipeline", "its report job again", "main-branch pipeline"):
+        assert f"===== {title}: exit 0" in log, f"{title} is not in the log, or failed"
     assert pipelines.api.token not in log, "the token reached the log"

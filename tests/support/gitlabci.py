@@ -1,8 +1,9 @@
 """GitLab CI on this machine: gitlab-ci-local (npm) and rsync provisioned, a generated project's pipelines run.
 
-`provision()` installs gitlab-ci-local at the pinned version into the template's build/ folder (once;
-its npm tree is reused by later runs) and rsync with apt-get when it is missing and the tests run as
-root. What cannot be provisioned skips the test with the command to run, and fails it under CI=true.
+`provision()` installs gitlab-ci-local at the pinned version into the user's cache folder
+(~/.cache/cookiecutter-modelops/, or under XDG_CACHE_HOME: once per machine, a clean clone reuses it),
+and rsync with apt-get when it is missing and the tests run as root. What cannot be provisioned skips
+the test with the command to run, and fails it under CI=true.
 `run_pipeline()` runs one pipeline with the shell executor, every job in its own rsynced copy of the
 project (`--shell-isolation`: artifacts pass between jobs as on a runner), and reads each job's result.
 """
@@ -25,7 +26,6 @@ from support.options import REPO_ROOT
 
 VERSION = "4.60.0"  # 4.75.x needs Node 22 (Set.prototype.union); this machine and CI have Node 20
 PACKAGE = f"gitlab-ci-local@{VERSION}"
-TOOLS = REPO_ROOT / "build" / "tools" / "gitlab-ci-local"
 # Where the template's CI keeps the run log of both pipelines as its artifact.
 RUN_LOG = REPO_ROOT / "build" / "artifacts" / "gitlab-ci-local.log"
 INSTALL_TIMEOUT = 600  # seconds: a cold npm install took 2.5 min here
@@ -72,8 +72,14 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def tools() -> Path:
+    """Where npm installs gitlab-ci-local: a folder per version in the user's cache."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "cookiecutter-modelops" / f"gitlab-ci-local-{VERSION}"
+
+
 def binary() -> Path:
-    return TOOLS / "node_modules" / ".bin" / "gitlab-ci-local"
+    return tools() / "node_modules" / ".bin" / "gitlab-ci-local"
 
 
 def installed_version(path: Path) -> str | None:
@@ -85,16 +91,16 @@ def installed_version(path: Path) -> str | None:
 
 
 def provision_gitlab_ci_local() -> Path:
-    """gitlab-ci-local at VERSION, installed with npm into TOOLS unless already there."""
+    """gitlab-ci-local at VERSION, installed with npm into tools() unless already there."""
     if installed_version(binary()) == VERSION:
         return binary()
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
         raise Unavailable(
-            f"no Node.js/npm on PATH — install Node 20 and npm, then `npm install --prefix {TOOLS} {PACKAGE}`"
+            f"no Node.js/npm on PATH — install Node 20 and npm, then `npm install --prefix {tools()} {PACKAGE}`"
         )
-    TOOLS.mkdir(parents=True, exist_ok=True)
-    command = [npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(TOOLS), PACKAGE]
+    tools().mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(tools()), PACKAGE]
     result = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
     if result.returncode != 0 or installed_version(binary()) != VERSION:
         raise Unavailable(f"`{' '.join(command)}` failed: {result.stderr.strip()[-500:]}")
