@@ -74,8 +74,9 @@ class GitLabProject:
         return self.project.path
 
     def make(self, *args: str, check: bool = True, **env: str) -> str:
-        """`make <args>` in the project against the fake GitLab; its output (stdout and stderr)."""
+        """`make <args>` in the project against the fake GitLab; its output (stdout and stderr), never the token."""
         done = run(["make", *args], cwd=self.path, env={**self.env, **env}, check=check)
+        assert self.api.token not in done.stdout, f"`make {' '.join(args)}` printed GITLAB_TOKEN"
         return done.stdout
 
     def git(self, *args: str) -> str:
