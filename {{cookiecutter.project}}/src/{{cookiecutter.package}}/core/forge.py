@@ -460,11 +460,11 @@ class GitLab:
     def _send(self, call: Call) -> Any:
         """The answer's parsed JSON (None when empty); GitLabRefusal for an error status, a ForgeError when
         GitLab cannot be reached. A GET of a collection follows its pages."""
+        client = self.client()  # first: it names the fix when python-gitlab is missing
         from gitlab.exceptions import GitlabError
         from requests import RequestException
 
         method, path, *sent = call.args
-        client = self.client()
         try:
             if method == "GET":
                 return client.http_list(path, get_all=True) if self._lists(path) else client.http_get(path)
@@ -596,11 +596,11 @@ class GitLab:
         return self._call("GET", path.replace(":id", self._path().removeprefix("/projects/"), 1))
 
     def get(self, path: str) -> Answer:
-        call = self.api_query(path)
+        call, client = self.api_query(path), self.client()
         from gitlab.exceptions import GitlabError
 
         try:
-            response = self.client().http_request("get", call.args[1])
+            response = client.http_request("get", call.args[1])
         except GitlabError as exc:
             try:
                 body = json.loads(exc.response_body or b"null")
