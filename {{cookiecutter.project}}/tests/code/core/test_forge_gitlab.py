@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,12 @@ def test_gitlab_without_its_configuration_names_the_fix(forge, missing, fix):
     del environ[missing]
     with pytest.raises(SystemExit, match=rf"^error: {fix}"):
         forge.GitLab.from_environment(environ).check()
+
+
+def test_without_python_gitlab_the_error_names_make_install(forge, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gitlab", None)  # what `import gitlab` finds when it is not installed
+    with pytest.raises(SystemExit, match=r"^error: python-gitlab is not installed — run `make install`"):
+        forge.GitLab(URL, "1", TOKEN).check()
 
 
 # --- GitLab's plans -----------------------------------------------------------------------------
