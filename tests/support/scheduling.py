@@ -36,14 +36,14 @@ SHARED = {DEPLOYED_PROJECT: DEPLOYED_PROJECT_SCOPES, S3_PROJECT: S3_PROJECT_SCOP
 # so that no worker starts a long unit when the other is nearly done. Unlisted units go out by their
 # number of tests, most first: a unit of few but long tests (a project baked, installed and run) left
 # unlisted would go out last, and one worker would run it alone at the end.
-# Their weights (--durations, clean-clone CI unless said): the deployed project ~8 min, the GitLab pipelines ~7
-# (merge request 300 s and main 130 s, measured on a loaded machine), the reference configuration's lifecycle ~5
-# (its project's whole suite), the storage=s3 project ~2, each other lifecycle class ~1-1.5, the template's
-# Makefile ~1, the docs' `make docs` under 1; the GitLab forge's project (baked and installed) about a minute.
+# Their weights (--durations, clean-clone CI unless said): the deployed project ~8 min, the reference configuration's
+# lifecycle ~5 (its project's whole suite), the GitLab pipelines ~3 (merge request 100 s, its report job again 9 s,
+# main 57 s: build/artifacts/gitlab-ci-local.log, a loaded machine), the storage=s3 project ~2, each other lifecycle
+# class ~1-1.5, the template's Makefile ~1, the docs' `make docs` under 1; the GitLab forge's project about a minute.
 HEAVIEST_FIRST = (
     DEPLOYED_PROJECT,
-    "tests/test_gitlab.py",
     f"tests/test_lifecycle.py::{REFERENCE.class_name}",
+    "tests/test_gitlab.py",
     S3_PROJECT,
     "tests/test_lifecycle.py::",
     "tests/test_forge_gitlab.py",
