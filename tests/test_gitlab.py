@@ -209,12 +209,16 @@ def test_gitlab_ci_validates_against_gitlabs_schema(rendered):
 
 
 def test_every_job_script_is_make_calls(rendered):
-    """Each job's script lines are one `make` target each: the logic lives in commands the suite tests."""
+    """Each job's script lines are one `make` target each, no variable expanded in them: the logic lives in
+    commands the suite tests, the values in the environment."""
     document = yaml.safe_load((rendered / ".gitlab-ci.yml").read_text())
     jobs = {name: job for name, job in document.items() if isinstance(job, dict) and "script" in job}
     assert jobs, "no jobs in .gitlab-ci.yml"
     other = {f"{name}: {line}" for name, job in jobs.items() for line in job["script"] if not line.startswith("make ")}
     assert other == set()
+    # Values reach make through the environment (job variables), never expanded into the script's text.
+    expanded = {f"{name}: {line}" for name, job in jobs.items() for line in job["script"] if "$" in line}
+    assert expanded == set()
     assert document["default"]["before_script"][-1] == "make install"
 
 
