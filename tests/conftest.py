@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from pytest_cookies.plugin import Cookies
+from support import gitlabci
 from support.baking import answers_for, bake_ok, cookies_in
 from support.deployment import (
     DEPLOYED,
@@ -60,6 +61,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedProjec
     if config.getoption("dist") != "loadscope":
         return None
     return SharedProjectScheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On the controller: start provisioning gitlab-ci-local when tests/test_gitlab.py will run (a cold npm
+    install is 1-2.5 min; in the background it overlaps the tests handed out before the pipelines)."""
+    if hasattr(config, "workerinput") or "not slow" in (config.option.markexpr or ""):
+        return
+    wanted = REPO_ROOT / "tests" / "test_gitlab.py"
+    paths = [Path(str(arg).split("::")[0]).resolve() for arg in config.args] or [REPO_ROOT / "tests"]
+    if any(path == wanted or (path.is_dir() and wanted.is_relative_to(path)) for path in paths):
+        gitlabci.provision_in_background(REPO_ROOT / "build" / "artifacts" / "gitlab-ci-local-provision.log")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

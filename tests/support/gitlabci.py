@@ -3,20 +3,25 @@
 `provision()` installs gitlab-ci-local at the pinned version into the user's cache folder
 (~/.cache/cookiecutter-modelops/, or under XDG_CACHE_HOME: once per machine, a clean clone reuses it),
 and rsync with apt-get when it is missing and the tests run as root. What cannot be provisioned skips
-the test with the command to run, and fails it under CI=true.
+the test with the command to run, and fails it under CI=true. On a fresh machine the npm install takes
+1-2.5 min: the session starts it in the background (`provision_in_background`, from conftest.py) and the
+test waits for it under the same file lock, so it overlaps the other tests instead of lengthening one.
 `run_pipeline()` runs one pipeline with the shell executor, every job in its own rsynced copy of the
 project (`--shell-isolation`: artifacts pass between jobs as on a runner), and reads each job's result.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +95,18 @@ def installed_version(path: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+@contextmanager
+def provisioning_lock() -> Iterator[None]:
+    """One provisioning at a time on this machine (the background one, the test's, another session's)."""
+    tools().parent.mkdir(parents=True, exist_ok=True)
+    with (tools().parent / f"gitlab-ci-local-{VERSION}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def provision_gitlab_ci_local() -> Path:
     """gitlab-ci-local at VERSION, installed with npm into tools() unless already there."""
     if installed_version(binary()) == VERSION:
@@ -122,11 +139,40 @@ def provision_rsync() -> None:
 def provision() -> Path:
     """The gitlab-ci-local binary, rsync beside it; skips (locally) or fails (CI=true) naming the fix."""
     try:
-        provision_rsync()
-        return provision_gitlab_ci_local()
+        with provisioning_lock():
+            provision_rsync()
+            return provision_gitlab_ci_local()
     except Unavailable as missing:
         unavailable(str(missing))
         raise  # unreachable: skip and fail raise
+
+
+def provision_in_background(log: Path) -> subprocess.Popen[bytes] | None:
+    """Start provisioning in a process of its own (its output in `log`); None when both tools are there."""
+    if shutil.which("rsync") and binary().exists():
+        return None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "support.gitlabci"],
+            cwd=Path(__file__).parents[1],  # tests/: `support` is a package there
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives an interrupted session; the lock keeps a second one waiting
+        )
+
+
+def main() -> int:
+    """Provision both tools under the lock (what the background process runs); 0, or 1 naming what failed."""
+    try:
+        with provisioning_lock():
+            provision_rsync()
+            print(f"gitlab-ci-local {VERSION}: {provision_gitlab_ci_local()}")
+    except Unavailable as missing:
+        print(f"error: {missing}")
+        return 1
+    return 0
 
 
 def arguments(variables: Mapping[str, str]) -> list[str]:
@@ -200,3 +246,7 @@ def keep_log(runs: Mapping[str, PipelineRun], path: Path = RUN_LOG) -> Path:
         )
     path.write_text("\n".join(parts))
     return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
