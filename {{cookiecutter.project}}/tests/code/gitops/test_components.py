@@ -196,7 +196,11 @@ def test_the_batch_score_cronjob_runs_the_overlays_image_on_the_patched_input(pk
     patch = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": f"{root.name}-batch-score"},
+        "metadata": {
+            "name": yaml.safe_load((deploy_copy / "components/batch-score/cronjob.yaml").read_text())["metadata"][
+                "name"
+            ]
+        },
         "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [container_patch]}}}}},
     }
     (deploy_copy / "staging" / "batch-score-patch.yaml").write_text(yaml.safe_dump(patch))
