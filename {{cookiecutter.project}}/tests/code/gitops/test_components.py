@@ -192,15 +192,12 @@ def test_the_batch_score_cronjob_runs_the_overlays_image_on_the_patched_input(pk
     enable(deploy_copy, "staging", ["batch-score", "pull-secret"])
     overlay = deploy_copy / "staging" / "kustomization.yaml"
     kustomization = yaml.safe_load(overlay.read_text())
+    cronjob_name = yaml.safe_load((deploy_copy / "components/batch-score/cronjob.yaml").read_text())["metadata"]["name"]
     container_patch = {"name": "score", "env": [{"name": "SCORE_INPUT", "value": "s3://other-bucket/in/"}]}
     patch = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {
-            "name": yaml.safe_load((deploy_copy / "components/batch-score/cronjob.yaml").read_text())["metadata"][
-                "name"
-            ]
-        },
+        "metadata": {"name": cronjob_name},
         "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [container_patch]}}}}},
     }
     (deploy_copy / "staging" / "batch-score-patch.yaml").write_text(yaml.safe_dump(patch))
