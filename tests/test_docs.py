@@ -11,6 +11,7 @@ runs for real with a demo of one cheap step (`slow`: it generates a project twic
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -683,3 +684,13 @@ def test_make_docs_runs_the_demo_once_and_builds_the_site_from_it(copy):
     third = copy.make("docs", "DEMO_STEPS=help")
     assert ran_the_demo(third), "make docs kept the events of an unfinished demo"
     assert events.read(demo.folder).finished
+
+
+def test_the_benchmarks_page_shows_the_measurement_files() -> None:
+    """docs/benchmarks.md's measured sections are what benchmarks/render.py makes of the JSON files."""
+    spec = importlib.util.spec_from_file_location("benchmarks_render", REPO_ROOT / "benchmarks" / "render.py")
+    assert spec and spec.loader
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    page = (REPO_ROOT / "docs" / "benchmarks.md").read_text()
+    assert render.with_measured(page) == page, "docs/benchmarks.md is stale — run `python benchmarks/render.py`"
