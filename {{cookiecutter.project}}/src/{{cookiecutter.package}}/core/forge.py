@@ -171,6 +171,43 @@ class Forge(Protocol):
         """What git's environment needs to push to the forge (credentials by configuration, never in argv)."""
 
 
+class ListingForge:
+    """What both forges do alike from their own calls: refresh a label, find the open pull request or issue."""
+
+    def run(self, call: Call) -> str:
+        raise NotImplementedError
+
+    def _listed(self, call: Call) -> list[Found]:
+        """The items a listing call answered, oldest (lowest number) first."""
+        raise NotImplementedError
+
+    def label_call(self, label: Label) -> Call:
+        raise NotImplementedError
+
+    def pull_request_query(self, branch: str) -> Call:
+        raise NotImplementedError
+
+    def issue_query(self, label: Label) -> Call:
+        raise NotImplementedError
+
+    def ensure_label(self, label: Label) -> bool:
+        try:
+            self.run(self.label_call(label))
+        except ForgeError as exc:
+            reason = str(exc.code).removeprefix("error: ")
+            print(f"warning: {reason} — going on without the {label.name} label", file=sys.stderr)
+            return False
+        return True
+
+    def open_pull_request(self, branch: str) -> Found | None:
+        found = self._listed(self.pull_request_query(branch))
+        return found[0] if found else None
+
+    def open_issue(self, label: Label) -> Found | None:
+        found = self._listed(self.issue_query(label))
+        return found[0] if found else None
+
+
 GH_MISSING = (
     "error: gh not found on PATH — install the GitHub CLI (https://cli.github.com) or run in GitHub Actions"
     " (its runners have it)"
@@ -181,7 +218,7 @@ GH_NO_TOKEN = (
 )
 
 
-class GitHub:
+class GitHub(ListingForge):
     """The forge as the GitHub CLI (`gh`) sees it: the repository of the work tree's remote, or GH_REPO."""
 
     noun = "pull request"
@@ -273,25 +310,6 @@ class GitHub:
 
     def dispatch_call(self, workflow: str, inputs: Mapping[str, str]) -> Call:
         return Call(("workflow", "run", workflow, *(a for k, v in inputs.items() for a in ("-f", f"{k}={v}"))))
-
-    # --- acts ----------------------------------------------------------------------------------
-
-    def ensure_label(self, label: Label) -> bool:
-        try:
-            self.run(self.label_call(label))
-        except ForgeError as exc:
-            reason = str(exc.code).removeprefix("error: ")
-            print(f"warning: {reason} — going on without the {label.name} label", file=sys.stderr)
-            return False
-        return True
-
-    def open_pull_request(self, branch: str) -> Found | None:
-        found = self._listed(self.pull_request_query(branch))
-        return found[0] if found else None
-
-    def open_issue(self, label: Label) -> Found | None:
-        found = self._listed(self.issue_query(label))
-        return found[0] if found else None
 
     # --- read-only queries (`make doctor`) -------------------------------------------------------
 
@@ -409,7 +427,7 @@ RELEASE_PACKAGE = "release-assets"  # the generic package a release's files are 
 UNSET = ":id"  # GitLab's own placeholder, printed by dry runs without CI_PROJECT_ID
 
 
-class GitLab:
+class GitLab(ListingForge):
     """The forge as GitLab's REST API (v4) sees it, through python-gitlab: the project CI_PROJECT_ID on
     CI_SERVER_URL, authenticated by GITLAB_TOKEN (GitLab CI's own variable names, the same outside CI).
 
@@ -569,25 +587,6 @@ class GitLab:
         variables = [{"key": "MODELOPS_JOB", "value": Path(workflow).stem}]
         variables += [{"key": key.upper(), "value": value} for key, value in inputs.items()]
         return self._call("POST", self._path("pipeline"), {"ref": self.ref, "variables": variables})
-
-    # --- acts ----------------------------------------------------------------------------------
-
-    def ensure_label(self, label: Label) -> bool:
-        try:
-            self.run(self.label_call(label))
-        except ForgeError as exc:
-            reason = str(exc.code).removeprefix("error: ")
-            print(f"warning: {reason} — going on without the {label.name} label", file=sys.stderr)
-            return False
-        return True
-
-    def open_pull_request(self, branch: str) -> Found | None:
-        found = self._listed(self.pull_request_query(branch))
-        return found[0] if found else None
-
-    def open_issue(self, label: Label) -> Found | None:
-        found = self._listed(self.issue_query(label))
-        return found[0] if found else None
 
     # --- read-only queries (`make doctor`) -------------------------------------------------------
 
