@@ -20,8 +20,14 @@ CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 REMOVE_WHEN = {
     ("task", "classification"): ["tests/model/test_regression.py"],
     ("task", "regression"): ["tests/model/test_classification.py"],
-    ("ci", "gitlab"): [".github"],
-    ("ci", "github"): [".gitlab-ci.yml"],
+    ("ci", "gitlab"): [".github", "deploy/argocd/notifications.yaml"],
+    ("ci", "github"): [".gitlab-ci.yml", "deploy/argocd/notifications-gitlab.yaml"],
+    # With both, Argo CD reports to GitHub, where the production promotion's workflow runs.
+    ("ci", "both"): ["deploy/argocd/notifications-gitlab.yaml"],
+}
+# Option → (variant, the name it takes) when its answer is the one named: whole-file variants.
+RENAME_WHEN = {
+    ("ci", "gitlab"): [("deploy/argocd/notifications-gitlab.yaml", "deploy/argocd/notifications.yaml")],
 }
 LICENCE_DIR = Path(".licenses")
 SOURCE_CSV = Path("data/external/source.csv")
@@ -50,11 +56,15 @@ SKIP = [".git", ".dvc", ".dvcignore", ".cruft.json", "data/production", "data/ex
 
 
 def remove_excluded() -> None:
-    """Delete the files the answers do not keep."""
+    """Delete the files the answers do not keep; give the variants they choose their names."""
     for (option, value), paths in REMOVE_WHEN.items():
         if CONTEXT[option] == value:
             for path in map(Path, paths):
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    for (option, value), renames in RENAME_WHEN.items():
+        if CONTEXT[option] == value:
+            for variant, name in renames:
+                Path(variant).rename(name)
 
 
 def choose_licence() -> None:

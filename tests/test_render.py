@@ -404,6 +404,25 @@ class RenderChecks:
             assert [i["newName"] for i in kustomization["images"]] == [image]
             application = yaml.safe_load((rendered.path / "deploy" / "argocd" / f"{env}.yaml").read_text())
             assert application["spec"]["source"]["repoURL"] == repo
+            subscriptions = {k.rpartition(".")[2] for k in application["metadata"]["annotations"] if "subscribe" in k}
+            assert subscriptions == (
+                {"modelops-gitlab"} | ({"modelops-gitlab-promote"} if env == "staging" else set())
+                if ci == "gitlab"
+                else {"github"}
+            )
+
+    def test_argo_cd_reports_to_the_forge_the_answer_names(self, rendered):
+        """GitHub's App service, or (ci: gitlab) webhooks on this project's GitLab API; the variant's name is gone."""
+        ci, owner = str(rendered.config.answer("ci")), rendered_owner(rendered)
+        data = yaml.safe_load((rendered.path / "deploy" / "argocd" / "notifications.yaml").read_text())["data"]
+        services = {key for key in data if key.startswith("service.")}
+        if ci == "gitlab":
+            assert services == {"service.webhook.modelops-gitlab", "service.webhook.modelops-gitlab-promote"}
+            url = yaml.safe_load(data["service.webhook.modelops-gitlab"])["url"]
+            assert url == f"{FORGE_URL[ci]}/api/v4/projects/{owner}%2F{rendered.slug}"
+        else:
+            assert services == {"service.github"}
+        assert not (rendered.path / "deploy" / "argocd" / "notifications-gitlab.yaml").exists()
 
     def test_bentofile_names_the_service_and_the_python(self, rendered):
         bentofile = yaml.safe_load((rendered.path / "bentofile.yaml").read_text())

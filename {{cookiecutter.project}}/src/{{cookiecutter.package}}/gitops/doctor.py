@@ -43,7 +43,7 @@ from ..core import cli, storage
 from ..core.cluster import Cluster, ClusterError, Ref, condition
 from ..core.forge import Answer, Forge, ForgeError, GitLab, default
 from . import manifests
-from .wiring import APPLICATIONS, BRANCH, CONTAINER, of_kind
+from .wiring import APPLICATIONS, BRANCH, CONTAINER, REPORT_SERVICES, of_kind
 
 OK, MISSING, UNKNOWN = "ok", "missing", "unknown"
 REPOSITORY = "repos/{owner}/{repo}"  # gh fills in the work tree's repository (or GH_REPO)
@@ -80,7 +80,7 @@ ROLLOUTS_CRDS = (
 )
 NOTIFICATIONS_CM = Ref("ConfigMap", "argocd-notifications-cm", ARGOCD)  # Argo CD Notifications' own names
 NOTIFICATIONS_SECRET = Ref("Secret", "argocd-notifications-secret", ARGOCD)
-GITHUB_SERVICE = "service.github"
+GITHUB_SERVICE = "service.github"  # the report service when deploy/argocd/ names none (wiring.REPORT_SERVICES)
 PULL_SECRET = "ghcr-pull"  # pragma: allowlist secret
 REPOSITORY_SECRETS = "argocd.argoproj.io/secret-type in (repository,repo-creds)"  # pragma: allowlist secret
 EXAMPLE_URL = "argocd.example.com"  # deploy/argocd/notifications.yaml's placeholder for Argo CD's address
@@ -774,14 +774,16 @@ def repository_credentials_finding(cluster: Cluster, project: Project, private_r
 
 
 def notifications_findings(cluster: Cluster, project: Project) -> list[Finding]:
-    """The notifications ConfigMap (the keys deploy/argocd/ gives it, the GitHub service at least) and its Secret."""
+    """The notifications ConfigMap (the keys deploy/argocd/ gives it, the forge's report service at least) and its
+    Secret."""
     ours = [
         obj
         for obj in of_kind(project.argocd_objects, "ConfigMap")
         if obj.get("metadata", {}).get("name") == NOTIFICATIONS_CM.name
     ]
     ours_data: dict[str, str] = (ours[0].get("data") or {}) if ours else {}
-    wanted = set(ours_data) | {GITHUB_SERVICE}
+    service = next((key for key, _ in REPORT_SERVICES.values() if key in ours_data), GITHUB_SERVICE)
+    wanted = set(ours_data) | {service}
     found = cluster.get(NOTIFICATIONS_CM)
     source = str(ours[0].get(FROM)) if ours else "<your notifications config>"
     merge = f"`kubectl -n argocd patch configmap {NOTIFICATIONS_CM.name} --type merge --patch-file {source}`"
@@ -799,11 +801,14 @@ def notifications_findings(cluster: Cluster, project: Project) -> list[Finding]:
         ]
     else:
         findings = [
-            ok(str(NOTIFICATIONS_CM), f"has {GITHUB_SERVICE} and the {len(wanted) - 1} other key(s) of {source}")
+            ok(str(NOTIFICATIONS_CM), f"has {service} and the {len(wanted) - 1} other key(s) of {source}")
         ]
-    references = ours_data.get(GITHUB_SERVICE, "") + data.get(GITHUB_SERVICE, "")
+    references = ours_data.get(service, "") + data.get(service, "")
     keys = sorted(set(re.findall(r"\$([A-Za-z0-9_.-]+)", references)))
-    fix = f"put the Argo CD GitHub App's {', '.join(keys) or 'credentials'} in it ({ARGOCD_DOC}, its GitHub App)"
+    if service == GITHUB_SERVICE:
+        fix = f"put the Argo CD GitHub App's {', '.join(keys) or 'credentials'} in it ({ARGOCD_DOC}, its GitHub App)"
+    else:
+        fix = f"put a GitLab project access token (scope api) as {', '.join(keys) or 'its key'} in it (docs/setup.md)"
     findings.append(secret_finding(cluster, NOTIFICATIONS_SECRET, keys, fix))
     return findings
 

@@ -12,7 +12,7 @@ in-cluster smoke Job (PostSync) tests the overlay's own image, and the Applicati
 deploy/<env> on main with prune and self-heal. Once for all environments: the Argo CD project
 (`deploy/argocd/project.yaml`, against `argocd-appproject.json`) allows what the overlays render and
 nothing more cluster-wide, and the notifications (`deploy/argocd/notifications.yaml`, strict as a
-ConfigMap and against `argocd-notifications.json`) report each Application's syncs to GitHub.
+ConfigMap and against `argocd-notifications.json`) report each Application's syncs to the forge.
 It exits non-zero naming the environment, the object and the problem; an overlay still at
 0.0.0-unreleased is a warning (its Application must not be applied yet), and `--released` makes it
 the failure. The two Argo CD schemas are derived from Argo CD's CRDs (`--schema-from-crd`). An overlay

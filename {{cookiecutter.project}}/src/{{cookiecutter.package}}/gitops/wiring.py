@@ -580,11 +580,37 @@ def check_smoke_job(env: str, objects: list[Object], kustomization: dict[str, An
 
 PROJECT_FILE = APPLICATIONS / "project.yaml"
 NOTIFICATIONS_FILE = APPLICATIONS / "notifications.yaml"
-INSTANCE_LABEL = "app.kubernetes.io/instance"  # an Application's environment: the GitHub deployment's name
+INSTANCE_LABEL = "app.kubernetes.io/instance"  # an Application's environment, as the forge hears of it
 SUBSCRIBE = "notifications.argoproj.io/subscribe."
 # What every environment's Application must be subscribed to: the cluster's report of each sync.
 REPORTS = ("on-modelops-deployed", "on-modelops-sync-failed", "on-modelops-degraded")
-REPORT_SERVICE = "github"
+# The service that reports to the forge, by the forge: its subscription name, its config key, and
+# where its credentials are (each must be a $key of argocd-notifications-secret, never a value).
+REPORT_SERVICES = {
+    "github": ("service.github", ("appID", "installationID", "privateKey")),
+    "modelops-gitlab": ("service.webhook.modelops-gitlab", ("headers",)),
+}
+
+
+def report_service(config: dict[str, Any]) -> str | None:
+    """The forge's service the notifications define (GitHub's or GitLab's webhook), or None."""
+    return next((name for name, (key, _) in REPORT_SERVICES.items() if key in config), None)
+
+
+def secret_fields(service: dict[str, Any], fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(field, value) of each credential a report service names: GitHub's App fields, a webhook's headers."""
+    found: list[tuple[str, str]] = []
+    for field in fields:
+        value = service.get(field)
+        if isinstance(value, list):  # a webhook's headers: the token's header; Content-Type is no secret
+            found += [
+                (f"{field}[{h.get('name')}]", str(h.get("value", "")))
+                for h in value
+                if isinstance(h, dict) and str(h.get("name", "")).lower() != "content-type"
+            ]
+        else:
+            found.append((field, str(value or "")))
+    return found
 # Cluster-scoped kinds (core and common groups): the rest of what an overlay renders is namespaced.
 CLUSTER_KINDS = {
     ("", "Namespace"),
@@ -671,15 +697,18 @@ def check_notifications(config: dict[str, Any], apps: dict[str, Object]) -> list
             for template in (condition.get("send") or []) if isinstance(condition, dict) else []:
                 if template not in templates:
                     found.append(Problem("argocd", where, f"trigger {trigger} sends template {template}, not defined"))
-    github = config.get(f"service.{REPORT_SERVICE}")
-    if not isinstance(github, dict):
-        found.append(Problem("argocd", where, f"no service.{REPORT_SERVICE}: nothing reports to GitHub"))
+    service_name = report_service(config)
+    if service_name is None:
+        keys = " or ".join(key for key, _ in REPORT_SERVICES.values())
+        found.append(Problem("argocd", where, f"no {keys}: nothing reports to the forge"))
     else:
-        for field in ("appID", "installationID", "privateKey"):
-            if not str(github.get(field, "")).startswith("$"):
+        key, fields = REPORT_SERVICES[service_name]
+        service = config.get(key)
+        for field, value in secret_fields(service if isinstance(service, dict) else {}, fields):
+            if not value.startswith("$"):
                 message = (
-                    f"service.{REPORT_SERVICE}.{field} is not a $key of argocd-notifications-secret:"
-                    " the App's credentials stay out of git (docs/production.md)"
+                    f"{key}.{field} is not a $key of argocd-notifications-secret:"
+                    " the forge's credentials stay out of git (docs/production.md)"
                 )
                 found.append(Problem("argocd", where, message))
     for env, app in sorted(apps.items()):
@@ -698,12 +727,12 @@ def check_notifications(config: dict[str, Any], apps: dict[str, Object]) -> list
             subscribed.add((trigger, service))
             if trigger not in triggers:
                 found.append(Problem(env, app_where, f"{key}: no trigger.{trigger} in {where}"))
-            if f"service.{service}" not in config:
+            if f"service.{service}" not in config and f"service.webhook.{service}" not in config:
                 found.append(Problem(env, app_where, f"{key}: no service.{service} in {where}"))
-        for trigger in REPORTS:
-            if (trigger, REPORT_SERVICE) not in subscribed:
+        for trigger in REPORTS if service_name else ():
+            if (trigger, service_name) not in subscribed:
                 message = (
-                    f"not subscribed to {trigger} ({SUBSCRIBE}{trigger}.{REPORT_SERVICE}): GitHub would not hear of it"
+                    f"not subscribed to {trigger} ({SUBSCRIBE}{trigger}.{service_name}): the forge would not hear of it"
                 )
                 found.append(Problem(env, app_where, message))
     return found

@@ -90,7 +90,8 @@ def cluster_complete(project, envs) -> dict:
             notifications.update(ours.get("data") or {})
     if "context" in notifications:  # the address of an Argo CD, not the file's placeholder
         notifications["context"] = notifications["context"].replace("argocd.example.com", "argocd.ml.example.org")
-    keys = re.findall(r"\$([A-Za-z0-9_.-]+)", notifications["service.github"])
+    services = "".join(value for key, value in notifications.items() if key.startswith("service."))  # either forge's
+    keys = re.findall(r"\$([A-Za-z0-9_.-]+)", services)
     answers["Secret/argocd/argocd-notifications-secret"]["data"] = {key: "<base64>" for key in keys}
     for env in envs:
         answers[f"Namespace//{env.namespace}"] = make("namespace", env.namespace)

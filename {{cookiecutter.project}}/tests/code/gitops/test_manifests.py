@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -524,6 +525,17 @@ def test_the_project_and_notifications_pass_their_wiring_checks(wiring, argocd):
     assert wiring.check_notifications(argocd["config"], argocd["apps"]) == []
 
 
+def test_the_notifications_pass_their_schema_and_a_misspelled_field_fails_it(manifests, argocd):
+    """The schema check `make lint` runs (its manifests hook), here on the forge's own notifications file."""
+    assert manifests.schema_problems("argocd", argocd["config"], manifests.NOTIFICATIONS_SCHEMA, Path("n.yaml")) == []
+    config = copy.deepcopy(argocd["config"])
+    template = config["template.modelops-deployed"]
+    section = template.get("github", {}).get("deployment") or next(iter(template["webhook"].values()))
+    section["misspeled"] = section.popitem()[1]
+    problems = manifests.schema_problems("argocd", config, manifests.NOTIFICATIONS_SCHEMA, Path("n.yaml"))
+    assert any("'misspeled' was unexpected" in str(problem) for problem in problems), problems
+
+
 def test_the_project_allows_exactly_what_the_overlays_render(wiring, argocd):
     """Namespaced kinds: the rendered ones and no more; cluster-wide: the two Namespaces by name only."""
     rendered = {wiring.group_kind(o) for objects in argocd["objects"].values() for o in objects}
@@ -584,39 +596,64 @@ def _annotations(apps):
     return apps["production"]["metadata"]["annotations"]
 
 
+def _leak(config, apps, service):
+    """Put a credential's value into git in place of its $key: GitHub's App key, GitLab's token header."""
+    if service == "github":
+        config["service.github"].update(privateKey=PEM_HEADER)
+        return "service.github.privateKey is not a $key of argocd-notifications-secret"
+    config[f"service.webhook.{service}"]["headers"][0]["value"] = PEM_HEADER
+    return f"service.webhook.{service}.headers[PRIVATE-TOKEN] is not a $key of argocd-notifications-secret"
+
+
+def _unsubscribe(config, apps, service):
+    del _annotations(apps)[f"notifications.argoproj.io/subscribe.on-modelops-deployed.{service}"]
+    return "production: deploy/argocd/production.yaml: not subscribed to on-modelops-deployed"
+
+
+def _misspelled_trigger(config, apps, service):
+    _annotations(apps)[f"notifications.argoproj.io/subscribe.on-deployd.{service}"] = ""
+    return f"subscribe.on-deployd.{service}: no trigger.on-deployd in deploy/argocd/notifications.yaml"
+
+
+def _unknown_service(config, apps, service):
+    _annotations(apps)["notifications.argoproj.io/subscribe.on-modelops-deployed.slack"] = ""
+    return "no service.slack in"
+
+
+def _missing_template(config, apps, service):
+    config["trigger.on-modelops-degraded"][0]["send"] = ["modelops-gone"]
+    return "trigger on-modelops-degraded sends template modelops-gone, not defined"
+
+
+def _no_label(config, apps, service):
+    del apps["staging"]["metadata"]["labels"]["app.kubernetes.io/instance"]
+    return "metadata.labels['app.kubernetes.io/instance'] is not 'staging'"
+
+
+def _no_report_service(config, apps, service):
+    for key in ("service.github", f"service.webhook.{service}"):
+        config.pop(key, None)
+    return "nothing reports to the forge"
+
+
+# Each mistake: it breaks (config, applications) for the forge's report service, and says the words naming it.
 NOTIFICATION_MISTAKES = {
-    "a report not subscribed": (
-        lambda c, a: _annotations(a).pop("notifications.argoproj.io/subscribe.on-modelops-deployed.github"),
-        "production: deploy/argocd/production.yaml: not subscribed to on-modelops-deployed",
-    ),
-    "a trigger that does not exist": (
-        lambda c, a: _annotations(a).update({"notifications.argoproj.io/subscribe.on-deployd.github": ""}),
-        "subscribe.on-deployd.github: no trigger.on-deployd in deploy/argocd/notifications.yaml",
-    ),
-    "a service that does not exist": (
-        lambda c, a: _annotations(a).update({"notifications.argoproj.io/subscribe.on-modelops-deployed.slack": ""}),
-        "no service.slack in",
-    ),
-    "a template that does not exist": (
-        lambda c, a: c["trigger.on-modelops-degraded"][0].update(send=["modelops-gone"]),
-        "trigger on-modelops-degraded sends template modelops-gone, not defined",
-    ),
-    "a private key in git": (
-        lambda c, a: c["service.github"].update(privateKey=PEM_HEADER),
-        "service.github.privateKey is not a $key of argocd-notifications-secret",
-    ),
-    "no environment label": (
-        lambda c, a: a["staging"]["metadata"]["labels"].pop("app.kubernetes.io/instance"),
-        "metadata.labels['app.kubernetes.io/instance'] is not 'staging'",
-    ),
+    "a report not subscribed": _unsubscribe,
+    "a trigger that does not exist": _misspelled_trigger,
+    "a service that does not exist": _unknown_service,
+    "a template that does not exist": _missing_template,
+    "a credential in git": _leak,
+    "no environment label": _no_label,
+    "no report service": _no_report_service,
 }
 
 
 @pytest.mark.parametrize("mistake", list(NOTIFICATION_MISTAKES))
 def test_the_notifications_check_names_each_mistake(wiring, argocd, mistake):
-    break_it, words = NOTIFICATION_MISTAKES[mistake]
     config, apps = copy.deepcopy(argocd["config"]), copy.deepcopy(argocd["apps"])
-    break_it(config, apps)
+    service = wiring.report_service(config)
+    assert service in wiring.REPORT_SERVICES
+    words = NOTIFICATION_MISTAKES[mistake](config, apps, service)
     messages = [str(p) for p in wiring.check_notifications(config, apps)]
     assert any(words in m for m in messages), messages
     assert PEM_HEADER not in " ".join(messages)
@@ -626,7 +663,8 @@ def test_the_notifications_file_keeps_argo_cds_go_templates(manifests):
     """The template generator passes the Go templates through: Argo CD renders them, not cookiecutter."""
     text = manifests.NOTIFICATIONS_FILE.read_text()
     assert "raw %}" not in text
-    assert "{" + "{ .context.argocdUrl }}/applications/" in text
+    # Argo CD fills in its own address in the Application's link: a Go template action, not cookiecutter's
+    assert re.search("\\{" + "\\{[^}]*\\.context\\.argocdUrl", text) and "/applications/" in text
 
 
 def test_the_notifications_merge_into_argo_cds_configmap_keeping_its_keys(manifests, tmp_path):
@@ -652,17 +690,50 @@ def test_the_notifications_merge_into_argo_cds_configmap_keeping_its_keys(manife
     assert all(merged[key] == value for key, value in ours.items())
 
 
-def test_the_report_templates_name_the_contract(argocd):
+def _report_github(config, apps):
     """What the production promotion workflow reads: environment, state, the version first in the description."""
-    config = argocd["config"]
     deployed = config["template.modelops-deployed"]["github"]
     assert deployed["deployment"]["state"] == deployed["status"]["state"] == "success"
     assert deployed["deployment"]["requiredContexts"] == [] and deployed["deployment"]["autoMerge"] is False
     assert "app.kubernetes.io/instance" in deployed["deployment"]["environment"]
-    assert "smoke test passed" in config["template.modelops-deployed"]["message"]
     for name in ("modelops-sync-failed", "modelops-degraded"):
         state = config[f"template.{name}"]["github"]["deployment"]["state"]
         assert state == "failure" or ("error" in state and "failure" in state and "Error" in state), state
+
+
+def _json_of_body(body):
+    """A webhook body's JSON with each value Argo CD fills in as a JSON string: its lines of Go template
+    assignments (opening with a trimming action) print nothing, each action piped to toJson one quoted string."""
+    lines = [line for line in body.splitlines() if not line.lstrip().startswith("{" + "{-")]
+    return json.loads(re.sub(r"\{\{[^}]*\}\}", '"x"', "\n".join(lines)))
+
+
+def _report_gitlab(config, apps):
+    """What GitLab's commit status API and promote-production's pipeline read: state, name, the variables."""
+    deployed = config["template.modelops-deployed"]["webhook"]
+    status, promote = deployed["modelops-gitlab"], deployed["modelops-gitlab-promote"]
+    assert status["method"] == promote["method"] == "POST"
+    assert status["path"].startswith("/statuses/") and promote["path"] == "/pipeline"
+    assert _json_of_body(status["body"])["state"] == "success"
+    variables = {v["key"]: v["value"] for v in _json_of_body(promote["body"])["variables"]}
+    assert variables.pop("MODELOPS_JOB") == "promote-production"
+    assert set(variables) == {"SYNCED", "HEALTH", "HEALTH_URL"}
+    for name in ("modelops-sync-failed", "modelops-degraded"):
+        body = _json_of_body(config[f"template.{name}"]["webhook"]["modelops-gitlab"]["body"])
+        assert body["state"] == "failed" and set(body) == {"state", "name", "target_url", "description"}
+    # Only staging's healthy sync proposes production.
+    promoting = {
+        env
+        for env, app in apps.items()
+        if any(key.endswith(".modelops-gitlab-promote") for key in app["metadata"]["annotations"])
+    }
+    assert promoting == {"staging"}
+
+
+def test_the_report_templates_name_the_contract(wiring, argocd):
+    config = argocd["config"]
+    {"github": _report_github, "modelops-gitlab": _report_gitlab}[wiring.report_service(config)](config, argocd["apps"])
+    assert "smoke test passed" in config["template.modelops-deployed"]["message"]
     for key, conditions in config.items():
         if key.startswith("trigger."):
             assert conditions[0]["oncePer"] == "app.status.operationState?.syncResult?.revision", key
@@ -825,15 +896,18 @@ def test_the_manifests_hook_fails_misspelled_job_project_and_notification_fields
     edit(canary / "analysis-template.yaml", "      failureLimit:", "      failureLimt:")
     edit(canary / "analysis-template.yaml", "            backoffLimit:", "            backofLimit:")
     edit(project_copy / "deploy/argocd/project.yaml", "  sourceRepos:", "  sourceRepo:")
-    edit(project_copy / "deploy/argocd/notifications.yaml", "requiredContexts:", "requiredContext:")
+    notifications = project_copy / "deploy/argocd/notifications.yaml"
+    github = "requiredContexts:" in notifications.read_text()  # else GitLab's webhooks
+    edit(notifications, *(("requiredContexts:", "requiredContext:") if github else ("method: POST", "methd: POST")))
     result = run_hook(project_copy, "manifests")
     assert result.returncode != 0
     assert "staging: Job/" in result.stdout and "'activeDeadlineSecond' was unexpected" in result.stdout
     assert (
         "argocd: deploy/argocd/project.yaml: spec: " in result.stdout and "'sourceRepo' was unexpected" in result.stdout
     )
-    assert "argocd: deploy/argocd/notifications.yaml: template.modelops-deployed.github.deployment:" in result.stdout
-    assert "'requiredContext' was unexpected" in result.stdout
+    section = "github.deployment" if github else "webhook.modelops-gitlab"
+    assert f"argocd: deploy/argocd/notifications.yaml: template.modelops-deployed.{section}:" in result.stdout
+    assert ("'requiredContext' was unexpected" if github else "'methd' was unexpected") in result.stdout
     out = result.stdout
     assert "production: Rollout/" in out and "spec.strategy.canary: " in out and "'canaryServise' was unexpected" in out
     assert "production: AnalysisTemplate/" in out and "'failureLimt' was unexpected" in out
