@@ -800,9 +800,7 @@ def notifications_findings(cluster: Cluster, project: Project) -> list[Finding]:
             )
         ]
     else:
-        findings = [
-            ok(str(NOTIFICATIONS_CM), f"has {service} and the {len(wanted) - 1} other key(s) of {source}")
-        ]
+        findings = [ok(str(NOTIFICATIONS_CM), f"has {service} and the {len(wanted) - 1} other key(s) of {source}")]
     references = ours_data.get(service, "") + data.get(service, "")
     keys = sorted(set(re.findall(r"\$([A-Za-z0-9_.-]+)", references)))
     if service == GITHUB_SERVICE:

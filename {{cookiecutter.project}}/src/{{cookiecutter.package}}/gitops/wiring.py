@@ -611,6 +611,8 @@ def secret_fields(service: dict[str, Any], fields: tuple[str, ...]) -> list[tupl
         else:
             found.append((field, str(value or "")))
     return found
+
+
 # Cluster-scoped kinds (core and common groups): the rest of what an overlay renders is namespaced.
 CLUSTER_KINDS = {
     ("", "Namespace"),
