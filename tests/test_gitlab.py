@@ -225,6 +225,7 @@ def test_every_job_script_is_make_calls(rendered):
 # --- the pipelines, run ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # bakes a project and runs its pipelines (minutes)
 def test_merge_request_pipeline_runs_green(pipelines):
     """lint, the pipeline and its gate, the project's tests, build, load test, evidence, impact check, report: green."""
     run_ = pipelines.merge_request
@@ -237,6 +238,7 @@ def test_merge_request_pipeline_runs_green(pipelines):
     assert {"build", "staging", "container-image"} <= set(run_.left_out)
 
 
+@pytest.mark.slow  # bakes a project and runs its pipelines (minutes)
 def test_the_report_job_reads_the_check_jobs_artifacts_and_keeps_one_note(pipelines):
     """The report compares with the branch's base using the load figures the check job left (an artifact),
     and goes to the merge request as its one report note: posted once, edited when the job runs again."""
@@ -253,6 +255,7 @@ def test_the_report_job_reads_the_check_jobs_artifacts_and_keeps_one_note(pipeli
     assert [n["body"].splitlines()[0] for n in posted] == [REPORT_MARKER]
 
 
+@pytest.mark.slow  # bakes a project and runs its pipelines (minutes)
 def test_main_pipeline_builds_and_opens_the_staging_merge_request(pipelines):
     """After the merge: build (pull, pipeline, build, load test) then the merge request moving staging to
     the version the build job made — read from its artifact —, the image job left out (no registry)."""
@@ -268,6 +271,7 @@ def test_main_pipeline_builds_and_opens_the_staging_merge_request(pipelines):
     assert version in overlay, f"the pushed branch {branch} does not move staging to {version}"
 
 
+@pytest.mark.slow  # bakes a project and runs its pipelines (minutes)
 def test_the_run_log_is_kept_for_the_templates_ci(pipelines):
     log = gitlabci.RUN_LOG.read_text()
     for title in ("merge-request pipeline", "its report job again", "main-branch pipeline"):
