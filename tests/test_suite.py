@@ -102,3 +102,36 @@ def test_every_slow_module_goes_out_among_the_heaviest():
     shared = {scope.partition("::")[0] for scopes in SHARED.values() for scope in scopes}
     unranked = [m for m in slow if m not in shared and weight_rank(f"{m}::") == len(HEAVIEST_FIRST)]
     assert slow and unranked == [], f"add {unranked} to support/scheduling.py's HEAVIEST_FIRST"
+
+
+# Fixtures that install a generated project and run it (minutes), by the module defining them (names repeat:
+# test_workflows.py's `project` only renders): a test using one belongs to the slow tier.
+INSTALLING_FIXTURES = {
+    ("conftest", "new_lifecycle"),
+    ("conftest", "project"),
+    ("conftest", "s3_project"),
+    ("conftest", "deployed"),
+    ("conftest", "update"),
+    ("conftest", "delivery"),
+    ("conftest", "monitored"),
+    ("test_gitlab", "pipelines"),
+}
+
+
+def installing_fixtures(item) -> set[tuple[str, str]]:
+    """The installing fixtures `item` uses, as (defining module, name)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    used = {(defs[-1].func.__module__, name) for name, defs in definitions.items() if defs}
+    return used & INSTALLING_FIXTURES
+
+
+def test_every_test_that_installs_a_project_is_marked_slow(request):
+    """`make test-fast` stays under a minute: what it selects uses none of the installing fixtures.
+
+    It reads the items of this run (every one under `make test`, the fast ones under `make test-fast`)."""
+    unmarked = [
+        item.nodeid
+        for item in request.session.items
+        if item.get_closest_marker("slow") is None and installing_fixtures(item)
+    ]
+    assert not unmarked, "mark these @pytest.mark.slow (they install a generated project):\n" + "\n".join(unmarked)
